@@ -1,0 +1,31 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VLLM_ENABLE_V1_MULTIPROCESSING ?= 0
+export TOKENIZERS_PARALLELISM ?= false
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export VLLM_TARGET_DEVICE ?= cpu
+
+.PHONY: venv demo test test-fast bench clean
+
+venv:
+	@bash .ci/setup-venv.sh
+
+demo: venv
+	$(PY) -m rlhf.demo --out runs/demo
+
+test: venv
+	$(PY) -m pytest -q --timeout=900 tests
+
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow" tests
+
+bench: venv
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	$(PY) bench/summarize.py
+
+clean:
+	rm -rf runs/ .pytest_cache

@@ -1,0 +1,1 @@
+"""Rule-based synthetic reasoning problems with verified answers and checkable steps."""

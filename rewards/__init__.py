@@ -1,0 +1,1 @@
+"""Outcome verifiers, step-level rewards, process reward models and their combination."""

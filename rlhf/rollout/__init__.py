@@ -1,0 +1,1 @@
+"""Rollout engines behind one `Sampler` protocol (transformers here, vLLM in rollout/vllm*)."""
