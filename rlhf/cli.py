@@ -16,6 +16,7 @@ from rlhf import __version__
 
 # Modules that contribute subcommands, in the order `cotrl --help` lists them.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "rlhf.train_cli",
     "rlhf.tiny",
 )
 

@@ -36,12 +36,21 @@ class Registry(Generic[T]):
 
         return _add(obj) if obj is not None else _add
 
+    def register_lazy(self, name: str, spec: str) -> None:
+        """Register ``package.module:attr`` to be imported on first `get` (keeps heavy imports lazy)."""
+        if ":" not in spec:
+            raise ValueError(f"{self.family} {name!r}: lazy spec {spec!r} must be 'package.module:attribute'")
+        self.register(name, _Lazy(spec))  # type: ignore[arg-type]
+
     def get(self, name: str) -> T:
         """Resolve a registered name, or ``package.module:attr`` for user code."""
         if not isinstance(name, str):
             raise TypeError(f"{self.family} name must be a string, got {type(name).__name__}: {name!r}")
         if name in self._items:
-            return self._items[name]
+            item = self._items[name]
+            if isinstance(item, _Lazy):
+                item = self._items[name] = load_object(item.spec, what=f"{self.family} {name!r}")  # type: ignore[assignment]
+            return item
         if ":" in name:
             return load_object(name, what=self.family)
         close = difflib.get_close_matches(name, self._items, n=1)
@@ -60,6 +69,13 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class _Lazy:
+    __slots__ = ("spec",)
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
 
 
 def load_object(spec: str, what: str = "object") -> object:

@@ -56,3 +56,16 @@ def test_bad_name_type():
         reg.get(3)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         reg.register("", 1)
+
+
+def test_lazy_registration_imports_on_first_get():
+    reg: Registry = Registry("backend")
+    reg.register_lazy("join", "os.path:join")
+    reg.register_lazy("broken", "no_such_module_xyz:f")
+    import os.path
+
+    assert "join" in reg and reg.get("join") is os.path.join
+    with pytest.raises(ValueError, match="backend 'broken'.*cannot import"):
+        reg.get("broken")
+    with pytest.raises(ValueError, match="must be 'package.module:attribute'"):
+        reg.register_lazy("x", "nocolon")
