@@ -1,0 +1,8 @@
+"""Name -> reward factory. A recipe lists rewards as `{name, weight, params}`; the factory
+is called with `**params` and returns an object implementing `rewards.base.Reward`
+(outcome rewards) or `rewards.base.StepReward` (step-level rewards)."""
+
+from rlhf.registry import Registry
+
+REWARDS: Registry = Registry("reward")
+STEP_REWARDS: Registry = Registry("step reward")
