@@ -179,7 +179,7 @@ def perturb(
             choices.append((-value, "sign_flip"))
         choices.append((value + rng.choice((-10, 10)), "wrong_carry"))
         delta = rng.choice((-3, -2, -1, 1, 2, 3))
-        if isinstance(value, Fraction) and value.denominator != 1:
+        if isinstance(value, Fraction) and 1 < value.denominator <= 12:  # a visible fraction: slip the numerator
             choices.append((Fraction(value.numerator + delta, value.denominator), "arithmetic_slip"))
         else:
             choices.append((value + delta, "arithmetic_slip"))

@@ -13,6 +13,12 @@ GENERATORS: Registry = Registry("generator")
 # name -> module under data_gen.tasks exposing TASK
 _BUILTIN = {
     "integer_arithmetic": "arithmetic",
+    "fractions": "fractions",
+    "percentages": "percentages",
+    "sequences": "sequences",
+    "word_problems": "word_problems",
+    "finance": "finance",
+    "dosage": "dosage",
 }
 
 for _name, _module in _BUILTIN.items():
