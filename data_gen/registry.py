@@ -17,6 +17,12 @@ _BUILTIN = {
     "percentages": "percentages",
     "sequences": "sequences",
     "word_problems": "word_problems",
+    "linear_equation": "linear_equation",
+    "linear_system": "linear_system",
+    "polynomials": "polynomials",
+    "quadratic": "quadratic",
+    "derivative": "derivative",
+    "integral": "integral",
     "finance": "finance",
     "dosage": "dosage",
 }
