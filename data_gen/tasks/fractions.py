@@ -72,7 +72,7 @@ class Fractions:
                 b_txt = f"({b_txt})"
             if not decimal and op in "+-" and acc.denominator != b.denominator:
                 lcd = acc.denominator * b.denominator // math.gcd(acc.denominator, b.denominator)
-                a_num = int(tamper.at(len(c.steps), int(acc * lcd)))
+                a_num = int(tamper.at(len(c.steps), int(acc * lcd), avoid=(0,)))
                 b_num = int(b * lcd)
                 a_new = f"{a_num}/{lcd}" if a_num >= 0 else f"({a_num})/{lcd}"
                 c.steps.append(f"Common denominator: {a_txt} {op} {b_txt} = {a_new} {op} {b_num}/{lcd}")

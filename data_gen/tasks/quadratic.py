@@ -19,7 +19,7 @@ from data_gen.poly import poly_str
 @dataclass(frozen=True)
 class QuadraticConfig(TaskConfig):
     task = "quadratic"
-    max_root: int = knob(6, 20, 1, 1000, "largest |root|")
+    max_root: int = knob(10, 30, 1, 1000, "largest |root|")
     max_leading: int = knob(1, 4, 1, 20, "largest leading coefficient")
 
 
