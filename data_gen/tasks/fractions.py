@@ -79,7 +79,7 @@ class Fractions:
                 acc = c.calc(label, f"{a_new} {op} {b_num}/{lcd}", fn(Fraction(a_num, lcd), b),
                              swapped=fn(b, Fraction(a_num, lcd)) if op == "-" else None)
             else:
-                acc = c.calc(label, f"{a_txt} {op} {b_txt}", fn(acc, b), swapped=fn(b, acc) if op in "-/" else None)
+                acc = c.calc(label, f"{a_txt} {op} {b_txt}", fn(acc, b), swapped=fn(b, acc) if op == "-" or (op == "/" and acc) else None)
         answer = show(acc) if decimal else _frac_text(acc)
         prompt = f"Compute {expression}." + ("" if decimal else " Give the answer as a reduced fraction.")
         return Solution(prompt, answer, c.steps, {"expression": expression, "step_check": "equal"})
