@@ -12,7 +12,17 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from data_gen.core import SPLITS, NO_TAMPER, Generator, Tamper, TaskConfig, item_seed, prompt_hash, split_of
+from data_gen.core import (
+    NO_TAMPER,
+    SPLITS,
+    Generator,
+    Solution,
+    Tamper,
+    TaskConfig,
+    item_seed,
+    prompt_hash,
+    split_of,
+)
 from data_gen.registry import GENERATORS
 
 MAX_ATTEMPTS_FACTOR = 50  # candidates drawn per requested item before giving up (small problem spaces)
@@ -28,14 +38,27 @@ def make_config(task: str, level: float | None = None, overrides: dict[str, Any]
 
 
 def build_item(
-    task: str, seed: int, index: int, cfg: TaskConfig, gen: Generator | None = None, rng: random.Random | None = None
-) -> dict[str, Any]:
-    """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem)."""
+    task: str,
+    seed: int,
+    index: int,
+    cfg: TaskConfig,
+    gen: Generator | None = None,
+    rng: random.Random | None = None,
+    validate: bool = True,
+) -> dict[str, Any] | None:
+    """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem).
+
+    None when the family's `validate` rejects it (e.g. a code reference failing its tests
+    in the sandbox): such a candidate is never emitted.
+    """
     gen = gen or get_generator(task)
     s = item_seed(task, seed, index)
     rng = rng or random.Random()
     rng.seed(s)
     sol = gen.solve(gen.sample(rng, cfg), NO_TAMPER)
+    check = getattr(gen, "validate", None)
+    if validate and check is not None and not check(sol):
+        return None
     ph = prompt_hash(sol.prompt)
     difficulty = cfg.as_dict()
     level = getattr(cfg, "_level", None)
@@ -82,6 +105,10 @@ def corrupt_item(item: dict[str, Any], target: int | None = None) -> dict[str, A
     return {"steps": sol.steps, "answer": sol.answer, "first_wrong": target, "error_kind": tamper.applied}
 
 
+def _solution_of(item: dict[str, Any]) -> Solution:
+    return Solution(item["prompt"], item["answer"], list(item["solution_steps"]), item["meta"])
+
+
 def iter_items(
     tasks: Sequence[str],
     n: int,
@@ -116,13 +143,15 @@ def iter_items(
                 )
             index = next_index[task]
             next_index[task] += 1
-            item = build_item(task, seed, index, configs[task], gens[task], rng)
+            item = build_item(task, seed, index, configs[task], gens[task], rng, validate=False)
+            assert item is not None
             meta = item["meta"]
-            if meta["split"] != split:
+            if meta["split"] != split or (dedup and meta["prompt_hash"] in seen):
+                continue
+            check = getattr(gens[task], "validate", None)  # expensive (sandbox): only for survivors
+            if check is not None and not check(_solution_of(item)):
                 continue
             if dedup:
-                if meta["prompt_hash"] in seen:
-                    continue
                 seen.add(meta["prompt_hash"])
             break
         produced += 1
