@@ -29,6 +29,11 @@ MAX_ATTEMPTS_FACTOR = 50  # candidates drawn per requested item before giving up
 
 
 def get_generator(task: str) -> Generator:
+    """A registered task, `package.module:ATTR`, or `rg:NAME` (a reasoning-gym task)."""
+    if isinstance(task, str) and task.startswith("rg:"):
+        from data_gen.adapters.reasoning_gym import get_task
+
+        return get_task(task)  # type: ignore[return-value]
     return GENERATORS.get(task)  # type: ignore[return-value]
 
 
