@@ -69,7 +69,11 @@ class TaskConfig:
 
     @classmethod
     def knobs(cls) -> dict[str, Knob]:
-        return {f.name: f.metadata["knob"] for f in dataclasses.fields(cls) if "knob" in f.metadata}
+        cached = cls.__dict__.get("_knobs_cache")
+        if cached is None:  # per class (not inherited): computed once, it is on the per-item path
+            cached = {f.name: f.metadata["knob"] for f in dataclasses.fields(cls) if "knob" in f.metadata}
+            type.__setattr__(cls, "_knobs_cache", cached)
+        return cached
 
     @classmethod
     def from_level(cls, level: float | None = None, overrides: dict[str, Any] | None = None) -> TaskConfig:

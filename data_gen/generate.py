@@ -50,11 +50,11 @@ def build_item(
     gen: Generator | None = None,
     rng: random.Random | None = None,
     validate: bool = True,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem).
 
-    None when the family's `validate` rejects it (e.g. a code reference failing its tests
-    in the sandbox): such a candidate is never emitted.
+    A candidate the family's `validate` rejects (a code reference failing its tests in the
+    sandbox) gets `meta["split"] = "rejected"`, so no split filter ever emits it.
     """
     gen = gen or get_generator(task)
     s = item_seed(task, seed, index)
@@ -62,8 +62,7 @@ def build_item(
     rng.seed(s)
     sol = gen.solve(gen.sample(rng, cfg), NO_TAMPER)
     check = getattr(gen, "validate", None)
-    if validate and check is not None and not check(sol):
-        return None
+    rejected = validate and check is not None and not check(sol)
     ph = prompt_hash(sol.prompt)
     difficulty = cfg.as_dict()
     level = getattr(cfg, "_level", None)
@@ -77,7 +76,8 @@ def build_item(
         "answer": sol.answer,
         "solution_steps": sol.steps,
         "difficulty": difficulty,
-        "meta": {**sol.meta, "seed": seed, "index": index, "split": split_of(ph), "prompt_hash": ph},
+        "meta": {**sol.meta, "seed": seed, "index": index, "split": "rejected" if rejected else split_of(ph),
+                 "prompt_hash": ph},
     }
 
 
@@ -149,7 +149,6 @@ def iter_items(
             index = next_index[task]
             next_index[task] += 1
             item = build_item(task, seed, index, configs[task], gens[task], rng, validate=False)
-            assert item is not None
             meta = item["meta"]
             if meta["split"] != split or (dedup and meta["prompt_hash"] in seen):
                 continue

@@ -9,7 +9,7 @@ import re
 import pytest
 from datagen_stepcheck import first_false_step, step_holds
 
-from data_gen.generate import corrupt_item, generate, get_generator
+from data_gen.generate import build_item, corrupt_item, generate, get_generator, make_config
 from data_gen.inject import prm_rows, processbench_rows
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
@@ -121,3 +121,6 @@ def test_items_whose_reference_fails_are_never_emitted(monkeypatch):
     items = generate("code_function", 4, seed=3)
     assert len(items) == 4 and False in verdicts
     assert all("return None and" not in it["answer"] for it in items)
+    rebuilt = [build_item("code_function", 3, i, make_config("code_function")) for i in range(6)]
+    assert {r["meta"]["split"] == "rejected" for r in rebuilt} == {True, False}
+    assert all(r["meta"]["split"] != "rejected" for r in rebuilt if "return None and" not in r["answer"])
