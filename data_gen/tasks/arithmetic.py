@@ -94,13 +94,17 @@ class IntegerArithmetic:
                 continue
             if all(j < a or i > b or (a <= i and j <= b) or (i <= a and b <= j) for a, b in groups):
                 groups.append((i, j))
-        tokens: list[Any] = []
-        for i, num in enumerate(nums):
-            tokens.extend("(" for a, _ in groups if a == i)
-            tokens.append(num)
-            tokens.extend(")" for _, b in groups if b == i)
-            if i < n - 1:
-                tokens.append(ops[i])
+        tokens: list[Any] = [nums[0]]
+        for op, num in zip(ops, nums[1:]):
+            tokens += (op, num)
+        if groups:
+            tokens = []
+            for i, num in enumerate(nums):
+                tokens.extend("(" for a, _ in groups if a == i)
+                tokens.append(num)
+                tokens.extend(")" for _, b in groups if b == i)
+                if i < n - 1:
+                    tokens.append(ops[i])
         return {"tokens": tokens}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
