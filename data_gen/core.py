@@ -24,6 +24,17 @@ MAX_LEVEL = 10.0
 HELDOUT_PERCENT = 10  # share of the problem space (by normalized-prompt hash) reserved for held-out evaluation
 SPLITS = ("train", "test")
 
+# Identity families (polynomials, calculus) record this point as `meta["variables"]`: every
+# gold step is an identity in x, so it holds there too, while a wrong step cannot (by the
+# rational root theorem a nonzero integer polynomial vanishes at p/q only if p divides its
+# lowest and q its highest coefficient; both are primes far above any coefficient we emit).
+PROBE_X = "10007/9973"
+
+
+def identity_meta(**extra: Any) -> dict[str, Any]:
+    """meta for families whose steps are identities in x: a substitution point and the check kind."""
+    return {**extra, "variables": {"x": PROBE_X}, "step_check": "identity"}
+
 
 # ----------------------------------------------------------------------------- knobs
 

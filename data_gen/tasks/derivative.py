@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import expression_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import coef_text, mono, pcoef, poly_str, power
 
 
@@ -73,7 +73,7 @@ class Derivative:
         else:
             answer = parts_d[0]
         return Solution(f"Find the derivative of f(x) = {f_txt} with respect to x.", answer, steps,
-                        {"function": f_txt, "step_check": "equal"})
+                        identity_meta(function=f_txt))
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return expression_score(item["answer"], response)

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import extract_answer, sympy_expr
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import mono, pcoef, poly_str
 
 
@@ -62,7 +62,7 @@ class Integral:
             f"Find an antiderivative of f(x) = {f_txt} (omit the constant of integration).",
             answer,
             steps,
-            {"integrand": f_txt, "step_check": "equal"},
+            identity_meta(integrand=f_txt),
         )
 
     def score(self, item: dict[str, Any], response: str) -> float:

@@ -14,7 +14,7 @@ from math import comb
 from typing import Any
 
 from data_gen.answers import expression_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import Poly, add, poly_str
 
 Terms = tuple[tuple[Fraction, int], ...]
@@ -81,7 +81,7 @@ class Polynomials:
                 acc = _poly(combined)
                 steps.append(f"Combine like terms: {poly_str(list(raw))} = {poly_str(acc)}")
                 acc_txt = f"({poly_str(acc)})"
-            return Solution(f"Expand {problem}.", poly_str(acc), steps, {"expression": problem, "step_check": "equal"})
+            return Solution(f"Expand {problem}.", poly_str(acc), steps, identity_meta(expression=problem))
         f = {e: Fraction(c) for e, c in enumerate(params["f"]) if c}
         f_txt = poly_str(f)
         shifted_txt = poly_str([(c, e) for e, c in sorted(f.items(), reverse=True)]).replace("x", "(x + 1)")
@@ -92,7 +92,7 @@ class Polynomials:
         diff = tamper.at(len(steps), diff, extra=lambda t=diff: term_errors(t))
         steps.append(f"Subtract f(x): {poly_str(_poly(shifted))} - ({f_txt}) = {poly_str(_poly(diff))}")
         return Solution(f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.", poly_str(_poly(diff)), steps,
-                        {"expression": f_txt, "step_check": "equal"})
+                        identity_meta(expression=f_txt))
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return expression_score(item["answer"], response)

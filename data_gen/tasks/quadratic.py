@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import list_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import poly_str
 
 
@@ -63,7 +63,7 @@ class Quadratic:
             prompt=f"Solve {poly} = 0 for x. List both roots separated by a comma.",
             answer=f"{lo}, {hi}",
             steps=steps,
-            meta={"equation": f"{poly} = 0", "step_check": "equal"},
+            meta=identity_meta(polynomial=poly),
         )
 
     def score(self, item: dict[str, Any], response: str) -> float:

@@ -28,6 +28,13 @@ def claim_sides(step: str) -> list[str]:
 
 
 def step_holds(step: str, meta: dict) -> bool:
+    """Holds after substituting meta["variables"]; identity steps must also hold symbolically."""
+    if meta.get("step_check") == "identity" and not _holds(step, {**meta, "variables": {}}):
+        return False
+    return _holds(step, meta)
+
+
+def _holds(step: str, meta: dict) -> bool:
     subs = {sympy.Symbol(k): sympy.Rational(v) for k, v in (meta.get("variables") or {}).items()}
     tol = sympy.Rational(str(meta.get("abs_tol", 0)))
     values = [_parse(s).subs(subs) if subs else _parse(s) for s in claim_sides(step)]
