@@ -117,3 +117,13 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_items(rows(), tmp_path / "x.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mixed_tasks_round_trip_through_parquet(tmp_path):
+    tasks = [t for t in GENERATORS.names() if not t.startswith("code_")]
+    items = generate(tasks, 2 * len(tasks), seed=8, level=5)
+    assert {i["task"] for i in items} == set(tasks)
+    write_items(items, tmp_path / "mix.parquet", "parquet")
+    back = read_items(tmp_path / "mix.parquet")
+    assert back == items
+    assert all(Problem.from_dict(r).to_dict() == r for r in back)
