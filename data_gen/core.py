@@ -21,7 +21,9 @@ from fractions import Fraction
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 MAX_LEVEL = 10.0
-HELDOUT_PERCENT = 10  # share of the problem space (by normalized-prompt hash) reserved for held-out evaluation
+HELDOUT_PERCENT = (
+    10  # share of the problem space (by normalized-prompt hash) reserved for held-out evaluation
+)
 SPLITS = ("train", "test")
 
 # Identity families (polynomials, calculus) record this point as `meta["variables"]`: every
@@ -68,11 +70,17 @@ class TaskConfig:
                 continue
             value = getattr(self, f.name)
             want_int = f.type in (int, "int")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want_int and not isinstance(value, int)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (want_int and not isinstance(value, int))
+            ):
                 kind = "an int" if want_int else "a number"
                 raise ValueError(f"{self.task}: knob {f.name} must be {kind}, got {value!r}")
             if not spec.lo <= value <= spec.hi:
-                raise ValueError(f"{self.task}: knob {f.name}={value!r} is out of range [{spec.lo}, {spec.hi}]")
+                raise ValueError(
+                    f"{self.task}: knob {f.name}={value!r} is out of range [{spec.lo}, {spec.hi}]"
+                )
         self.check()
 
     def check(self) -> None:
@@ -170,7 +178,12 @@ class Tamper:
         self.applied: str | None = None  # the error kind used, once applied
 
     def at(
-        self, step: int, value: Any, swapped: Any = None, extra: tuple[tuple[Any, str], ...] = (), avoid: tuple = ()
+        self,
+        step: int,
+        value: Any,
+        swapped: Any = None,
+        extra: tuple[tuple[Any, str], ...] = (),
+        avoid: tuple = (),
     ) -> Any:
         """`extra`: family-specific wrong results with their kind (e.g. a dropped carry);
         `avoid`: values a wrong result must not take (e.g. 0 for a divisor). `extra` may be a
@@ -203,7 +216,9 @@ def perturb(
             choices.append((-value, "sign_flip"))
         choices.append((value + rng.choice((-10, 10)), "wrong_carry"))
         delta = rng.choice((-3, -2, -1, 1, 2, 3))
-        if isinstance(value, Fraction) and 1 < value.denominator <= 12:  # a visible fraction: slip the numerator
+        if (
+            isinstance(value, Fraction) and 1 < value.denominator <= 12
+        ):  # a visible fraction: slip the numerator
             choices.append((Fraction(value.numerator + delta, value.denominator), "arithmetic_slip"))
         else:
             choices.append((value + delta, "arithmetic_slip"))

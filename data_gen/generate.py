@@ -76,8 +76,13 @@ def build_item(
         "answer": sol.answer,
         "solution_steps": sol.steps,
         "difficulty": difficulty,
-        "meta": {**sol.meta, "seed": seed, "index": index, "split": "rejected" if rejected else split_of(ph),
-                 "prompt_hash": ph},
+        "meta": {
+            **sol.meta,
+            "seed": seed,
+            "index": index,
+            "split": "rejected" if rejected else split_of(ph),
+            "prompt_hash": ph,
+        },
     }
 
 

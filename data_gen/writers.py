@@ -59,7 +59,10 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) ->
 
 
 def _columnar(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v) for k, v in r.items()} for r in rows]
+    return [
+        {k: (json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v) for k, v in r.items()}
+        for r in rows
+    ]
 
 
 def write_parquet(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:

@@ -61,8 +61,12 @@ class Polynomials:
             coefs = [rng.randint(-cfg.max_coef, cfg.max_coef) for _ in range(cfg.degree)] + [rng.choice(nz)]
             return {"mode": "difference", "f": coefs}  # low -> high
         lead = [1, 1, 1, 2, 3, -1]
-        return {"mode": "expand", "factors": [(rng.choice(lead[: 3 + min(cfg.max_coef, 3)]), rng.choice(nz))
-                                              for _ in range(cfg.factors)]}
+        return {
+            "mode": "expand",
+            "factors": [
+                (rng.choice(lead[: 3 + min(cfg.max_coef, 3)]), rng.choice(nz)) for _ in range(cfg.factors)
+            ],
+        }
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         steps: list[str] = []
@@ -72,8 +76,11 @@ class Polynomials:
             problem = "*".join(fac_txt)
             acc, acc_txt = facs[0], fac_txt[0]
             for f, ft in zip(facs[1:], fac_txt[1:]):
-                raw: Terms = tuple((c1 * c2, e1 + e2) for e1, c1 in sorted(acc.items(), reverse=True)
-                                   for e2, c2 in sorted(f.items(), reverse=True))
+                raw: Terms = tuple(
+                    (c1 * c2, e1 + e2)
+                    for e1, c1 in sorted(acc.items(), reverse=True)
+                    for e2, c2 in sorted(f.items(), reverse=True)
+                )
                 raw = tamper.at(len(steps), raw, extra=lambda t=raw: term_errors(t))
                 steps.append(f"Distribute: {acc_txt}*{ft} = {poly_str(list(raw))}")
                 combined = _terms(_poly(raw))
@@ -91,8 +98,12 @@ class Polynomials:
         diff = _terms(add(_poly(shifted), {e: -c for e, c in f.items()}))
         diff = tamper.at(len(steps), diff, extra=lambda t=diff: term_errors(t))
         steps.append(f"Subtract f(x): {poly_str(_poly(shifted))} - ({f_txt}) = {poly_str(_poly(diff))}")
-        return Solution(f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.", poly_str(_poly(diff)), steps,
-                        identity_meta(expression=f_txt))
+        return Solution(
+            f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.",
+            poly_str(_poly(diff)),
+            steps,
+            identity_meta(expression=f_txt),
+        )
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return expression_score(item["answer"], response)

@@ -48,8 +48,13 @@ class Quadratic:
         k, r1, r2 = params["k"], params["r1"], params["r2"]
         poly = poly_str({2: Fraction(k), 1: Fraction(-k * (r1 + r2)), 0: Fraction(k * r1 * r2)})
         steps: list[str] = []
-        wrong = ((( -r1, r2), "sign_flip"), ((r1 + 1, r2), "arithmetic_slip"), ((r1, r2 - 1), "arithmetic_slip"),
-                 ((r1, -r2), "sign_flip"), ((r1 - 1, r2), "arithmetic_slip"))
+        wrong = (
+            ((-r1, r2), "sign_flip"),
+            ((r1 + 1, r2), "arithmetic_slip"),
+            ((r1, r2 - 1), "arithmetic_slip"),
+            ((r1, -r2), "sign_flip"),
+            ((r1 - 1, r2), "arithmetic_slip"),
+        )
         roots = tamper.at(len(steps), (r1, r2), extra=tuple(w for w in wrong if w[0][0] != w[0][1]))
         a, b = roots
         lead = f"{k}*" if k != 1 else ""

@@ -17,7 +17,11 @@ X, Y = sympy.symbols("x y")
 
 @lru_cache(maxsize=100_000)
 def _parse(text: str):
-    return parse_expr(text, local_dict={"x": X, "y": Y}, transformations=standard_transformations + (convert_xor, rationalize))
+    return parse_expr(
+        text,
+        local_dict={"x": X, "y": Y},
+        transformations=standard_transformations + (convert_xor, rationalize),
+    )
 
 
 def claim_sides(step: str) -> list[str]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from data_gen.core import HELDOUT_PERCENT, item_seed, split_of, prompt_hash
+from data_gen.core import HELDOUT_PERCENT, item_seed, prompt_hash, split_of
 from data_gen.generate import build_item, generate, make_config, resolve_configs
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
