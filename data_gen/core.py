@@ -109,7 +109,10 @@ class TaskConfig:
             if name not in cls.knobs():
                 raise ValueError(f"{cls.task}: unknown knob {name!r}; valid: {', '.join(cls.knobs())}")
             values[name] = coerce_knob(cls, name, raw)
-        return cls(**values)
+        cfg = cls(**values)
+        if level is not None:  # not a field: recorded in each item's `difficulty` as "level"
+            object.__setattr__(cfg, "_level", float(level))
+        return cfg
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.knobs()}

@@ -193,8 +193,6 @@ def resolve_configs(
         mine = {k: v for k, v in overrides.items() if k in cls.knobs()}
         used.update(mine)
         cfg = cls.from_level(level, mine)
-        if level is not None:
-            object.__setattr__(cfg, "_level", float(level))
         out[t] = cfg
     unknown = [k for k in overrides if k not in used]
     if unknown:
