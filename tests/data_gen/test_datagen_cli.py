@@ -179,3 +179,38 @@ def test_reasoning_gym_adapter_and_chat_prompt(tmp_path, capsys):
     assert read_items(out)[0]["prompt"] == raw[0]["messages"][0]["content"]
     assert main(["gen", "--task", "rg:no_such_task", "--n", "1", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "basic_arithmetic" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_same_bytes_across_processes_and_hash_seeds(tmp_path, repo_root):
+    tasks = "integer_arithmetic,fractions,linear_system,polynomials,finance,word_problems,code_output"
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run{hash_seed}.jsonl"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rlhf.cli",
+                "gen",
+                "--task",
+                tasks,
+                "--n",
+                "14",
+                "--seed",
+                "7",
+                "--out",
+                str(out),
+                "--difficulty",
+                "5",
+                "--prm",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=repo_root,
+            env=env,
+        )
+        assert res.returncode == 0, res.stderr
+        outs.append((out.read_bytes(), (tmp_path / f"run{hash_seed}.prm.jsonl").read_bytes()))
+    assert outs[0] == outs[1]
