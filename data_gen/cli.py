@@ -126,7 +126,7 @@ def run(args) -> int:
         [_export_path(out, "prm", fmt), _export_path(out, "processbench", fmt)] if args.prm else []
     )
     for t in targets:
-        check_output(t, args.overwrite)
+        check_output(t, args.overwrite, directory=fmt == "hf")
 
     stream = iter_items(tasks, args.n, args.seed, configs, args.split)
     items = list(_progress(stream, args.n, not args.no_progress and sys.stderr.isatty()))

@@ -106,6 +106,10 @@ def test_existing_output_and_unwritable_path(tmp_path, capsys):
     out.write_text("keep")
     assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep"
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(adir), "--overwrite"]) == 2
+    assert "is a directory" in capsys.readouterr().err and adir.is_dir()
     blocker = tmp_path / "afile"
     blocker.write_text("")
     assert (
