@@ -66,6 +66,26 @@ def aggregate(x: Tensor, mask: Tensor, mode: str, norm_constant: float | None = 
     raise ValueError(f"algo.agg: unknown {mode!r}; valid: {', '.join(AGGREGATIONS)}")
 
 
+def microbatch_scale(micro_mask: Tensor, full_mask: Tensor, mode: str) -> float:
+    """Factor that makes micro-batch losses add up to the full batch's loss.
+
+    Gradient accumulation over micro-batches (rows of one batch) must not change what is
+    optimised: ``sum_m microbatch_scale(mask_m, mask, mode) * aggregate(x_m, mask_m, mode)``
+    equals ``aggregate(x, mask, mode)`` for every mode (token-mean divides by the *batch's*
+    token count, not each micro-batch's). ``mask`` arguments: [n, T] and [N, T]. With
+    ``constant`` pass ``norm_constant`` explicitly if micro-batches are re-padded.
+    """
+    if mode == "token-mean":
+        part, whole = micro_mask.sum(), full_mask.sum()
+    elif mode in ("seq-mean-token-mean", "seq-mean-token-sum"):
+        part, whole = (micro_mask.sum(dim=1) > 0).sum(), (full_mask.sum(dim=1) > 0).sum()
+    elif mode == "constant":
+        return micro_mask.shape[0] / max(full_mask.shape[0], 1)
+    else:
+        raise ValueError(f"algo.agg: unknown {mode!r}; valid: {', '.join(AGGREGATIONS)}")
+    return float(part) / max(float(whole), 1.0)
+
+
 def tis_weights(batch: RolloutBatch, cap: float | None) -> Tensor | None:
     """min(pi_old / pi_sampler, cap) per token [N, T], or None when off or no sampler logprobs."""
     if cap is None or batch.sampler_logprobs is None:

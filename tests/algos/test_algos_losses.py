@@ -237,3 +237,32 @@ def test_value_loss_clipped(make_batch):
     assert out.metrics["value_clip_frac"] == pytest.approx(1 / 3)
     half = value_loss(v.detach(), batch, ret, AlgoSection(value_clip=0.2, value_coef=0.5))
     assert half.loss.item() == pytest.approx(0.5 * out.loss.item())
+
+
+@pytest.mark.parametrize("mode", ["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "constant"])
+@pytest.mark.parametrize("loss_name", ["ppo_clip", "gspo"])
+def test_microbatches_add_up_to_the_full_batch(make_batch, mode, loss_name):
+    from rlhf.algos import microbatch_scale
+
+    g = torch.Generator().manual_seed(3)
+    mask = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]]
+    batch = make_batch(mask, [0, 0, 1, 1, 1], [1.0, 0.0, 1.0, 0.0, 1.0], old_logprobs=-torch.rand(5, 5, generator=g),
+                       ref_logprobs=-torch.rand(5, 5, generator=g))
+    lp = (batch.old_logprobs + 0.3 * torch.randn(5, 5, generator=g)).requires_grad_(True)
+    adv = torch.randn(5, 5, generator=g)
+    cfg = AlgoSection(agg=mode, kl_coef=0.1)
+    full = LOSSES.get(loss_name)(lp, batch, adv, cfg).loss
+    (full_grad,) = torch.autograd.grad(full, lp)
+    total = torch.zeros(())
+    for rows in (torch.tensor([0, 1]), torch.tensor([2, 3, 4])):
+        micro = batch.select(rows)
+        scale = microbatch_scale(micro.response_mask, batch.response_mask, mode)
+        total = total + scale * LOSSES.get(loss_name)(lp[rows], micro, adv[rows], cfg).loss
+    (acc_grad,) = torch.autograd.grad(total, lp)
+    assert total.item() == pytest.approx(full.item(), rel=1e-5)
+    assert torch.allclose(acc_grad, full_grad, atol=1e-6)
+    # without the scale, token-mean over micro-batches is not the batch's token-mean
+    if mode == "token-mean":
+        naive = sum(LOSSES.get(loss_name)(lp[r], batch.select(r), adv[r], cfg).loss for r in
+                    (torch.tensor([0, 1]), torch.tensor([2, 3, 4]))) / 2
+        assert naive.item() != pytest.approx(full.item(), rel=1e-3)
