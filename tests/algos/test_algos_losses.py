@@ -266,3 +266,24 @@ def test_microbatches_add_up_to_the_full_batch(make_batch, mode, loss_name):
         naive = sum(LOSSES.get(loss_name)(lp[r], batch.select(r), adv[r], cfg).loss for r in
                     (torch.tensor([0, 1]), torch.tensor([2, 3, 4]))) / 2
         assert naive.item() != pytest.approx(full.item(), rel=1e-3)
+
+
+@pytest.mark.parametrize("loss_name", ["ppo_clip", "gspo"])
+def test_nonfinite_padding_gives_finite_loss_and_gradients(make_batch, loss_name):
+    nan, inf = float("nan"), float("inf")
+    batch = make_batch(
+        [[1, 1, 0]], [0], [1.0],
+        old_logprobs=[[-1.0, -1.0, -inf]], ref_logprobs=[[-1.2, -0.8, nan]],
+        sampler_logprobs=[[-1.1, -0.9, nan]], values=[[0.1, 0.2, nan]],
+    )
+    lp = torch.tensor([[-0.9, -1.1, -inf]], requires_grad=True)
+    adv = torch.tensor([[1.0, 1.0, nan]])
+    cfg = AlgoSection(kl_coef=0.1, tis_cap=2.0, dual_clip=3.0)
+    out = LOSSES.get(loss_name)(lp, batch, adv, cfg, entropy=torch.tensor([[1.0, 1.0, nan]]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss) and torch.isfinite(lp.grad).all() and lp.grad[0, 2] == 0
+    assert all(math.isfinite(v) for v in out.metrics.values())
+    v = torch.tensor([[0.3, 0.1, nan]], requires_grad=True)
+    vl = value_loss(v, batch, torch.tensor([[1.0, 1.0, nan]]), cfg)
+    vl.loss.backward()
+    assert torch.isfinite(vl.loss) and torch.isfinite(v.grad).all()
