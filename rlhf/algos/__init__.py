@@ -6,8 +6,9 @@ Two families, one signature each, chosen by name in the recipe's `algo:` section
 A trainer calls ``ADVANTAGES.get(cfg.algo.advantage)(batch, cfg.algo)`` and
 ``LOSSES.get(cfg.algo.loss)(logprobs, batch, adv, cfg.algo)`` and never special-cases
 an estimator. Helpers the loop also needs: `fold_kl_into_rewards` (KL as reward),
-`zero_variance_groups` (DAPO dynamic sampling), `gae_advantages_returns` and
-`value_loss` (PPO critic), `microbatch_scale` (exact gradient accumulation), and the masked statistics in `rlhf.algos.stats`.
+`reverse_cumsum` (discounted returns-to-go of token rewards), `zero_variance_groups`
+(DAPO dynamic sampling), `gae_advantages_returns` and `value_loss` (PPO critic),
+`microbatch_scale` (exact gradient accumulation), and masked statistics (`stats`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ from rlhf.algos.losses import (  # noqa: E402
     tis_weights,
     value_loss,
 )  # noqa: E402
-from rlhf.algos.stats import group_stats, masked_mean, masked_sum, masked_var, masked_whiten  # noqa: E402
+from rlhf.algos.stats import (  # noqa: E402
+    group_stats,
+    masked_mean,
+    masked_sum,
+    masked_var,
+    masked_whiten,
+    reverse_cumsum,
+)
 
 if TYPE_CHECKING:
     from rlhf.recipe import AlgoSection
@@ -82,6 +90,7 @@ __all__ = [
     "masked_var",
     "masked_whiten",
     "microbatch_scale",
+    "reverse_cumsum",
     "tis_weights",
     "validate_algo_names",
     "zero_variance_groups",
