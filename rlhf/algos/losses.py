@@ -130,7 +130,7 @@ def _clipped_surrogate(
     metrics: dict[str, float] = {"pg_loss": float(pg_loss.detach())}
     if cfg.kl_coef > 0 and not cfg.kl_in_reward:
         if batch.ref_logprobs is None:
-            raise ValueError(f"algo.kl_coef={cfg.kl_coef} needs batch.ref_logprobs (a reference model), got None")
+            raise ValueError(f"algo.kl_coef={cfg.kl_coef} needs batch.ref_logprobs (a reference model)")
         ref = _on_response(batch.ref_logprobs, mask)  # [N, T]
         kl = kl_penalty(_on_response(logprobs, mask), ref, cfg.kl_estimator)  # [N, T]
         kl_loss = aggregate(kl, mask, cfg.agg, cfg.norm_constant)
