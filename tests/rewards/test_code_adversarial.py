@@ -149,15 +149,39 @@ def test_ctypes_is_refused():
 
 
 def test_no_processes_left_behind():
+    from rewards import code_sandbox
+
     run("import time\ndef add(a, b):\n    time.sleep(30)\n")
     time.sleep(0.2)
+    server = code_sandbox._server.proc.pid if code_sandbox._server is not None else -1
     leftovers = []
     for pid in os.listdir("/proc"):
-        if pid.isdigit():
+        if pid.isdigit() and int(pid) != server:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    if b"_code_runner.py" in fh.read():
+                    if b"_sandbox/runner.py" in fh.read():
                         leftovers.append(pid)
             except OSError:
                 pass
     assert leftovers == []
+
+
+@pytest.mark.parametrize("namespaces", [True, False])
+def test_fresh_interpreter_mode_and_audit_hook_alone(tmp_path, namespaces):
+    """Without the fork server, and with the namespaces off (audit hook and rlimits only)."""
+    lim = SandboxLimits(cpu_s=1.0, wall_s=4.0, fork_server=False, namespaces=namespaces)
+    add = "def add(a, b):\n    return a + b\n"
+    assert run_tests(add, TEST_ADD, limits=lim).passed
+    assert run_tests("import os\nos._exit(0)\n" + add, TEST_ADD, limits=lim).status == "crashed"
+    assert run_tests("import os\ndef add(a, b):\n    os._exit(0)\n", TEST_ADD, limits=lim).status == "failed"
+    assert run_tests("while True:\n    pass\n", TEST_ADD, limits=lim).status == "timeout"
+    target = tmp_path / "out.txt"
+    res = run_tests(f"open({str(target)!r}, 'w').write('x')\n" + add, TEST_ADD, limits=lim)
+    assert res.status == "crashed" and "PermissionError" in res.detail and not target.exists()
+    res = run_tests("import socket\nsocket.socket()\n" + add, TEST_ADD, limits=lim)
+    assert res.status == "crashed"
+    assert run_stdio("print(input())", [("hi\n", "hi\n")], limits=lim).passed
+    if namespaces:
+        assert res.isolation["netns"] and res.isolation["readonly_fs"]
+    else:
+        assert not res.isolation["netns"]
