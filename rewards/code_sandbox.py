@@ -206,6 +206,7 @@ class _ForkServer:
         self.pending: dict[int, _Pending] = {}
         self.next_id = 0
         self.alive = True
+        self.owner = os.getpid()  # a forked copy of the host must not share this server's pipes
         threading.Thread(target=self._read, name="cotrl-sandbox-fork-server", daemon=True).start()
 
     def submit(self, root: str) -> _Pending:
@@ -262,8 +263,11 @@ def _fork_server() -> _ForkServer | None:
     """The process-wide fork server, (re)started on demand; None if it cannot start."""
     global _server
     with _server_lock:
-        if _server is None or not _server.alive or _server.proc.poll() is not None:
+        if _server is None or not _server.alive or _server.owner != os.getpid() or _server.proc.poll() is not None:
             try:
+                inherited = _server is not None and _server.owner != os.getpid()
+                if _server is not None and not inherited:
+                    _server.close()
                 _server = _ForkServer()
                 atexit.register(_server.close)
             except OSError:

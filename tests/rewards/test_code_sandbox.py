@@ -112,3 +112,23 @@ def test_code_tests_reward():
     comps = ["<answer>```python\n    return a + b\n```</answer>", "<answer>def add(a, b):\n    return a * b</answer>",
              "I don't know", "<answer>```python\ndef add(a, b):\n    return b + a\n```</answer>"]
     assert rew([p] * 4, comps) == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_a_forked_host_gets_its_own_fork_server():
+    import os
+
+    from rewards import code_sandbox
+
+    assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
+    parent_server = code_sandbox._server
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not talk through the parent's pipes
+        try:
+            ok = run_tests(ADD, "assert add(2, 2) == 4\n").passed and code_sandbox._server is not parent_server
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
+    assert run_tests(ADD, "assert add(3, 3) == 6\n").passed and code_sandbox._server is parent_server
