@@ -102,9 +102,14 @@ def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_
                "limits": {"cpu_s": limits.cpu_s, "mem_bytes": limits.mem_bytes, "fsize_bytes": limits.fsize_bytes,
                           "nofile": limits.nofile, "nproc": limits.nproc}}
         server = _fork_server() if limits.fork_server else None
+        ended = None
         if server is not None:
-            ended = _run_forked(server, root, job, tests, limits)
-        else:
+            try:
+                ended = _run_forked(server, root, job, tests, limits)
+            except RuntimeError:  # the fork server died: run this one in a fresh interpreter instead
+                shutil.rmtree(work, ignore_errors=True)
+                os.mkdir(work, 0o700)
+        if ended is None:
             ended = _run_fresh(root, job, tests, limits)
         wait_status, cpu, wall, timed_out, result_text = ended
         msgs = [json.loads(x) for x in result_text.splitlines() if x.startswith("{")]

@@ -132,3 +132,14 @@ def test_a_forked_host_gets_its_own_fork_server():
     os.waitpid(pid, 0)
     assert os.read(r, 1) == b"1"
     assert run_tests(ADD, "assert add(3, 3) == 6\n").passed and code_sandbox._server is parent_server
+
+
+def test_a_dead_fork_server_is_replaced():
+    from rewards import code_sandbox
+
+    assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
+    old = code_sandbox._server
+    old.proc.kill()
+    old.proc.wait()
+    assert run_tests(ADD, "assert add(1, 2) == 3\n").passed
+    assert code_sandbox._server is not old and code_sandbox._server.alive
