@@ -61,4 +61,4 @@ def program_for(problem: Problem, completion: str) -> str:
 def check_completion(problem: Problem, completion: str, timeout_s: float = 10.0,
                      limits: SandboxLimits | None = None) -> ExecResult:
     return run_tests(program_for(problem, completion), problem.meta["tests"], problem.meta["entry_point"],
-                     timeout_s=timeout_s, limits=limits)
+                     timeout_s=timeout_s, limits=limits, trusted_prefix=problem.meta.get("prefix"))

@@ -143,6 +143,15 @@ def run_function_tests(job: dict, libc, result_fd: int, tests_fd: int) -> dict:
     ns: dict = {"__name__": "__tests__", "__builtins__": builtins}
     ns.update({k: decode(v, lambda rid: Remote(rid, chan)) for k, v in first[1].items()})
     entry = job.get("entry_point")
+    if job.get("trusted_prefix"):
+        # The problem's own code (e.g. a HumanEval prompt's helpers) comes from the dataset,
+        # not from the program: a program that redefines a helper the tests call cannot rig it.
+        trusted: dict = {"__name__": "__tests__", "__builtins__": builtins}
+        try:
+            exec(compile(job["trusted_prefix"], "<prefix>", "exec"), trusted)  # noqa: S102
+        except Exception as exc:  # noqa: BLE001 - a prefix that does not run on its own is skipped
+            trusted = {"__prefix_error__": repr(exc)}
+        ns.update({k: v for k, v in trusted.items() if not k.startswith("__") and k != entry})
     if entry:
         if entry not in ns:
             return _finish(pid, {"status": "failed", "n_passed": 0, "n_total": 1,
@@ -211,7 +220,6 @@ def _finish(pid: int, result: dict, fds: tuple[int, ...]) -> dict:
             result["status"] = "failed"
     result["a_pid"] = pid
     return result
-
 
 
 def run_job(job: dict, libc, result_fd: int, tests_fd: int) -> None:

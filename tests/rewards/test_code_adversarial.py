@@ -185,3 +185,16 @@ def test_fresh_interpreter_mode_and_audit_hook_alone(tmp_path, namespaces):
         assert res.isolation["netns"] and res.isolation["readonly_fs"]
     else:
         assert not res.isolation["netns"]
+
+
+def test_redefining_a_prompt_helper_cannot_rig_the_tests():
+    """HumanEval/32 style: the tests call `poly` from the prompt; a completion that redefines
+    it to return 0 must still fail, because the helper comes from the dataset's prompt."""
+    prompt = ("def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\n"
+              "def find_zero(xs):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n")
+    tests = "def check(candidate):\n    assert abs(poly([1, 2], candidate([1, 2]))) < 1e-6\n"
+    honest = prompt + "    return -xs[0] / xs[1]\n"
+    rigged = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0.0\n"
+    assert run_tests(honest, tests, "find_zero", limits=FAST, trusted_prefix=prompt).passed
+    res = run_tests(rigged, tests, "find_zero", limits=FAST, trusted_prefix=prompt)
+    assert res.status == "failed"
