@@ -127,6 +127,7 @@ def test_batch_matches_single():
         ("we get $x = 3$ and then $y = 4$", None, "y = 4"),
         ("the total is 1,234 apples, or 17 boxes", None, "17"),
         ("no answer", None, None),
+        ("<think>so 42</think><answer></answer>", None, None),
         ("<answer>5</answer> \\boxed{6}", ("boxed",), "6"),
     ],
 )
