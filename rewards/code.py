@@ -61,9 +61,13 @@ def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_
     return to_result(raw, "sandbox_error", f"the test process ended without a verdict (wait status {raw.wait_status})")
 
 
-def compare_output(expected: str, actual: str) -> tuple[bool, str]:
-    """Every line must match (trailing spaces and trailing blank lines ignored)."""
-    exp, act = _lines(expected), _lines(actual)
+def compare_output(expected: str, actual: str, strict: bool = False) -> tuple[bool, str]:
+    """Every line must match, none missing and none extra. Trailing spaces and trailing blank
+    lines are ignored unless `strict` (then only \r\n vs \n is)."""
+    if strict:
+        exp, act = expected.replace("\r\n", "\n").split("\n"), actual.replace("\r\n", "\n").split("\n")
+    else:
+        exp, act = _lines(expected), _lines(actual)
     for i in range(max(len(exp), len(act))):
         e = exp[i] if i < len(exp) else None
         a = act[i] if i < len(act) else None
@@ -84,7 +88,7 @@ def _lines(text: str) -> list[str]:
 
 
 def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str, str]], timeout_s: float = 5.0,
-              limits: SandboxLimits | None = None, stop_on_failure: bool = False) -> ExecResult:
+              limits: SandboxLimits | None = None, stop_on_failure: bool = False, strict: bool = False) -> ExecResult:
     """Run the program once per (stdin, expected stdout) case; passed only if every case passes."""
     lim = SandboxLimits(cpu_s=timeout_s) if limits is None else limits
     pairs = [(c["input"], c["output"]) if isinstance(c, dict) else (c[0], c[1]) for c in cases]
@@ -101,7 +105,7 @@ def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str
             ended = ("crashed", f"exit status {os.waitstatus_to_exitcode(raw.wait_status)}: "
                                 f"{raw.stderr.decode('utf-8', 'replace')[-300:]}")
         if ended is None:
-            ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"))
+            ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"), strict)
             ended = None if ok else ("failed", why)
         last = raw
         if ended is None:

@@ -78,6 +78,12 @@ def test_compare_output_checks_every_line(expected, actual, ok):
     assert compare_output(expected, actual)[0] is ok
 
 
+def test_compare_output_strict():
+    assert compare_output("1\n2\n", "1\r\n2\r\n", strict=True)[0]
+    assert not compare_output("1\n2\n", "1 \n2\n", strict=True)[0]
+    assert not compare_output("1\n", "1\n\n", strict=True)[0]
+
+
 def test_stdio_cases():
     program = "a, b = map(int, input().split())\nprint(a + b)\n"
     r = run_stdio(program, [("1 2\n", "3\n"), ("5 5\n", "10\n"), ("0 0\n", "1\n")])
