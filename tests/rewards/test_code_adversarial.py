@@ -202,3 +202,20 @@ def test_redefining_a_prompt_helper_cannot_rig_the_tests():
     assert run_tests(honest, tests, "find_zero", limits=FAST, trusted_prefix=prompt).passed
     res = run_tests(rigged, tests, "find_zero", limits=FAST, trusted_prefix=prompt)
     assert res.status == "failed"
+
+
+def test_mount_and_network_layers_hold_on_their_own():
+    """Check the namespace layers directly (not through the audit hook): inside, every mount
+    but the work dir is read-only and the only network interface is a down loopback."""
+    prog = (
+        "import os\n"
+        "mounts = {l.split()[4]: l.split()[5] for l in open('/proc/self/mountinfo')}\n"
+        "print('root', mounts['/'].split(',')[0])\n"
+        "print('work', mounts.get(os.getcwd(), '?').split(',')[0])\n"
+        "print('ifaces', sorted(l.split(':')[0].strip() for l in open('/proc/self/net/dev').readlines()[2:]))\n"
+    )
+    res = run_stdio(prog, [("", "")], limits=FAST)
+    if not (res.isolation.get("netns") and res.isolation.get("readonly_fs")):
+        pytest.skip(f"the kernel refused the namespaces here: {res.isolation}")
+    assert "root ro" in res.stdout and "work rw" in res.stdout
+    assert "ifaces ['lo']" in res.stdout
