@@ -129,7 +129,7 @@ def main() -> int:
                "agrees_with_labels": f"{ours_ok}/{n}"},
               {"verifier": "math-verify", "verif/s": peer_rate, "p99_ms": 1000 * p99(peer_lat),
                "agrees_with_labels": f"{peer_ok}/{n}"},
-              {"verifier": "ours verify_batch()", "verif/s": n / batch_t, "p99_ms": float("nan"),
+              {"verifier": "ours verify_batch()", "verif/s": n / batch_t, "p99_ms": "-",
                "agrees_with_labels": f"{sum(v.correct == c[2] for v, c in zip(batch, cases))}/{n}"}],
         extra={"p99_ms_ours": 1000 * p99(ours_lat), "p99_ms_peer": 1000 * p99(peer_lat),
                "p99_ratio": p99(peer_lat) / p99(ours_lat), "worker_startup_s": startup,

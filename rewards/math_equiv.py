@@ -83,6 +83,7 @@ def parse(s: str) -> sympy.Basic:
 
 
 def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int = 0) -> bool:
+    g, p = _membership_as_set(g), _membership_as_set(p)
     g, p = _unwrap_assignment(g, p), _unwrap_assignment(p, g)
     g, p = _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
@@ -98,6 +99,13 @@ def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int 
     if isinstance(g, sympy.logic.boolalg.Boolean) or isinstance(p, sympy.logic.boolalg.Boolean):
         return g == p
     return exprs_equal(g, p, rel_tol, seed)
+
+
+def _membership_as_set(a: sympy.Basic) -> sympy.Basic:
+    """`x \\in (-\\infty, 2)` (read as Eq(x, set)) is the set itself."""
+    if isinstance(a, sympy.Eq) and isinstance(a.lhs, sympy.Symbol) and isinstance(a.rhs, sympy.Set):
+        return a.rhs
+    return a
 
 
 def _unwrap_assignment(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
