@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +343,3 @@ def to_result(raw: _Raw, status: str, detail: str, n_passed: int = 0, n_total: i
 
 def sandbox_error(detail: str) -> ExecResult:
     return ExecResult(passed=False, status="sandbox_error", detail=detail[:1000])
-
-
-def with_detail(res: ExecResult, **changes: Any) -> ExecResult:
-    return replace(res, **changes)
