@@ -159,3 +159,38 @@ def test_math_answer_reward_validates_params():
         MathAnswerReward(tolerance=-1)
     with pytest.raises(ValueError, match="modes"):
         MathAnswerReward(modes=("bogus",))
+
+
+def test_a_worker_killed_from_outside_is_an_error_then_replaced():
+    pool = WorkerPool(size=1)
+    try:
+        assert pool.run({"gold": "x^2", "pred": "x*x"}, 60)["status"] == "correct"
+        worker = pool._idle.queue[0]
+        worker.proc.kill()
+        worker.proc.wait()
+        v = verify("x^2", "x*x", pool=pool, timeout_s=60)
+        assert v.status == "error" and not v.correct
+        assert verify("x^2", "x*x", pool=pool, timeout_s=60).correct
+    finally:
+        pool.close()
+
+
+def test_many_threads_share_one_pool():
+    pool = WorkerPool(size=2)
+    try:
+        cases = [(f"(x+{k})^2", f"x^2 + {2 * k}x + {k * k}", True) for k in range(1, 9)]
+        cases += [(f"(x+{k})^2", f"x^2 + {2 * k}x + {k * k + 1}", False) for k in range(1, 9)]
+        got: dict[int, bool] = {}
+
+        def work(i: int) -> None:
+            g, p, _ = cases[i]
+            got[i] = verify(g, p, pool=pool, timeout_s=60).correct
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert [got.get(i) for i in range(len(cases))] == [c[2] for c in cases]
+    finally:
+        pool.close()
