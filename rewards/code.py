@@ -24,6 +24,7 @@ from rewards.code_sandbox import (
     sandbox_error,
     to_result,
 )
+from rewards.math_extract import last_tagged
 from rlhf.types import Problem
 
 __all__ = ["ExecResult", "SandboxLimits", "CodeJob", "run_tests", "run_stdio", "run_batch", "compare_output",
@@ -156,7 +157,6 @@ def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
         return list(pool.map(one, jobs))
 
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
 
 
@@ -165,8 +165,9 @@ def extract_code(completion: str) -> str | None:
     last fenced code block. None when there is no code."""
     if not isinstance(completion, str):
         return None
-    found = _ANSWER.findall(completion)
-    text = found[-1] if found else completion
+    tagged = last_tagged(completion)
+    found = tagged is not None
+    text = tagged if found else completion
     blocks = _FENCE.findall(text)
     if blocks:
         return blocks[-1].strip("\n") or None

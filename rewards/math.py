@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewards.math_extract import MODES, extract_answer
-from rewards.math_normalize import looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
+from rewards.math_normalize import MAX_CHARS, looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
 from rewards.math_pool import WorkerPool, default_pool
 from rlhf.types import Problem
 
@@ -56,6 +56,8 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None) 
         return done(False, "error", "empty gold answer", "string")
     if not isinstance(pred, str) or not pred.strip():
         return done(False, "unparsable", "no answer", "string")
+    if len(pred) > 4 * MAX_CHARS:  # before normalising: refuse megabytes in linear time
+        return done(False, "unparsable", f"refused: answer longer than {4 * MAX_CHARS} characters", "precheck")
     g, p = normalize(gold), normalize(pred)
     if not p:
         return done(False, "unparsable", "empty answer after normalisation", "string")

@@ -194,3 +194,15 @@ def test_many_threads_share_one_pool():
         assert [got.get(i) for i in range(len(cases))] == [c[2] for c in cases]
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("junk", ["<answer>" * 50_000, "\\[" * 100_000, "\\(" * 100_000, "$" * 200_000,
+                                  "\\boxed{" * 100_000, "```python\n" * 50_000, "1" * 2_000_000])
+def test_extraction_is_linear_on_megabytes_of_junk(junk):
+    from rewards.code import extract_code
+
+    t0 = time.perf_counter()
+    extract_answer(junk)
+    extract_code(junk)
+    verify("1", junk)
+    assert time.perf_counter() - t0 < 2.0
