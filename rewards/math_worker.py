@@ -25,7 +25,7 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 
 def main() -> None:
-    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(4 << 30)))
+    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(2 << 30)))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints cannot corrupt the protocol
