@@ -46,7 +46,8 @@ def main() -> None:
         except EOFError:
             return
         try:
-            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())))
+            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())),
+                        float(req.get("abs_tol", 0.0)))
         except MemoryError:  # the gold is trusted data: blame the prediction
             res = {"status": "unparsable", "correct": False, "detail": "out of memory"}
         except RecursionError:
