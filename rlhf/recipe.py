@@ -116,6 +116,15 @@ class AlgoSection:
         from rlhf.algos import validate_algo_names  # local: rlhf.algos imports this module
 
         validate_algo_names(self)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: None if any weighted reward is None; all: None only if all are
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
 
 
 @dataclass(frozen=True)
@@ -129,3 +138,4 @@ class RunConfig:
     lora: LoraSection = field(default_factory=LoraSection)
     rewards: tuple[RewardSpec, ...] = ()
     algo: AlgoSection = field(default_factory=AlgoSection)
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
