@@ -116,6 +116,9 @@ class AlgoSection:
         from rlhf.algos import validate_algo_names  # local: rlhf.algos imports this module
 
         validate_algo_names(self)
+
+
+@dataclass(frozen=True)
 class RewardOptionsSection:
     """How the weighted `rewards` list is combined and verified."""
 
