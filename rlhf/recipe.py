@@ -168,6 +168,56 @@ class TrainSection:
 
 
 @dataclass(frozen=True)
+class AlgoSection:
+    """The RL algorithm: which advantage estimator and policy loss, and their knobs.
+
+    Names resolve in `rlhf.algos.ADVANTAGES` / `rlhf.algos.LOSSES` (or `package.module:fn`).
+    """
+
+    advantage: str = "grpo"  # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae | process_grpo | mixed
+    loss: str = "ppo_clip"  # ppo_clip (token ratio) | gspo (sequence ratio)
+    scale_std: bool = True  # grpo/process_grpo: divide by the group std (false: Dr.GRPO-style mean-centring only)
+    adv_eps: float = 1e-6  # added to the std before dividing
+    gamma: float = 1.0  # discount for reinforce_pp and gae
+    gae_lambda: float = 0.95  # GAE lambda
+    gae_whiten: bool = True  # gae: whiten advantages over the batch's response tokens
+    outcome_weight: float = 1.0  # mixed: weight of the outcome (grpo) advantage
+    process_weight: float = 1.0  # mixed: weight of the process (process_grpo) advantage
+    clip_low: float = 0.2  # ratio lower bound is 1 - clip_low
+    clip_high: float = 0.2  # ratio upper bound is 1 + clip_high (DAPO clip-higher: 0.28)
+    dual_clip: float | None = None  # dual-clip c > 1 bounds the loss for negative advantages (e.g. 3.0); null: off
+    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "constant"] = "token-mean"
+    norm_constant: float | None = None  # agg=constant (Dr.GRPO): divide the token sum by N * this; null: padded width T
+    kl_coef: float = 0.0  # weight of KL(policy || reference); 0 needs no reference model
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"  # Schulman's estimators of the per-token KL
+    kl_in_reward: bool = False  # fold -kl_coef * KL into token rewards (token-level estimators) instead of the loss
+    entropy_coef: float = 0.0  # entropy bonus weight (needs the trainer to pass per-token entropy)
+    tis_cap: float | None = None  # truncated importance sampling: weight min(pi_old / pi_sampler, cap); null: off
+    value_clip: float = 0.2  # PPO value loss: clip new values to old +- this
+    value_coef: float = 0.5  # PPO value loss weight (used by the ppo trainer)
+
+    def __post_init__(self) -> None:
+        for key in ("clip_low", "clip_high", "adv_eps", "kl_coef", "entropy_coef", "value_clip", "value_coef"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        if self.clip_low >= 1.0:
+            raise ValueError(f"algo.clip_low must be < 1 (the ratio floor is 1 - clip_low), got {self.clip_low}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"algo.gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"algo.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.dual_clip is not None and self.dual_clip <= 1.0:
+            raise ValueError(f"algo.dual_clip must be > 1 (or null), got {self.dual_clip}")
+        if self.norm_constant is not None and self.norm_constant <= 0:
+            raise ValueError(f"algo.norm_constant must be > 0 (or null), got {self.norm_constant}")
+        if self.tis_cap is not None and self.tis_cap <= 0:
+            raise ValueError(f"algo.tis_cap must be > 0 (or null), got {self.tis_cap}")
+        from rlhf.algos import validate_algo_names  # local: rlhf.algos imports this module
+
+        validate_algo_names(self)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -180,3 +230,4 @@ class RunConfig:
     data: DataSection = field(default_factory=DataSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     train: TrainSection = field(default_factory=TrainSection)
+    algo: AlgoSection = field(default_factory=AlgoSection)
