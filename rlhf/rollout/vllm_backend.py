@@ -52,11 +52,11 @@ from vllm.platforms import current_platform  # noqa: E402
 from rlhf.policy import merged_state_dict  # noqa: E402
 from rlhf.rollout import parity  # noqa: E402
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport  # noqa: E402
+from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode  # noqa: E402,F401  (vllm-free helpers)
 
 log = logging.getLogger("cotrl.vllm")
 
 TRANSFER_BACKEND = "cotrl_inprocess"
-LORA_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # vllm.config.lora.MaxLoRARanks
 
 
@@ -247,32 +247,11 @@ def _completion(out: Any) -> Completion:
     return Completion(token_ids=ids, logprobs=lps, text=out.text, finish_reason=finish)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "module", model)  # DDP/accelerate wrappers
-
-
 def _sleep_available() -> bool:
     return bool(current_platform.is_sleep_mode_available())
 
 
 # ----------------------------------------------------------------------------- construction
-
-
-def lora_sync_mode(model: nn.Module, requested: str) -> str | None:
-    """None for a plain model; "adapter" when vLLM can serve the adapter as is, else "merge"."""
-    peft_cfg = getattr(_unwrap(model), "peft_config", None)
-    if not peft_cfg:
-        return None
-    cfg = next(iter(peft_cfg.values()))
-    targets = set(cfg.target_modules) if not isinstance(cfg.target_modules, str) else {cfg.target_modules}
-    servable = (targets <= LORA_TARGETS and not getattr(cfg, "modules_to_save", None)
-                and not getattr(cfg, "use_dora", False) and getattr(cfg, "bias", "none") == "none")
-    if requested == "adapter" and not servable:
-        raise ValueError(f"vllm.lora_sync: adapter sync cannot serve target_modules={sorted(targets)} "
-                         f"(vLLM serves {sorted(LORA_TARGETS)}, no modules_to_save/DoRA/bias); use merge or auto")
-    if requested == "merge" or not servable:
-        return "merge"
-    return "adapter"
 
 
 def model_dir_for(model: nn.Module, tokenizer: Any, work_dir: Path) -> str:
