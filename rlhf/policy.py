@@ -137,10 +137,12 @@ def token_logprobs(
     attention_mask: Tensor,  # [N, T]
     temperature: float = 1.0,
     with_entropy: bool = False,
+    entropy_grad: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Per-token logprobs (and entropies) of `input_ids` under `model` at `temperature`, on the input grid.
 
     Returns `(logprobs [N, T], entropy [N, T] or None)`; column 0 is 0 (no prediction for it).
+    Entropy carries gradient only with `entropy_grad` (an entropy bonus); otherwise it is a metric.
     Right-padded rows need no position ids: real tokens sit at positions 0..len-1.
     """
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits  # [N, T, V]
@@ -151,8 +153,10 @@ def token_logprobs(
     lp = F.pad(picked, (1, 0))
     ent = None
     if with_entropy:
-        probs = torch.softmax(logits, dim=-1)
-        ent = F.pad(lse - (probs * logits).sum(-1), (1, 0))
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            src, src_lse = (logits, lse) if entropy_grad else (logits.detach(), lse.detach())
+            probs = torch.softmax(src, dim=-1)
+            ent = F.pad(src_lse - (probs * src).sum(-1), (1, 0))
     return lp, ent
 
 
