@@ -225,8 +225,11 @@ class ValueModel(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> [N, T]
+        """V[:, t] = value of the state *before* token t (read from the hidden state at t-1),
+        on the same grid as the logprobs, so GAE pairs each action with the state it was taken in."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
-        return self.head(hidden.float()).squeeze(-1)
+        values = self.head(hidden.float()).squeeze(-1)  # [N, T], value after seeing token t
+        return F.pad(values[:, :-1], (1, 0))
 
 
 def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:
