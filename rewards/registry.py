@@ -6,3 +6,7 @@ from rlhf.registry import Registry
 
 REWARDS: Registry = Registry("reward")
 STEP_REWARDS: Registry = Registry("step reward")
+
+# Outcome rewards, imported on first use so `import rewards.registry` stays light.
+REWARDS.register_lazy("code_tests", "rewards.code:CodeTestsReward")
+REWARDS.register_lazy("math_answer", "rewards.math:MathAnswerReward")
