@@ -178,3 +178,12 @@ def _answer_node(text: str) -> Node | None:
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", "", text).strip(".").lower()
+
+
+def answer_matches(completion: str, expected: str) -> bool:
+    """Does the final answer written in `completion` (<answer>, \\boxed, 'answer is') equal `expected`?"""
+    given = answer_text(completion)
+    if given is None:
+        found = _ANSWER_IS.findall(completion)
+        given = found[-1].rstrip(".") if found else None
+    return given is not None and _check_answer(given, expected) == "correct"
