@@ -12,8 +12,11 @@ Pure torch: the engine side hands in its numbers; nothing here imports vllm.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,3 +107,14 @@ def probe_sequences(prompts: Sequence[Sequence[int]], completions: Sequence[Sequ
         if len(out) == size:
             break
     return out
+
+
+def log_sync(output_dir: str | None, record: dict[str, Any]) -> None:
+    """Append one sync (seconds, tensors, probe mismatch) to <output_dir>/vllm_sync.jsonl, if that run dir exists.
+
+    The trainer records only `time_sync`; this file keeps the probe's numbers for every sync.
+    """
+    if not output_dir or not Path(output_dir).is_dir():
+        return
+    with open(Path(output_dir) / "vllm_sync.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=float) + "\n")

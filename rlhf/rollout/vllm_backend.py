@@ -116,6 +116,7 @@ class VLLMSampler:
         self.llm = llm
         self.tokenizer = tokenizer
         self.vcfg = cfg.vllm
+        self.output_dir = cfg.run.output_dir
         self.lora_mode = lora_mode  # None (full finetune), "adapter" or "merge"
         self.work_dir = work_dir
         self.tolerance = self.vcfg.probe_tolerance or parity.default_tolerance(dtype)
@@ -187,6 +188,8 @@ class VLLMSampler:
             result = self.check_parity(model, how=how)
             extra.update(probe_seconds=time.perf_counter() - t1, probe_mean_abs_diff=result.mean_abs_diff,
                          probe_tokens=result.num_tokens, probe_tolerance=result.tolerance)
+        parity.log_sync(self.output_dir, {"sync": self.num_syncs, "seconds": seconds, "num_tensors": num,
+                                          "probe_max_abs_diff": None if result is None else result.max_abs_diff, **extra})
         log.info("vllm sync #%d (%s): %.3f s, %d tensors%s", self.num_syncs, how, seconds, num,
                  "" if result is None else f", probe max|dlogp| {result.max_abs_diff:.3g} (tol {result.tolerance:.3g})")
         return SyncReport(seconds=seconds, num_tensors=num,

@@ -50,6 +50,7 @@ class ServerSampler:
 
     def __init__(self, cfg: Any, tokenizer: Any, *, lora_mode: str | None, dtype: Any, sync_dir: Path) -> None:
         self.vcfg = cfg.vllm
+        self.output_dir = cfg.run.output_dir
         self.url = self.vcfg.server_url.rstrip("/")
         self.tokenizer = tokenizer
         self.lora_mode = lora_mode
@@ -146,6 +147,8 @@ class ServerSampler:
         if self.vcfg.probe_interval and self.num_syncs % self.vcfg.probe_interval == 0:
             result = self.check_parity(model, how=how)
             extra.update(probe_mean_abs_diff=result.mean_abs_diff, probe_tokens=result.num_tokens)
+        parity.log_sync(self.output_dir, {"sync": self.num_syncs, "seconds": seconds, "num_tensors": num,
+                                          "probe_max_abs_diff": None if result is None else result.max_abs_diff, **extra})
         return SyncReport(seconds=seconds, num_tensors=num,
                           probe_max_abs_diff=None if result is None else result.max_abs_diff, extra=extra)
 
