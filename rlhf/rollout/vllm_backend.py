@@ -156,6 +156,7 @@ class VLLMSampler:
             stop=list(params.stop) or None,
             include_stop_str_in_output=True,  # the protocol keeps the stop string in the text
             logprobs=0,  # the sampled token's logprob only
+            flat_logprobs=True,  # a few flat lists per sample instead of one dict per token (less GC)
         )
         if params.seed is None:
             return vllm.SamplingParams(**common)
@@ -245,7 +246,11 @@ class VLLMSampler:
 
 def _completion(out: Any) -> Completion:
     ids = tuple(out.token_ids)
-    lps = tuple(step[tok].logprob for step, tok in zip(out.logprobs, ids)) if out.logprobs else ()
+    flat = getattr(out.logprobs, "logprobs", None)  # FlatLogprobs: with logprobs=0, one entry per position
+    if flat is not None and len(flat) == len(ids) and list(out.logprobs.token_ids) == list(ids):
+        lps = tuple(flat)
+    else:
+        lps = tuple(step[tok].logprob for step, tok in zip(out.logprobs, ids)) if out.logprobs else ()
     finish = "length" if out.finish_reason == "length" else "stop"
     return Completion(token_ids=ids, logprobs=lps, text=out.text, finish_reason=finish)
 
