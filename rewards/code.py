@@ -196,6 +196,10 @@ class CodeTestsReward:
             return CodeJob(program, cases=cases, timeout_s=self.timeout_s)
         return CodeJob(program, tests=str(meta.get("tests", "")), entry_point=entry, timeout_s=self.timeout_s)
 
+    def statuses(self) -> list[str]:
+        """Status of each completion in the last call (`no_code` when nothing was extracted)."""
+        return [r.status if r is not None else "no_code" for r in self.last_results]
+
     def __call__(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[float | None]:
         jobs = [self._job(p, c) for p, c in zip(problems, completions, strict=True)]
         todo = [j for j in jobs if j is not None]

@@ -115,6 +115,17 @@ class WorkerPool:
 
 _default: WorkerPool | None = None
 _default_lock = threading.Lock()
+_default_size: int | None = None
+
+
+def configure_default_pool(size: int | None) -> None:
+    """Set the size of the process-wide pool (restarting it if it is running with another size)."""
+    global _default_size, _default
+    with _default_lock:
+        _default_size = size or None
+        if _default is not None and _default.size != (size or _default.size):
+            _default.close()
+            _default = None
 
 
 def default_pool() -> WorkerPool:
@@ -122,6 +133,6 @@ def default_pool() -> WorkerPool:
     global _default
     with _default_lock:
         if _default is None or _default._closed:
-            _default = WorkerPool()
+            _default = WorkerPool(_default_size)
             atexit.register(_default.close)
         return _default

@@ -221,6 +221,18 @@ class AlgoSection:
 
 
 @dataclass(frozen=True)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: a completion is unverifiable (None) if any weighted reward is None; all: only if every one is
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -234,3 +246,4 @@ class RunConfig:
     rollout: RolloutSection = field(default_factory=RolloutSection)
     train: TrainSection = field(default_factory=TrainSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
