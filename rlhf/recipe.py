@@ -224,7 +224,7 @@ class AlgoSection:
 class RewardOptionsSection:
     """How the weighted `rewards` list is combined and verified."""
 
-    mask: Literal["any", "all"] = "any"  # any: a completion is unverifiable (None) if any weighted reward is None; all: only if every one is
+    mask: Literal["any", "all"] = "any"  # any: None if any weighted reward is None; all: None only if all are
     math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
 
     def __post_init__(self) -> None:
