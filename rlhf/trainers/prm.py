@@ -91,6 +91,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             opt.step()
             sched.step()
             step += 1
+            loss = loss.detach()
             losses.append(float(loss))
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.4f}")
