@@ -224,6 +224,7 @@ class PRMSection:
     data: Literal["generate", "file"] = "generate"  # generate: data_gen tasks with injected errors; file: train_file
     tasks: tuple[str, ...] = ("integer_arithmetic",)  # data_gen generators (data: generate)
     level: float | None = None  # generators' difficulty level (null: each task's level-0 defaults)
+    knobs: dict[str, Any] = field(default_factory=dict)  # generator knob overrides, e.g. {max_digits: 1}
     num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
     num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
     train_file: str = ""  # data: file -> JSONL rows in `format`

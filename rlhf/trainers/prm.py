@@ -127,8 +127,9 @@ def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace]]:
         from data_gen.inject import prm_rows, processbench_rows
 
         tasks = list(p.tasks)
-        train_items = generate(tasks, p.num_train, seed=cfg.run.seed, level=p.level, split="train")
-        eval_items = generate(tasks, p.num_eval, seed=cfg.run.seed, level=p.level, split="test")
+        knobs = dict(p.knobs)
+        train_items = generate(tasks, p.num_train, seed=cfg.run.seed, level=p.level, overrides=knobs, split="train")
+        eval_items = generate(tasks, p.num_eval, seed=cfg.run.seed, level=p.level, overrides=knobs, split="test")
         rows = list(prm_rows(train_items))
         evals = [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(eval_items)]
         return rows, evals
