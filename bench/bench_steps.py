@@ -3,8 +3,8 @@
 Traces: data_gen integer arithmetic (difficulty level 4), each item's gold steps plus one
 corrupted copy per step position (an injected error at that step). Ours: `rewards.steps.verify_steps`
 end to end (claim extraction from the step text, then exact checking). Peer: math-verify's
-`verify(parse(lhs), parse(rhs))` on each `lhs = rhs` pair of the claims our extractor found
-(extraction is not timed for the peer, which favours it). Both report the share of traces whose
+`verify(parse(lhs), parse(rhs))` on each `lhs = rhs` pair of the claims our extractor found,
+spaces removed (math-verify reads "- 7816" as 7816); extraction is not timed for the peer. Both report the share of traces whose
 first wrong step they locate exactly (gold traces must get -1). PRM scoring speed is measured on
 the tiny model (random head: speed only) in the same run.
 
@@ -54,7 +54,9 @@ def peer(data) -> tuple[float, float]:
     from rewards.steps import extract_claims
 
     cfg = [ExprExtractionConfig()]
-    pairs = [[[c.source.split(" = ") for c in extract_claims(s)] for s in steps_] for _, steps_, _ in data]
+    # sides without spaces: math-verify reads "- 7816" as 7816 and "( 153 + 39 ) - 174" as 174
+    pairs = [[[c.source.replace(" ", "").split("=") for c in extract_claims(s)] for s in steps_]
+             for _, steps_, _ in data]
     t0 = time.perf_counter()
     found = steps = 0
     for (_, steps_, label), step_pairs in zip(data, pairs):

@@ -239,6 +239,7 @@ class PRMSection:
     lr: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
     warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
     weight_decay: float = 0.0
+    lm_coef: float = 0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
     threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this
     eval_every: int = 0  # optimiser steps between held-out evaluations (0: only at the end)
     eval_batch_size: int = 64  # rows per forward when scoring
@@ -249,6 +250,8 @@ class PRMSection:
                 raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
             raise ValueError(f"prm.lr must be > 0, got {self.lr}")
+        if self.lm_coef < 0:
+            raise ValueError(f"prm.lm_coef must be >= 0, got {self.lm_coef}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.eval_fraction < 1.0:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from rewards.prm.convert import convert
-from rewards.prm.data import check_row, collate, encode_row, read_rows, step_loss
+from rewards.prm.data import check_row, collate, encode_row, lm_loss, read_rows, step_loss
 from rewards.prm.evaluate import predicted_first_error, processbench_f1
 from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
 from rlhf.recipe import RunConfig
@@ -67,6 +67,10 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         opt, lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
+    hidden: dict[str, torch.Tensor] = {}
+    if p.lm_coef > 0:  # capture the backbone's final states for the auxiliary next-token loss
+        _backbone_body(model).register_forward_hook(lambda _m, _i, out: hidden.__setitem__("h", out[0]))
+
     from tqdm.auto import tqdm
 
     losses: list[float] = []
@@ -83,6 +87,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             batch = {k: v.to(device) for k, v in batch.items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss = step_loss(logits, batch["targets"])
+            if p.lm_coef > 0:
+                emb = model.get_input_embeddings().weight
+                loss = loss + p.lm_coef * lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
             if not torch.isfinite(loss):
                 raise ValueError(f"prm: loss became {loss.item()} at step {step}; lower prm.lr")
             opt.zero_grad(set_to_none=True)
@@ -179,6 +186,15 @@ def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _backbone_body(model: Any) -> torch.nn.Module:
+    """The transformer body under the classification head (through a peft wrapper too)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    body = getattr(base, getattr(base, "base_model_prefix", "model"), None)
+    if not isinstance(body, torch.nn.Module):
+        raise ValueError(f"prm.lm_coef: cannot find the backbone body of {type(base).__name__}; set prm.lm_coef=0")
+    return body
 
 
 def _device(name: str) -> torch.device:

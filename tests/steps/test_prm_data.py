@@ -115,3 +115,16 @@ def test_processbench_f1():
     m = processbench_f1([1, -1, 2, -1], [1, 0, -1, -1])
     assert m["error_acc"] == 0.5 and m["correct_acc"] == 0.5 and m["f1"] == pytest.approx(0.5)
     assert processbench_f1([0], [0])["f1"] == 0.0  # no clean traces: no F1
+
+
+def test_lm_mask_covers_prompt_and_leading_good_steps_only(tok):
+    from rewards.prm.data import lm_loss
+
+    enc = encode_row(tok, "Compute 2 + 3 * 4.", ["3 * 4 = 12", "2 + 12 = 15", "15 = 15"], [True, False, False])
+    assert enc.good_upto == enc.step_positions[0] + 1  # the wrong step is never imitated
+    batch = collate([enc], pad_id=tok.pad_token_id)
+    assert batch["lm_mask"][0].sum() == enc.good_upto - 1
+    hidden = torch.zeros(1, len(enc.input_ids), 8)
+    emb = torch.zeros(len(tok), 8)
+    loss = lm_loss(hidden, emb, batch["input_ids"], batch["lm_mask"])
+    assert loss.item() == pytest.approx(torch.log(torch.tensor(float(len(tok)))).item(), rel=1e-4)  # uniform

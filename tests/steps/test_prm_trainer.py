@@ -22,7 +22,7 @@ def test_recipe_runs_through_cotrl_train(repo_root, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "rlhf.cli", "train", str(repo_root / "recipes/prm_train.yaml"),
            f"run.output_dir={out}", "prm.num_train=24", "prm.num_eval=8", "prm.epochs=1", "prm.batch_size=8",
-           "run.log_every=1", *TINY]
+           "run.log_every=1", "prm.lm_coef=0.5", *TINY]
     env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
