@@ -86,10 +86,12 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             batch = collate([encoded[i] for i in order[start : start + p.batch_size]], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = step_loss(logits, batch["targets"])
+            prm_loss = step_loss(logits, batch["targets"])
+            aux = torch.zeros(())
             if p.lm_coef > 0:
                 emb = model.get_input_embeddings().weight
-                loss = loss + p.lm_coef * lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
+                aux = lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
+            loss = prm_loss + p.lm_coef * aux
             if not torch.isfinite(loss):
                 raise ValueError(f"prm: loss became {loss.item()} at step {step}; lower prm.lr")
             opt.zero_grad(set_to_none=True)
@@ -99,11 +101,12 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             sched.step()
             step += 1
             loss = loss.detach()
-            losses.append(float(loss))
+            losses.append(float(prm_loss))  # the step classification loss (the plot's curve)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+            bar.set_postfix(step_loss=f"{prm_loss.item():.4f}", lm_loss=f"{aux.item():.3f}")
             if step % max(cfg.run.log_every, 1) == 0 or step == total:
                 run_dir.append_jsonl(run_dir.metrics_path, {"step": step, "loss": float(loss),
+                                                            "step_loss": float(prm_loss), "lm_loss": float(aux),
                                                             "lr": sched.get_last_lr()[0],
                                                             "seconds": time.perf_counter() - t0})
             if p.eval_every and step % p.eval_every == 0 and step < total:
@@ -119,7 +122,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     run_dir.write_json("eval.json", {**metrics, "train_rows": len(encoded), "steps": step,
                                      "train_seconds": train_seconds, "model_path": model_path})
     _plot(losses, run_dir.plots / "prm_loss.png")
-    return {"prm_path": str(out_dir), "steps": step, "final_loss": losses[-1] if losses else None,
+    return {"prm_path": str(out_dir), "steps": step, "final_step_loss": losses[-1] if losses else None,
             "train_seconds": round(train_seconds, 1), **summary}
 
 
