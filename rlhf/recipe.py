@@ -282,6 +282,45 @@ class PRMSection:
 
 
 @dataclass(frozen=True)
+class VLLMSection:
+    """The vLLM rollout engine (`rollout.backend: vllm`): engine knobs, weight sync, parity probe, server.
+
+    `colocate` runs the engine inside the training process (the default; no child process,
+    so a caller's `__main__` is never re-imported). `server` talks to `vllm serve` over HTTP.
+    """
+
+    mode: Literal["colocate", "server"] = "colocate"
+    kv_cache_mib: int | None = 256  # KV cache size; null: vLLM sizes it from gpu_memory_utilization
+    gpu_memory_utilization: float = 0.3  # fraction of device memory (of RAM on CPU) vLLM may use when kv_cache_mib is null
+    max_model_len: int | None = None  # longest prompt + completion; null: the model's max positions
+    enforce_eager: bool = True  # false: let vLLM compile graphs (faster decode on GPU, slow first start)
+    enable_prefix_caching: bool = True  # reuse prompt KV across the n samples (the cache is reset after every sync)
+    sleep: bool = True  # free engine memory between rollouts with vLLM sleep mode, where the platform supports it
+    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = "processed_logprobs"  # sampler logprobs after temperature/top-p, or of the raw model
+    lora_sync: Literal["auto", "adapter", "merge"] = "auto"  # LoRA: push the adapter only, or merge it into full weights; auto: adapter where vLLM supports the targets
+    probe_interval: int = 1  # check vLLM-vs-trainer logprob parity after every Nth sync (0: never)
+    probe_tolerance: float | None = None  # max |logprob difference| on probe tokens; null: 1e-3 (float32) or 5e-2 (bf16/fp16)
+    probe_size: int = 4  # sequences in the fixed probe batch (taken from the first rollout)
+    server_url: str = "http://127.0.0.1:8000"  # mode=server: base URL of `vllm serve` (started with VLLM_SERVER_DEV_MODE=1)
+    server_timeout_s: float = 600.0  # mode=server: per-request timeout
+    sync_dir: str | None = None  # mode=server: a directory the server can read, for pushed weights/adapters; null: <output_dir>/vllm_sync
+
+    def __post_init__(self) -> None:
+        if self.kv_cache_mib is not None and self.kv_cache_mib < 1:
+            raise ValueError(f"vllm.kv_cache_mib must be >= 1 (or null), got {self.kv_cache_mib}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.probe_interval < 0:
+            raise ValueError(f"vllm.probe_interval must be >= 0, got {self.probe_interval}")
+        if self.probe_tolerance is not None and self.probe_tolerance <= 0:
+            raise ValueError(f"vllm.probe_tolerance must be > 0 (or null), got {self.probe_tolerance}")
+        if self.probe_size < 1:
+            raise ValueError(f"vllm.probe_size must be >= 1, got {self.probe_size}")
+        if not self.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"vllm.server_url must start with http:// or https://, got {self.server_url!r}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -297,3 +336,4 @@ class RunConfig:
     algo: AlgoSection = field(default_factory=AlgoSection)
     reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
     prm: PRMSection = field(default_factory=PRMSection)
+    vllm: VLLMSection = field(default_factory=VLLMSection)
