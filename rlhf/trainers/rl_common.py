@@ -98,7 +98,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     source = ProblemSource(cfg.data, cfg.run.seed)
     model_path = resolve_model_path(cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None)
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
-    scorer = Scorer(cfg.rewards, policy.tokenizer)
+    scorer = Scorer(cfg.rewards, policy.tokenizer, cfg.reward_options.mask, cfg.reward_options.math_workers)
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     total = cfg.train.steps * optimizer_steps_per_rl_step(cfg)
