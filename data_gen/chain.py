@@ -55,14 +55,16 @@ class Chain:
         self.steps: list[str] = []
 
     def calc(
-        self, label: str, lhs: str, value: Num, swapped: Num | None = None, extra: tuple = ()
+        self, label: str, lhs: str, value: Num, swapped: Num | None = None, extra: tuple = (), avoid: tuple = (0,)
     ) -> Fraction:
-        """Record `label: lhs = value` and return the value as displayed."""
+        """Record `label: lhs = value` and return the value as displayed.
+
+        An injected wrong value is never 0, so later steps never divide by zero."""
         value = Fraction(value)
         bad_extra = tuple((Fraction(w), k) for w, k in extra)
         if value.denominator > 12 or self.decimals is not None:  # decimal-like: slips the reader would see
             bad_extra += ((value + 1, "arithmetic_slip"), (value * 10, "misplaced_decimal"))
-        v = self.tamper.at(len(self.steps), value, None if swapped is None else Fraction(swapped), bad_extra)
+        v = self.tamper.at(len(self.steps), value, None if swapped is None else Fraction(swapped), bad_extra, avoid=avoid)
         text = show(v, self.decimals, self.fraction)
         self.steps.append(f"{label}: {lhs} = {text}")
         return Fraction(text)

@@ -17,8 +17,18 @@ _BUILTIN = {
     "percentages": "percentages",
     "sequences": "sequences",
     "word_problems": "word_problems",
+    "linear_equation": "linear_equation",
+    "linear_system": "linear_system",
+    "polynomials": "polynomials",
+    "quadratic": "quadratic",
+    "derivative": "derivative",
+    "integral": "integral",
     "finance": "finance",
     "dosage": "dosage",
+    "code_function": "code_function",
+    "code_fix": "code_fix",
+    "code_output": "code_output",
+    "code_stdio": "code_stdio",
 }
 
 for _name, _module in _BUILTIN.items():

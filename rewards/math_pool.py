@@ -81,6 +81,7 @@ class WorkerPool:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._closed = False
         self.restarts = 0
+        self.owner = os.getpid()  # a forked copy of the host must not share these workers' pipes
         for _ in range(self.size):
             self._idle.put(_Worker(mem_bytes))
 
@@ -115,13 +116,24 @@ class WorkerPool:
 
 _default: WorkerPool | None = None
 _default_lock = threading.Lock()
+_default_size: int | None = None
+
+
+def configure_default_pool(size: int | None) -> None:
+    """Set the size of the process-wide pool (restarting it if it is running with another size)."""
+    global _default_size, _default
+    with _default_lock:
+        _default_size = size or None
+        if _default is not None and _default.size != (size or _default.size):
+            _default.close()
+            _default = None
 
 
 def default_pool() -> WorkerPool:
     """The process-wide pool, started on first use and closed at exit."""
     global _default
     with _default_lock:
-        if _default is None or _default._closed:
-            _default = WorkerPool()
+        if _default is None or _default._closed or _default.owner != os.getpid():
+            _default = WorkerPool(_default_size)
             atexit.register(_default.close)
         return _default

@@ -221,6 +221,67 @@ class AlgoSection:
 
 
 @dataclass(frozen=True)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: None if any weighted reward is None; all: None only if all are
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
+
+
+@dataclass(frozen=True)
+class PRMSection:
+    """The `prm` trainer: a process reward model's data, optimisation and held-out evaluation."""
+
+    data: Literal["generate", "file"] = "generate"  # generate: data_gen tasks with injected errors; file: train_file
+    tasks: tuple[str, ...] = ("integer_arithmetic",)  # data_gen generators (data: generate)
+    level: float | None = None  # generators' difficulty level (null: each task's level-0 defaults)
+    knobs: dict[str, Any] = field(default_factory=dict)  # generator knob overrides, e.g. {max_digits: 1}
+    num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
+    num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
+    train_file: str = ""  # data: file -> JSONL rows in `format`
+    eval_file: str = ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
+    eval_fraction: float = 0.1  # share of train_file held out when eval_file is empty
+    format: Literal["stepwise", "prm800k", "math_shepherd", "processbench"] = "stepwise"  # layout of the files
+    neutral: Literal["positive", "negative", "drop"] = "positive"  # PRM800K rating 0 -> good, bad, or drop the trace
+    separator: str = "\n"  # appended to every step; the step's label sits on its last token
+    max_length: int = 512  # tokens per row (prompt + steps); steps past it are dropped
+    epochs: int = 1  # passes over the training rows
+    batch_size: int = 16  # rows per optimiser step
+    lr: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
+    warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
+    weight_decay: float = 0.0
+    lm_coef: float = 0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
+    threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this
+    eval_every: int = 0  # optimiser steps between held-out evaluations (0: only at the end)
+    eval_batch_size: int = 64  # rows per forward when scoring
+
+    def __post_init__(self) -> None:
+        for key in ("num_train", "num_eval", "epochs", "batch_size", "max_length", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ValueError(f"prm.lr must be > 0, got {self.lr}")
+        if self.lm_coef < 0:
+            raise ValueError(f"prm.lm_coef must be >= 0, got {self.lm_coef}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"prm.eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"prm.threshold must be in (0, 1), got {self.threshold}")
+        if self.data == "file" and not self.train_file:
+            raise ValueError("prm.train_file must be set when prm.data is 'file'")
+        if self.data == "generate" and not self.tasks:
+            raise ValueError("prm.tasks must list at least one data_gen generator when prm.data is 'generate'")
+        if self.eval_every < 0:
+            raise ValueError(f"prm.eval_every must be >= 0, got {self.eval_every}")
+
+
+@dataclass(frozen=True)
 class VLLMSection:
     """The vLLM rollout engine (`rollout.backend: vllm`): engine knobs, weight sync, parity probe, server.
 
@@ -273,4 +334,6 @@ class RunConfig:
     rollout: RolloutSection = field(default_factory=RolloutSection)
     train: TrainSection = field(default_factory=TrainSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
+    prm: PRMSection = field(default_factory=PRMSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)

@@ -72,14 +72,14 @@ class Fractions:
                 b_txt = f"({b_txt})"
             if not decimal and op in "+-" and acc.denominator != b.denominator:
                 lcd = acc.denominator * b.denominator // math.gcd(acc.denominator, b.denominator)
-                a_num = int(tamper.at(len(c.steps), int(acc * lcd)))
+                a_num = int(tamper.at(len(c.steps), int(acc * lcd), avoid=(0,)))
                 b_num = int(b * lcd)
                 a_new = f"{a_num}/{lcd}" if a_num >= 0 else f"({a_num})/{lcd}"
                 c.steps.append(f"Common denominator: {a_txt} {op} {b_txt} = {a_new} {op} {b_num}/{lcd}")
                 acc = c.calc(label, f"{a_new} {op} {b_num}/{lcd}", fn(Fraction(a_num, lcd), b),
                              swapped=fn(b, Fraction(a_num, lcd)) if op == "-" else None)
             else:
-                acc = c.calc(label, f"{a_txt} {op} {b_txt}", fn(acc, b), swapped=fn(b, acc) if op in "-/" else None)
+                acc = c.calc(label, f"{a_txt} {op} {b_txt}", fn(acc, b), swapped=fn(b, acc) if op == "-" or (op == "/" and acc) else None)
         answer = show(acc) if decimal else _frac_text(acc)
         prompt = f"Compute {expression}." + ("" if decimal else " Give the answer as a reduced fraction.")
         return Solution(prompt, answer, c.steps, {"expression": expression, "step_check": "equal"})
