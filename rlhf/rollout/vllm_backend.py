@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,7 @@ class VLLMSampler:
         self.probe_batch: list[list[int]] | None = None
         self._lora: LoRARequest | None = None
         self._adapter_dir: Path | None = None
+        weakref.finalize(self, shutil.rmtree, str(work_dir), True)  # saved adapters/models go with the sampler
 
     # -- generation
 
