@@ -83,7 +83,9 @@ def parse(s: str) -> sympy.Basic:
 
 
 def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int = 0) -> bool:
+    g, p = _membership_as_set(g), _membership_as_set(p)
     g, p = _unwrap_assignment(g, p), _unwrap_assignment(p, g)
+    g, p = _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
         return (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase) and g.shape == p.shape
                 and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p)))
@@ -99,6 +101,13 @@ def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int 
     return exprs_equal(g, p, rel_tol, seed)
 
 
+def _membership_as_set(a: sympy.Basic) -> sympy.Basic:
+    """`x \\in (-\\infty, 2)` (read as Eq(x, set)) is the set itself."""
+    if isinstance(a, sympy.Eq) and isinstance(a.lhs, sympy.Symbol) and isinstance(a.rhs, sympy.Set):
+        return a.rhs
+    return a
+
+
 def _unwrap_assignment(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
     """`x = 5` compared with a non-equation: use 5 (also `x \\in \\{1, 2\\}` -> {1, 2})."""
     if isinstance(a, sympy.Eq) and not isinstance(other, Relational):
@@ -108,6 +117,19 @@ def _unwrap_assignment(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
         if isinstance(rhs, sympy.Symbol) and rhs not in getattr(lhs, "free_symbols", set()):
             return lhs
     return a
+
+
+def _assignments_as_tuple(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
+    """`x = 2, y = 3` compared with a point `(2, 3)`: the values in variable-name order."""
+    if not isinstance(a, sympy.FiniteSet) or not isinstance(other, (sympy.Tuple, sympy.Interval)):
+        return a
+    pairs = [(e.lhs, e.rhs) for e in a if isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol)]
+    if len(pairs) != len(a) or len({str(k) for k, _ in pairs}) != len(pairs):
+        return a
+    values = [v for _, v in sorted(pairs, key=lambda kv: str(kv[0]))]
+    if isinstance(other, sympy.Interval) and len(values) == 2 and other.left_open and other.right_open:
+        return sympy.Interval.open(*values) if values[0] != values[1] else a
+    return sympy.Tuple(*values)
 
 
 def exprs_equal(a: sympy.Basic, b: sympy.Basic, rel_tol: float, seed: int) -> bool:
@@ -226,6 +248,8 @@ def _sets_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) -> bo
     if isinstance(g, sympy.Eq) or isinstance(p, sympy.Eq):
         return False
     if isinstance(g, sympy.FiniteSet) and isinstance(p, sympy.FiniteSet):
+        if _named_values(g) != _named_values(p):
+            return False  # x = 10, y = -8 against a bare {10, -8}: which value is which is unknown
         return _matching(list(g), list(p), rel_tol, seed)
     if isinstance(g, sympy.Interval) and isinstance(p, sympy.Interval):
         return (g.left_open == p.left_open and g.right_open == p.right_open
@@ -235,6 +259,12 @@ def _sets_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) -> bo
     if isinstance(g, sympy.Set) and isinstance(p, sympy.Set):
         return g == p
     return False
+
+
+def _named_values(s: sympy.FiniteSet) -> bool:
+    """True when the set assigns values to two or more different variables (a point, not a set)."""
+    names = {e.lhs for e in s if isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol)}
+    return len(names) >= 2
 
 
 def _matching(xs: list, ys: list, rel_tol: float, seed: int) -> bool:
@@ -252,7 +282,12 @@ def _matching(xs: list, ys: list, rel_tol: float, seed: int) -> bool:
     return True
 
 
-def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = ()) -> dict:
+def _is_constant(e: sympy.Basic) -> bool:
+    return isinstance(e, sympy.Expr) and not e.free_symbols
+
+
+def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = (),
+          abs_tol: float = 0.0) -> dict:
     """The worker's entry point: a verdict dict (status, correct, detail)."""
     try:
         g = parse(gold)
@@ -269,5 +304,9 @@ def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str
             continue
         if q == p and g != p:
             return {"status": "incorrect", "correct": False, "detail": "the answer restates the question's expression"}
+    if abs_tol > 0 and _is_constant(g) and _is_constant(p):
+        vg, vp = _num(g), _num(p)
+        if vg is not None and vp is not None and abs(sympy.N(vg - vp, 30)) <= abs_tol:
+            return {"status": "correct", "correct": True, "detail": f"within abs_tol {abs_tol:g}"}
     ok = equivalent(g, p, rel_tol, seed=len(gold) * 7919 + len(pred))
     return {"status": "correct" if ok else "incorrect", "correct": bool(ok), "detail": "symbolic"}

@@ -25,7 +25,7 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 
 def main() -> None:
-    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(4 << 30)))
+    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(2 << 30)))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints cannot corrupt the protocol
@@ -46,9 +46,10 @@ def main() -> None:
         except EOFError:
             return
         try:
-            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())))
-        except MemoryError:
-            res = {"status": "error", "correct": False, "detail": "out of memory"}
+            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())),
+                        float(req.get("abs_tol", 0.0)))
+        except MemoryError:  # the gold is trusted data: blame the prediction
+            res = {"status": "unparsable", "correct": False, "detail": "out of memory"}
         except RecursionError:
             res = {"status": "unparsable", "correct": False, "detail": "expression nested too deeply"}
         except Exception as exc:  # noqa: BLE001 - one bad case never ends the worker
