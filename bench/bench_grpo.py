@@ -6,7 +6,7 @@ step (32 completions), 64 new tokens, temperature 1, lr 1e-5, no KL (beta 0), on
 per batch, token-mean loss, group-std-scaled advantages, full finetuning, fp32 on CPU.
 Both use transformers for generation (TRL: `model.generate`; ours: the cached decode loop
 in rlhf/rollout/hf.py). Steps/second is measured after warm-up steps; the two engines are
-run alternately (TRL, ours, TRL, ours) to spread machine noise over both.
+run alternately (TRL, ours, three times) to spread machine noise over both.
 
 Then peak memory of our loop under LoRA vs full finetuning, each in its own subprocess
 (max RSS on CPU; CUDA peak allocation when a GPU is present), on a larger tiny model
@@ -187,7 +187,7 @@ def main() -> None:
     model_dir = build_model(work / "model", items)
     trl_times: list[float] = []
     our_times: list[float] = []
-    for rnd in range(2):
+    for rnd in range(3):
         trl_times += run_trl(model_dir, items, work)
         our_times += run_ours(model_dir, data, work / f"ours{rnd}")
     trl_s, our_s = statistics.median(trl_times), statistics.median(our_times)
@@ -209,8 +209,12 @@ def main() -> None:
                     f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
         rows=rows,
         extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "memory": mem,
-               "notes": f"peak memory on a hidden-512, 8-layer tiny model, 3 steps: LoRA {mem['lora'][key]:.0f} MB vs "
-                        f"full finetune {mem['full'][key]:.0f} MB ({key})"},
+               "ours_rollout_seconds": OUR_SPLIT, "trl_rollout_seconds": TRL_SPLIT,
+               "load_average": os.getloadavg(),
+               "notes": f"rollout+reward {statistics.median(OUR_SPLIT):.2f}s vs TRL {statistics.median(TRL_SPLIT):.2f}s "
+                        f"per step, update {our_s - statistics.median(OUR_SPLIT):.2f}s vs "
+                        f"{trl_s - statistics.median(TRL_SPLIT):.2f}s; peak memory on a hidden-512, 8-layer tiny model, "
+                        f"3 steps: LoRA {mem['lora'][key]:.0f} MB vs full finetune {mem['full'][key]:.0f} MB ({key})"},
     )
 
 
