@@ -20,14 +20,22 @@ from data_gen.generate import corrupt_item, get_generator
 
 def labelled_solutions(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The gold solution (first_wrong -1), then one corrupted solution when the family supports it."""
-    yield {"steps": list(item["solution_steps"]), "answer": item["answer"], "first_wrong": -1, "error_kind": None}
+    yield {
+        "steps": list(item["solution_steps"]),
+        "answer": item["answer"],
+        "first_wrong": -1,
+        "error_kind": None,
+    }
     bad = corrupt_item(item)
     if bad is not None:
         yield bad
 
 
 def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Items without steps (reasoning-gym adapter) have nothing to label and are skipped."""
     for item in items:
+        if not item["solution_steps"]:
+            continue
         for k, sol in enumerate(labelled_solutions(item)):
             fw = sol["first_wrong"]
             yield {
@@ -40,6 +48,8 @@ def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def processbench_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for item in items:
+        if not item["solution_steps"]:
+            continue
         for k, sol in enumerate(labelled_solutions(item)):
             yield {
                 "id": f"{item['id']}-{k}",

@@ -13,6 +13,23 @@ GENERATORS: Registry = Registry("generator")
 # name -> module under data_gen.tasks exposing TASK
 _BUILTIN = {
     "integer_arithmetic": "arithmetic",
+    "fractions": "fractions",
+    "percentages": "percentages",
+    "sequences": "sequences",
+    "word_problems": "word_problems",
+    "linear_equation": "linear_equation",
+    "linear_system": "linear_system",
+    "polynomials": "polynomials",
+    "quadratic": "quadratic",
+    "derivative": "derivative",
+    "integral": "integral",
+    "finance": "finance",
+    "dosage": "dosage",
+    "unit_conversion": "unit_conversion",
+    "code_function": "code_function",
+    "code_fix": "code_fix",
+    "code_output": "code_output",
+    "code_stdio": "code_stdio",
 }
 
 for _name, _module in _BUILTIN.items():

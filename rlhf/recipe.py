@@ -74,7 +74,7 @@ class TaskSpec:
 
     name: str
     weight: float = 1.0  # relative share of prompts drawn from this task
-    params: dict[str, Any] = field(default_factory=dict)  # generator config (difficulty knobs, ...)
+    params: dict[str, Any] = field(default_factory=dict)  # knob overrides; `level` (0-10) fixes the difficulty
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,9 @@ class CurriculumSection:
     enabled: bool = False
     low: float = 0.2  # below this mean pass rate the level goes down
     high: float = 0.8  # above this mean pass rate the level goes up
-    window: int = 2  # steps of pass rates averaged before a move
-    start_level: int = 1
-    min_level: int = 1
+    window: int = 4  # group pass rates of a task pooled before its level may move
+    start_level: int = 0  # data_gen levels run 0 (easiest) to 10
+    min_level: int = 0
     max_level: int = 10
 
     def __post_init__(self) -> None:
@@ -156,6 +156,9 @@ class TrainSection:
     max_bad_steps: int = 3  # NaN/inf losses in a row before the run stops
     value_lr: float = 1e-4  # PPO critic learning rate
     samples_per_step: int = 4  # completions written to samples.jsonl per step
+    dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
+    max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
+    cpu_threads: int = 0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):
@@ -218,6 +221,18 @@ class AlgoSection:
 
 
 @dataclass(frozen=True)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: None if any weighted reward is None; all: None only if all are
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
+
+
+@dataclass(frozen=True)
 class PRMSection:
     """The `prm` trainer: a process reward model's data, optimisation and held-out evaluation."""
 
@@ -267,6 +282,45 @@ class PRMSection:
 
 
 @dataclass(frozen=True)
+class VLLMSection:
+    """The vLLM rollout engine (`rollout.backend: vllm`): engine knobs, weight sync, parity probe, server.
+
+    `colocate` runs the engine inside the training process (the default; no child process,
+    so a caller's `__main__` is never re-imported). `server` talks to `vllm serve` over HTTP.
+    """
+
+    mode: Literal["colocate", "server"] = "colocate"
+    kv_cache_mib: int | None = 256  # KV cache size; null: vLLM sizes it from gpu_memory_utilization
+    gpu_memory_utilization: float = 0.3  # fraction of device memory (of RAM on CPU) vLLM may use when kv_cache_mib is null
+    max_model_len: int | None = None  # longest prompt + completion; null: the model's max positions
+    enforce_eager: bool = True  # false: let vLLM compile graphs (faster decode on GPU, slow first start)
+    enable_prefix_caching: bool = True  # reuse prompt KV across the n samples (the cache is reset after every sync)
+    sleep: bool = True  # free engine memory between rollouts with vLLM sleep mode, where the platform supports it
+    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = "processed_logprobs"  # sampler logprobs after temperature/top-p, or of the raw model
+    lora_sync: Literal["auto", "adapter", "merge"] = "auto"  # LoRA: push the adapter only, or merge it into full weights; auto: adapter where vLLM supports the targets
+    probe_interval: int = 1  # check vLLM-vs-trainer logprob parity after every Nth sync (0: never)
+    probe_tolerance: float | None = None  # max |logprob difference| on probe tokens; null: 1e-3 (float32) or 5e-2 (bf16/fp16)
+    probe_size: int = 4  # sequences in the fixed probe batch (taken from the first rollout)
+    server_url: str = "http://127.0.0.1:8000"  # mode=server: base URL of `vllm serve` (started with VLLM_SERVER_DEV_MODE=1)
+    server_timeout_s: float = 600.0  # mode=server: per-request timeout
+    sync_dir: str | None = None  # mode=server: a directory the server can read, for pushed weights/adapters; null: <output_dir>/vllm_sync
+
+    def __post_init__(self) -> None:
+        if self.kv_cache_mib is not None and self.kv_cache_mib < 1:
+            raise ValueError(f"vllm.kv_cache_mib must be >= 1 (or null), got {self.kv_cache_mib}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.probe_interval < 0:
+            raise ValueError(f"vllm.probe_interval must be >= 0, got {self.probe_interval}")
+        if self.probe_tolerance is not None and self.probe_tolerance <= 0:
+            raise ValueError(f"vllm.probe_tolerance must be > 0 (or null), got {self.probe_tolerance}")
+        if self.probe_size < 1:
+            raise ValueError(f"vllm.probe_size must be >= 1, got {self.probe_size}")
+        if not self.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"vllm.server_url must start with http:// or https://, got {self.server_url!r}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -280,4 +334,6 @@ class RunConfig:
     rollout: RolloutSection = field(default_factory=RolloutSection)
     train: TrainSection = field(default_factory=TrainSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
     prm: PRMSection = field(default_factory=PRMSection)
+    vllm: VLLMSection = field(default_factory=VLLMSection)
