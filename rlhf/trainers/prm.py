@@ -38,6 +38,9 @@ EvalTrace = tuple[str, list[str], int]  # prompt, steps, first wrong step (-1: n
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     p = cfg.prm
+    if run_dir.resume:
+        raise ValueError("the prm trainer keeps no mid-run checkpoints (a tiny PRM trains in minutes); "
+                         "rerun with --overwrite instead of --resume")
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
     rows, evals = load_data(cfg)
