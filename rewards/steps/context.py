@@ -51,7 +51,9 @@ def as_problem(problem: Problem | dict[str, Any]) -> Problem:
 def build_context(problem: Problem | dict[str, Any]) -> Context:
     p = as_problem(problem)
     if any(h in p.task.lower() for h in CODE_TASK_HINTS) or "tests" in p.meta or "entry_point" in p.meta:
-        return Context(task=p.task, answer=p.answer, checkable=False)
+        # code: the prompt's `x = x + 4` is an assignment, not an equation; only the steps'
+        # own arithmetic (execution facts such as "x: 4 + 4 = 8") and the answer are checked
+        return Context(task=p.task, answer=p.answer, notes=("code",))
     texts = [p.prompt] + [str(p.meta[k]) for k in ("equation", "equations", "expression") if k in p.meta]
     claims = [c for t in texts for c in extract_claims(t)]
     restated = set()

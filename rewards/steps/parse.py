@@ -97,6 +97,29 @@ def _lex(text: str) -> list[tuple[str, str]]:
     return out
 
 
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z_0-9]+)\(")
+
+
+def _opaque_calls(text: str) -> str:
+    """`digit_sum(177403) = 154`: a call of an unknown function is one opaque word, so its
+    argument is not read as the claim `177403 = 154`. Only a name glued to `(` is a call;
+    "Then (3 + 4) * 2 = 14" keeps its bracket."""
+    out, pos = [], 0
+    for m in _CALL.finditer(text):
+        if m.start() < pos or m.group(1) in FUNCS:
+            continue
+        depth, j = 0, m.end() - 1
+        while j < len(text):
+            depth += (text[j] == "(") - (text[j] == ")")
+            if depth == 0:
+                break
+            j += 1
+        out.append(text[pos : m.start()] + " call ")
+        pos = j + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _is_var_name(name: str) -> bool:
     return len(name) == 1 or bool(re.fullmatch(r"[A-Za-z]_?\d+", name))
 
@@ -115,7 +138,7 @@ def _mathy(tokens: list[tuple[str, str]], i: int) -> bool:
 
 def math_runs(text: str) -> list[list[tuple[str, str]]]:
     """Maximal runs of math tokens in `text` (already normalised)."""
-    tokens = _lex(text)
+    tokens = _lex(_opaque_calls(text))
     kinds = ["var" if k == "name" else k for k, _ in tokens]
     tokens = [(k, v) for k, (_, v) in zip(kinds, tokens)]
     runs, cur = [], []

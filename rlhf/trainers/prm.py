@@ -38,6 +38,9 @@ EvalTrace = tuple[str, list[str], int]  # prompt, steps, first wrong step (-1: n
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     p = cfg.prm
+    if run_dir.resume:
+        raise ValueError("the prm trainer keeps no mid-run checkpoints (a tiny PRM trains in minutes); "
+                         "rerun with --overwrite instead of --resume")
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
     rows, evals = load_data(cfg)
@@ -106,7 +109,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             bar.set_postfix(step_loss=f"{prm_loss.item():.4f}", lm_loss=f"{aux.item():.3f}")
             if step % max(cfg.run.log_every, 1) == 0 or step == total:
                 run_dir.append_jsonl(run_dir.metrics_path, {"step": step, "loss": float(loss),
-                                                            "step_loss": float(prm_loss), "lm_loss": float(aux),
+                                                            "step_loss": prm_loss.item(), "lm_loss": aux.item(),
                                                             "lr": sched.get_last_lr()[0],
                                                             "seconds": time.perf_counter() - t0})
             if p.eval_every and step % p.eval_every == 0 and step < total:

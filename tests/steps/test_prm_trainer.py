@@ -74,3 +74,12 @@ def test_prm_section_validation():
         config.from_dict(RunConfig, {"trainer": "prm", "prm": {"epochs": 0}})
     cfg = config.load(RunConfig, "recipes/prm_train.yaml")
     assert cfg.trainer == "prm" and cfg.model.path == "tiny"
+
+
+def test_resume_is_refused_clearly(tmp_path):
+    cfg = config.from_dict(RunConfig, {"trainer": "prm", "run": {"output_dir": str(tmp_path / "r")}})
+    prepare_run_dir(cfg, cfg.run.output_dir)
+    from rlhf.trainers.prm import run
+
+    with pytest.raises(ValueError, match="--overwrite"):
+        run(cfg, prepare_run_dir(cfg, cfg.run.output_dir, resume=True))

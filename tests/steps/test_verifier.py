@@ -88,14 +88,17 @@ def test_bad_input_is_never_a_crash():
         first_error({"prompt": "x"}, ["1 = 1"])
 
 
-def test_code_tasks_are_unverifiable():
-    code = {"id": "c", "task": "code_function", "prompt": "Write f.", "answer": "", "meta": {"tests": ["assert f()"]}}
-    assert verdicts(code, ["x = 1 + 1 = 3"]) == ["unverifiable"]
+def test_code_tasks_check_only_execution_arithmetic():
+    code = {"id": "c", "task": "code_output", "prompt": "x = 0\nfor i in range(2):\n    x = x + 4\nprint(x)",
+            "answer": "8", "meta": {}}
+    assert verdicts(code, ["i is 0, x: 0 + 4 = 4", "i is 1, x: 4 + 4 = 9"]) == ["correct", "incorrect"]
+    assert verdicts(code, ["Expected: digit_sum(177403) = 154"]) == ["unverifiable"]  # a call, not (177403)
 
 
 def test_claim_extraction_ignores_prose_letters():
     assert extract_claims("we have a total of 5 apples") == []
     assert [c.source for c in extract_claims("Step 2: 12 + 21 = 33.")] == ["12 + 21 = 33"]
+    assert [c.source for c in extract_claims("Then (3 + 4) * 2 = 14")] == ["( 3 + 4 ) * 2 = 14"]
     assert len(extract_claims("x = 3, y = 4 and so x*y = 12")) == 3
 
 
