@@ -126,7 +126,7 @@ class RolloutSection:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ("</answer>",)  # stop strings (kept in the text)
-    batch_size: int = 0  # max sequences generated at once by the transformers backend (0: all)
+    batch_size: int = 0  # max sequences generated at once by the transformers backend, in whole prompts (0: all)
 
     def __post_init__(self) -> None:
         if self.n < 1:
