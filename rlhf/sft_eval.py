@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from rlhf.data import SftExample, extract_answer
+from rlhf.datasets_io import SftExample, extract_answer
 
 
 def answers_match(predicted: str, reference: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from rlhf import modeling
-from rlhf.data import SftExample, load_examples, mix, split_heldout
+from rlhf.datasets_io import SftExample, load_examples, mix, split_heldout
 from rlhf.recipe import RunConfig, SftGenerateSpec
 from rlhf.rundir import RunDir
 from rlhf.sft_eval import evaluate, make_scorer
@@ -44,7 +44,7 @@ class SftData:
 def generated_examples(spec: SftGenerateSpec, source: str) -> list[SftExample]:
     """data_gen items for `spec`, rendered as gold completions."""
     from data_gen.api import generate_items
-    from rlhf.data import examples_from_rows
+    from rlhf.datasets_io import examples_from_rows
 
     rows = generate_items(spec.task, spec.n, seed=spec.seed, params=spec.params)
     return examples_from_rows(rows, f"generated {spec.task!r}", source)

@@ -7,7 +7,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from rlhf.data import SftExample
+from rlhf.datasets_io import SftExample
 from rlhf.rundir import RunDir
 from rlhf.sft_eval import evaluate, make_scorer
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rlhf import config
-from rlhf.data import extract_answer, load_examples, mix, read_rows, split_heldout
+from rlhf.datasets_io import extract_answer, load_examples, mix, read_rows, split_heldout
 from rlhf.recipe import RunConfig
 
 PC_ROWS = [{"prompt": f"What is {i} + 1?", "completion": f"<think>\n{i} + 1 = {i + 1}\n</think>\n<answer>{i + 1}</answer>"}
