@@ -121,6 +121,152 @@ class SftSection:
                 raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"sft.lr must be positive, got {self.lr}")
+class TaskSpec:
+    """One data_gen generator in the mix: `{name, weight, params}`."""
+
+    name: str
+    weight: float = 1.0  # relative share of prompts drawn from this task
+    params: dict[str, Any] = field(default_factory=dict)  # generator config (difficulty knobs, ...)
+
+
+@dataclass(frozen=True)
+class CurriculumSection:
+    """Moves each task's difficulty level so group pass rates stay inside [low, high]."""
+
+    enabled: bool = False
+    low: float = 0.2  # below this mean pass rate the level goes down
+    high: float = 0.8  # above this mean pass rate the level goes up
+    window: int = 2  # steps of pass rates averaged before a move
+    start_level: int = 1
+    min_level: int = 1
+    max_level: int = 10
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low < self.high <= 1.0:
+            raise ValueError(f"curriculum.low/high must satisfy 0 <= low < high <= 1, got {self.low}, {self.high}")
+        if self.window < 1:
+            raise ValueError(f"curriculum.window must be >= 1, got {self.window}")
+        if not self.min_level <= self.start_level <= self.max_level:
+            raise ValueError(
+                f"curriculum.start_level must be in [min_level, max_level], got {self.start_level}"
+            )
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Where RL prompts come from: data_gen generators (endless, seeded) or a JSONL file of problems."""
+
+    source: Literal["generators", "jsonl"] = "generators"
+    path: str = ""  # JSONL of data_gen items when source is jsonl (cycled in a seeded order)
+    tasks: tuple[TaskSpec, ...] = ()  # generators to mix when source is generators
+    prompts_per_step: int = 4  # distinct problems per RL step (each sampled rollout.n times)
+    system_prompt: str | None = None  # prepended as a system message when set
+    curriculum: CurriculumSection = field(default_factory=CurriculumSection)
+
+    def __post_init__(self) -> None:
+        if self.prompts_per_step < 1:
+            raise ValueError(f"data.prompts_per_step must be >= 1, got {self.prompts_per_step}")
+
+
+@dataclass(frozen=True)
+class RolloutSection:
+    """Sampling for RL: which engine and how."""
+
+    backend: Literal["auto", "transformers", "vllm"] = "auto"  # auto: vllm when importable, else transformers
+    n: int = 4  # samples per prompt (the GRPO group size)
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ("</answer>",)  # stop strings (kept in the text)
+    batch_size: int = 0  # max sequences generated at once by the transformers backend (0: all)
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"rollout.n must be >= 1, got {self.n}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"rollout.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature <= 0:
+            raise ValueError(f"rollout.temperature must be > 0 for RL sampling, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"rollout.top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """The optimisation loop shared by the RL trainers."""
+
+    steps: int = 10  # RL steps (one rollout batch and its updates each)
+    lr: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_steps: int = 0  # linear warmup, then cosine decay to min_lr_ratio * lr
+    min_lr_ratio: float = 0.1
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    micro_batch_size: int = 0  # rollouts per forward/backward; gradients accumulate over them (0: all)
+    ppo_epochs: int = 1  # passes over each rollout batch
+    mini_batches: int = 1  # optimizer steps per pass (each over 1/mini_batches of the rollouts)
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # autocast through accelerate
+    max_bad_steps: int = 3  # NaN/inf losses in a row before the run stops
+    value_lr: float = 1e-4  # PPO critic learning rate
+    samples_per_step: int = 4  # completions written to samples.jsonl per step
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.micro_batch_size < 0 or self.warmup_steps < 0:
+            raise ValueError("train.micro_batch_size and train.warmup_steps must be >= 0")
+
+
+@dataclass(frozen=True)
+class AlgoSection:
+    """The RL algorithm: which advantage estimator and policy loss, and their knobs.
+
+    Names resolve in `rlhf.algos.ADVANTAGES` / `rlhf.algos.LOSSES` (or `package.module:fn`).
+    """
+
+    advantage: str = "grpo"  # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae | process_grpo | mixed
+    loss: str = "ppo_clip"  # ppo_clip (token ratio) | gspo (sequence ratio)
+    scale_std: bool = True  # grpo/process_grpo: divide by the group std (false: Dr.GRPO-style mean-centring only)
+    adv_eps: float = 1e-6  # added to the std before dividing
+    gamma: float = 1.0  # discount for reinforce_pp and gae
+    gae_lambda: float = 0.95  # GAE lambda
+    gae_whiten: bool = True  # gae: whiten advantages over the batch's response tokens
+    outcome_weight: float = 1.0  # mixed: weight of the outcome (grpo) advantage
+    process_weight: float = 1.0  # mixed: weight of the process (process_grpo) advantage
+    clip_low: float = 0.2  # ratio lower bound is 1 - clip_low
+    clip_high: float = 0.2  # ratio upper bound is 1 + clip_high (DAPO clip-higher: 0.28)
+    dual_clip: float | None = None  # dual-clip c > 1 bounds the loss for negative advantages (e.g. 3.0); null: off
+    agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "constant"] = "token-mean"
+    norm_constant: float | None = None  # agg=constant (Dr.GRPO): divide the token sum by N * this; null: padded width T
+    kl_coef: float = 0.0  # weight of KL(policy || reference); 0 needs no reference model
+    kl_estimator: Literal["k1", "k2", "k3"] = "k3"  # Schulman's estimators of the per-token KL
+    kl_in_reward: bool = False  # fold -kl_coef * KL into token rewards (token-level estimators) instead of the loss
+    entropy_coef: float = 0.0  # entropy bonus weight (needs the trainer to pass per-token entropy)
+    tis_cap: float | None = None  # truncated importance sampling: weight min(pi_old / pi_sampler, cap); null: off
+    value_clip: float = 0.2  # PPO value loss: clip new values to old +- this
+    value_coef: float = 0.5  # PPO value loss weight (used by the ppo trainer)
+
+    def __post_init__(self) -> None:
+        for key in ("clip_low", "clip_high", "adv_eps", "kl_coef", "entropy_coef", "value_clip", "value_coef"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
+        if self.clip_low >= 1.0:
+            raise ValueError(f"algo.clip_low must be < 1 (the ratio floor is 1 - clip_low), got {self.clip_low}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"algo.gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.gae_lambda <= 1.0:
+            raise ValueError(f"algo.gae_lambda must be in [0, 1], got {self.gae_lambda}")
+        if self.dual_clip is not None and self.dual_clip <= 1.0:
+            raise ValueError(f"algo.dual_clip must be > 1 (or null), got {self.dual_clip}")
+        if self.norm_constant is not None and self.norm_constant <= 0:
+            raise ValueError(f"algo.norm_constant must be > 0 (or null), got {self.norm_constant}")
+        if self.tis_cap is not None and self.tis_cap <= 0:
+            raise ValueError(f"algo.tis_cap must be > 0 (or null), got {self.tis_cap}")
+        from rlhf.algos import validate_algo_names  # local: rlhf.algos imports this module
+
+        validate_algo_names(self)
 
 
 @dataclass(frozen=True)
@@ -134,3 +280,7 @@ class RunConfig:
     lora: LoraSection = field(default_factory=LoraSection)
     rewards: tuple[RewardSpec, ...] = ()
     sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft
+    data: DataSection = field(default_factory=DataSection)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    algo: AlgoSection = field(default_factory=AlgoSection)

@@ -1,0 +1,82 @@
+"""RL algorithms as pure, registered tensor functions (no I/O, no state).
+
+Two families, one signature each, chosen by name in the recipe's `algo:` section:
+  ADVANTAGES  AdvantageFn(batch: RolloutBatch, cfg: AlgoSection) -> Tensor[N, T]
+  LOSSES      LossFn(logprobs: Tensor[N, T], batch, advantages, cfg, entropy=None) -> LossOutput
+A trainer calls ``ADVANTAGES.get(cfg.algo.advantage)(batch, cfg.algo)`` and
+``LOSSES.get(cfg.algo.loss)(logprobs, batch, adv, cfg.algo)`` and never special-cases
+an estimator. Helpers the loop also needs: `fold_kl_into_rewards` (KL as reward),
+`zero_variance_groups` (DAPO dynamic sampling), `gae_advantages_returns` and
+`value_loss` (PPO critic), and the masked statistics in `rlhf.algos.stats`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rlhf.registry import Registry
+
+ADVANTAGES: Registry = Registry("advantage")
+LOSSES: Registry = Registry("loss")
+
+# Registration happens on import; the registries must exist first.
+from rlhf.algos import advantages as _advantages  # noqa: E402
+from rlhf.algos import losses as _losses  # noqa: E402
+from rlhf.algos.advantages import (  # noqa: E402
+    TOKEN_LEVEL,
+    GaeResult,
+    ZeroVariance,
+    gae_advantages_returns,
+    last_token_index,
+    zero_variance_groups,
+)
+from rlhf.algos.kl import KL_ESTIMATORS, fold_kl_into_rewards, kl_penalty  # noqa: E402
+from rlhf.algos.losses import AGGREGATIONS, LossOutput, aggregate, tis_weights, value_loss  # noqa: E402
+from rlhf.algos.stats import group_stats, masked_mean, masked_sum, masked_var, masked_whiten  # noqa: E402
+
+if TYPE_CHECKING:
+    from rlhf.recipe import AlgoSection
+
+
+def validate_algo_names(cfg: AlgoSection | Any) -> None:
+    """Check the names an `algo:` section picks before a run starts (ValueError naming the key)."""
+    for key, registry in (("advantage", ADVANTAGES), ("loss", LOSSES)):
+        name = getattr(cfg, key)
+        if ":" in name:  # user code: resolved (and checked) when the trainer starts
+            continue
+        try:
+            registry.get(name)
+        except ValueError as exc:
+            raise ValueError(f"algo.{key}: {exc}") from None
+    if cfg.kl_in_reward and ":" not in cfg.advantage and cfg.advantage not in TOKEN_LEVEL:
+        raise ValueError(
+            f"algo.kl_in_reward needs a token-level advantage ({', '.join(sorted(TOKEN_LEVEL))}); "
+            f"algo.advantage={cfg.advantage!r} reads only per-rollout or per-step rewards"
+        )
+
+
+__all__ = [
+    "ADVANTAGES",
+    "AGGREGATIONS",
+    "KL_ESTIMATORS",
+    "LOSSES",
+    "TOKEN_LEVEL",
+    "GaeResult",
+    "LossOutput",
+    "ZeroVariance",
+    "aggregate",
+    "fold_kl_into_rewards",
+    "gae_advantages_returns",
+    "group_stats",
+    "kl_penalty",
+    "last_token_index",
+    "masked_mean",
+    "masked_sum",
+    "masked_var",
+    "masked_whiten",
+    "tis_weights",
+    "validate_algo_names",
+    "zero_variance_groups",
+    "value_loss",
+]
+del _advantages, _losses
