@@ -1,0 +1,53 @@
+"""Process-supervision data: corrupted solutions with a known first wrong step.
+
+`corrupt_item` (data_gen.generate) re-solves an item with one step's result replaced;
+later steps continue from the wrong value, so step `first_wrong` is the only step whose
+claim is false relative to the step before it. Two export shapes:
+
+- PRM stepwise rows (TRL's stepwise-supervision format): `prompt`, `completions` (the
+  steps), `labels` (True up to the first wrong step, False from it on: a step on a wrong
+  path is not a good step even when its own arithmetic is right).
+- ProcessBench rows: `problem`, `steps`, `label` = index of the first wrong step, -1 if none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from data_gen.generate import corrupt_item, get_generator
+
+
+def labelled_solutions(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The gold solution (first_wrong -1), then one corrupted solution when the family supports it."""
+    yield {"steps": list(item["solution_steps"]), "answer": item["answer"], "first_wrong": -1, "error_kind": None}
+    bad = corrupt_item(item)
+    if bad is not None:
+        yield bad
+
+
+def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        for k, sol in enumerate(labelled_solutions(item)):
+            fw = sol["first_wrong"]
+            yield {
+                "id": f"{item['id']}-{k}",
+                "prompt": item["prompt"],
+                "completions": sol["steps"],
+                "labels": [fw < 0 or i < fw for i in range(len(sol["steps"]))],
+            }
+
+
+def processbench_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        for k, sol in enumerate(labelled_solutions(item)):
+            yield {
+                "id": f"{item['id']}-{k}",
+                "generator": "cotrl.data_gen",
+                "problem": item["prompt"],
+                "steps": sol["steps"],
+                "final_answer": sol["answer"],
+                "final_answer_correct": get_generator(item["task"]).score(item, sol["answer"]) == 1.0,
+                "label": sol["first_wrong"],
+                "error_kind": sol["error_kind"],
+            }

@@ -1,0 +1,130 @@
+"""Atomic writers: JSONL, Parquet and a `datasets` directory; and a reader for all three.
+
+Every writer builds the output beside the target (temp name in the same directory) and
+renames it into place, so a failure leaves no half-written file. In Parquet and `datasets`
+output the free-form `difficulty` and `meta` columns are JSON strings (their keys differ
+by task, which a columnar schema cannot hold); `read_items` decodes them back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("jsonl", "parquet", "hf")
+_JSON_COLUMNS = ("difficulty", "meta")
+
+
+def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Fail before any work when the output exists (without overwrite) or cannot be written."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise ValueError(f"output {target} already exists; pass --overwrite to replace it")
+    parent = target.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write output {target}: {parent} is not a writable directory")
+    return target
+
+
+def dumps(item: dict[str, Any]) -> str:
+    return json.dumps(item, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_jsonl(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """Stream rows to a temp file, then rename over `path`. Returns the row count."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(dumps(row))
+                fh.write("\n")
+                count += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _columnar(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: (json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v) for k, v in r.items()} for r in rows]
+
+
+def write_parquet(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = _columnar(rows)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        pq.write_table(pa.Table.from_pylist(data), tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def write_hf(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:
+    """A `datasets.Dataset.save_to_disk` directory, built in a temp dir and renamed in."""
+    from datasets import Dataset
+
+    data = _columnar(rows)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        Dataset.from_list(data).save_to_disk(str(tmp / "ds"))
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(target, old)
+        os.replace(tmp / "ds", target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return len(data)
+
+
+def write_items(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str], fmt: str = "jsonl") -> int:
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return {"jsonl": write_jsonl, "parquet": write_parquet, "hf": write_hf}[fmt](rows, path)
+
+
+def read_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rows from any of the three formats, with `difficulty`/`meta` as dicts again."""
+    p = Path(path)
+    if p.is_dir():
+        from datasets import load_from_disk
+
+        rows = load_from_disk(str(p)).to_list()
+    elif p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(p).to_pylist()
+    else:
+        with p.open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    for r in rows:
+        for k in _JSON_COLUMNS:
+            if isinstance(r.get(k), str):
+                r[k] = json.loads(r[k])
+    return rows

@@ -1,0 +1,97 @@
+"""`cotrl gen`: outputs and bad-input errors (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from data_gen.writers import read_items
+from rlhf.cli import main
+
+
+def test_list_shows_tasks_and_knobs(capsys):
+    assert main(["gen", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "integer_arithmetic" in out and "max_digits = 2" in out
+
+
+def test_gen_jsonl_with_prm(tmp_path, capsys):
+    out = tmp_path / "d" / "train.jsonl"
+    argv = ["gen", "--task", "integer_arithmetic", "--n", "25", "--seed", "4", "--out", str(out), "--prm",
+            "--difficulty", "3", "--set", "max_digits=3"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["n"] == 25 and summary["prm_rows"] == 50
+    items = read_items(out)
+    assert len(items) == 25 and all(i["difficulty"]["max_digits"] == 3 for i in items)
+    prm = read_items(tmp_path / "d" / "train.prm.jsonl")
+    assert set(prm[0]) >= {"prompt", "completions", "labels"}
+    pb = read_items(tmp_path / "d" / "train.processbench.jsonl")
+    assert set(pb[0]) >= {"problem", "steps", "label"}
+    first = out.read_bytes()
+    assert main(argv + ["--overwrite"]) == 0
+    assert out.read_bytes() == first  # same seed, same bytes
+
+
+def test_gen_parquet_and_hf_load_with_datasets(tmp_path, capsys):
+    from datasets import Dataset, load_from_disk
+
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "10", "--out", str(tmp_path / "a.parquet")]) == 0
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "10", "--format", "hf", "--out", str(tmp_path / "h")]) == 0
+    ds = Dataset.from_parquet(str(tmp_path / "a.parquet"))
+    hf = load_from_disk(str(tmp_path / "h"))
+    for d in (ds, hf):
+        assert {"prompt", "messages", "answer"} <= set(d.column_names) and len(d) == 10
+        assert d[0]["messages"][0]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--task", "nope", "--n", "3"], "valid: "),
+        (["--task", "integer_arithmetic", "--n", "0"], "--n must be positive"),
+        (["--task", "integer_arithmetic", "--n", "3", "--set", "max_digits=99"], "max_digits=99 is out of range"),
+        (["--task", "integer_arithmetic", "--n", "3", "--set", "bogus=1"], "unknown knob 'bogus'"),
+        (["--task", "integer_arithmetic", "--n", "3", "--difficulty", "42"], "level"),
+    ],
+)
+def test_bad_input_one_line_nothing_written(tmp_path, capsys, args, needle):
+    out = tmp_path / "o.jsonl"
+    assert main(["gen", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_and_unwritable_path(tmp_path, capsys):
+    out = tmp_path / "o.jsonl"
+    out.write_text("keep")
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep"
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(blocker / "sub" / "x.jsonl")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    os.chmod(locked, 0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: permissions are not enforced")
+        assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(locked / "x.jsonl")]) == 2
+        assert "cannot write" in capsys.readouterr().err
+    finally:
+        os.chmod(locked, 0o700)
+
+
+def test_cotrl_gen_subprocess(tmp_path, repo_root):
+    res = subprocess.run(
+        [sys.executable, "-m", "rlhf.cli", "gen", "--task", "integer_arithmetic", "--n", "2", "--out", str(tmp_path / "s.jsonl")],
+        capture_output=True, text=True, cwd=repo_root,
+    )
+    assert res.returncode == 0, res.stderr
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
