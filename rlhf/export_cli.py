@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rlhf import modeling
+from rlhf import adapters
 from rlhf.rundir import CONFIG_NAME
 
 
@@ -24,7 +24,7 @@ def base_model_of(run_dir: Path) -> tuple[str, str]:
     model = cfg.get("model") or {}
     path = str(model.get("path") or "")
     if path == "tiny":
-        path = str(run_dir / modeling.TINY_DIR)
+        path = str(run_dir / adapters.TINY_DIR)
     if not path:
         raise ValueError(f"{cfg_path}: model.path is empty")
     return path, str(model.get("dtype") or "float32")
@@ -35,13 +35,13 @@ def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False)
     target = Path(out)
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
         raise ValueError(f"{target} exists; pass --overwrite to replace it")
-    adapter = run / modeling.ADAPTER_DIR
+    adapter = run / adapters.ADAPTER_DIR
     if not (adapter / "adapter_config.json").is_file():
-        full = run / modeling.FULL_DIR
+        full = run / adapters.FULL_DIR
         hint = f" (it is a full finetune: {full} is already a plain HF directory)" if full.is_dir() else ""
-        raise ValueError(f"{run} holds no LoRA adapter in {modeling.ADAPTER_DIR}/{hint}")
+        raise ValueError(f"{run} holds no LoRA adapter in {adapters.ADAPTER_DIR}/{hint}")
     base, dtype = base_model_of(run)
-    return modeling.merge_adapter(base, adapter, target, dtype)
+    return adapters.merge_adapter(base, adapter, target, dtype)
 
 
 def add_parser(subparsers) -> None:

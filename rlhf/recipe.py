@@ -73,9 +73,10 @@ class SftGenerateSpec:
     """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
 
     task: str  # a data_gen generator name (data_gen.registry.GENERATORS)
-    n: int = 1000  # items to generate (the held-out split comes out of these unless sft.eval_path is set)
+    n: int = 1000  # training items; held-out items come from the generator's disjoint test split
     seed: int = 0  # item i is rebuilt from (task, seed, i)
-    params: dict[str, Any] = field(default_factory=dict)  # the generator's own config (difficulty knobs)
+    level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
+    params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
 
     def __post_init__(self) -> None:
         if self.n <= 0:
@@ -91,9 +92,9 @@ class SftSection:
     general_path: str | None = None  # general data mixed into the domain data (same formats)
     general_generate: SftGenerateSpec | None = None  # general data generated in-process
     domain_ratio: float = 1.0  # fraction of training examples that are domain data, in (0, 1]
-    eval_path: str | None = None  # held-out domain data; unset: split off `eval_fraction` of the domain data
-    eval_fraction: float = 0.1  # share of domain data held out when eval_path is unset
-    eval_max_items: int = 64  # held-out items scored by generation (task metric)
+    eval_path: str | None = None  # held-out domain data; unset: the generator's test split and `eval_fraction` of train_path
+    eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
+    eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
     eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
     eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
     eval_max_new_tokens: int = 96  # generation budget per held-out item

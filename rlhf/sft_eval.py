@@ -64,6 +64,10 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, st
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
+    extra: dict[str, Any] = {}
+    if getattr(getattr(model, "config", None), "output_router_logits", False):
+        # MoE: the router aux loss is for training; under a KV cache its mask shapes disagree
+        extra["output_router_logits"] = False
     out: list[str] = []
     try:
         for i in range(0, len(prompts), batch_size):
@@ -76,6 +80,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, st
                 do_sample=False,
                 eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id,
+                **extra,
             )
             out.extend(tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
     finally:

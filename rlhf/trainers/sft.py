@@ -27,11 +27,12 @@ from typing import Any
 
 import torch
 
-from rlhf import modeling
-from rlhf.datasets_io import SftExample, load_examples, mix, split_heldout
+from rlhf import adapters
+from rlhf.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
+from rlhf.datasets_io import SftExample, examples_from_rows, load_examples, mix, split_heldout
 from rlhf.recipe import RunConfig, SftGenerateSpec
 from rlhf.rundir import RunDir
-from rlhf.sft_eval import evaluate, make_scorer
+from rlhf.sft_eval import make_scorer
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,13 @@ class SftData:
     stats: dict[str, Any]
 
 
-def generated_examples(spec: SftGenerateSpec, source: str) -> list[SftExample]:
-    """data_gen items for `spec`, rendered as gold completions."""
-    from data_gen.api import generate_items
-    from rlhf.datasets_io import examples_from_rows
+def generated_examples(spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None) -> list[SftExample]:
+    """data_gen items for `spec` from `split` (train and test never share a problem), as gold completions."""
+    from data_gen.generate import iter_items, make_config
 
-    rows = generate_items(spec.task, spec.n, seed=spec.seed, params=spec.params)
-    return examples_from_rows(rows, f"generated {spec.task!r}", source)
+    cfg = make_config(spec.task, spec.level, spec.params)
+    rows = list(iter_items([spec.task], n or spec.n, seed=spec.seed, configs={spec.task: cfg}, split=split))
+    return examples_from_rows(rows, f"generated {spec.task!r} ({split})", source)
 
 
 def prepare_data(cfg: RunConfig) -> SftData:
@@ -55,15 +56,19 @@ def prepare_data(cfg: RunConfig) -> SftData:
     s = cfg.sft
     if not (s.train_path or s.generate):
         raise ValueError("sft: set sft.train_path (a data file or datasets dir) or sft.generate")
-    domain: list[SftExample] = []
+    train: list[SftExample] = []
+    heldout: list[SftExample] = []
     if s.train_path:
-        domain += load_examples(s.train_path, "domain")
+        rows = load_examples(s.train_path, "domain")
+        file_train, file_held = (rows, []) if s.eval_path else split_heldout(rows, s.eval_fraction, cfg.run.seed)
+        train += file_train
+        heldout += file_held
     if s.generate:
-        domain += generated_examples(s.generate, "domain")
+        train += generated_examples(s.generate, "domain")
+        if not s.eval_path and s.eval_max_items > 0:
+            heldout += generated_examples(s.generate, "domain", split="test", n=s.eval_max_items)
     if s.eval_path:
-        train, heldout = domain, load_examples(s.eval_path, "domain")
-    else:
-        train, heldout = split_heldout(domain, s.eval_fraction, cfg.run.seed)
+        heldout = load_examples(s.eval_path, "domain")
     general: list[SftExample] = []
     if s.general_path:
         general += load_examples(s.general_path, "general")
@@ -79,7 +84,7 @@ def prepare_data(cfg: RunConfig) -> SftData:
 def load_model(cfg: RunConfig, path: str) -> Any:
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": modeling.torch_dtype(cfg.model.dtype), "trust_remote_code": cfg.model.trust_remote_code}
+    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.model.dtype], "trust_remote_code": cfg.model.trust_remote_code}
     if cfg.sft.qlora:
         kwargs["quantization_config"] = _qlora_config(cfg)
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -106,7 +111,7 @@ def lora_config(cfg: RunConfig, model: Any) -> Any:
     from peft import LoraConfig
 
     lc = cfg.lora
-    modeling.check_target_modules(model, lc.target_modules)
+    adapters.check_target_modules(model, lc.target_modules)
     return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
                       bias="none", task_type="CAUSAL_LM")
 
@@ -114,7 +119,7 @@ def lora_config(cfg: RunConfig, model: Any) -> Any:
 def adapter_source(path: str) -> Path:
     """`lora.adapter_path` may name an adapter dir or an SFT run dir holding `adapter/`."""
     p = Path(path)
-    for cand in (p, p / modeling.ADAPTER_DIR):
+    for cand in (p, p / adapters.ADAPTER_DIR):
         if (cand / "adapter_config.json").is_file():
             return cand
     raise ValueError(f"lora.adapter_path {path!r} holds no LoRA adapter (no adapter_config.json there or in adapter/)")
@@ -157,7 +162,7 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     from datasets import Dataset
     from peft import PeftModel
-    from transformers import AutoTokenizer, set_seed
+    from transformers import set_seed
     from trl import SFTTrainer
 
     from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog
@@ -169,9 +174,10 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         _qlora_config(cfg)  # platform check before data and model work
     data = prepare_data(cfg)
     corpus = [e.text() for e in data.train[: s.tokenizer_corpus_size]]
-    model_path = modeling.resolve_model(cfg, run_dir, corpus)
-    tokenizer = AutoTokenizer.from_pretrained(cfg.model.tokenizer or model_path)
+    model_path = resolve_model_path(cfg, run_dir.root, corpus)
+    tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path)
+    check_tokenizer(model, tokenizer)
     peft_config = None
     if cfg.lora.enabled:
         if cfg.lora.adapter_path:
@@ -231,18 +237,18 @@ def save_outputs(cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
 
-        out["model"] = str(modeling.save_dir_atomic(root / modeling.FULL_DIR, write_full))
+        out["model"] = str(adapters.save_dir_atomic(root / adapters.FULL_DIR, write_full))
         return out
 
     def write_adapter(tmp: Path) -> None:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
 
-    adapter = modeling.save_dir_atomic(root / modeling.ADAPTER_DIR, write_adapter)
+    adapter = adapters.save_dir_atomic(root / adapters.ADAPTER_DIR, write_adapter)
     if cfg.sft.save in ("adapter", "both"):
         out["adapter"] = str(adapter)
     if cfg.sft.save in ("merged", "both"):
         if cfg.sft.qlora:
             raise ValueError("sft.save=merged with sft.qlora: merge into a full-precision base with `cotrl export`")
-        out["merged"] = str(modeling.merge_adapter(base_path, adapter, root / modeling.MERGED_DIR, cfg.model.dtype))
+        out["merged"] = str(adapters.merge_adapter(base_path, adapter, root / adapters.MERGED_DIR, cfg.model.dtype))
     return out

@@ -1,8 +1,9 @@
-"""Resolve and load the model a recipe names; apply or merge a LoRA adapter.
+"""LoRA targets, adapter merging and model outputs of a run.
 
-`model.path` is a local HF directory, a hub id, or "tiny": then a tiny Qwen2-style
-model is built in the run directory with a tokenizer trained on the recipe's own
-data (digits stay single tokens), so a run needs no hub.
+Model resolution and loading live in `rlhf.policy` (shared by every trainer); this
+module holds what SFT and `cotrl export` add: checking LoRA targets against the
+model before training, and writing adapter / merged / full model directories
+atomically so a killed run never leaves a half-written model behind.
 """
 
 from __future__ import annotations
@@ -16,48 +17,12 @@ from typing import Any
 
 import torch
 
-from rlhf.recipe import RunConfig
+from rlhf.policy import DTYPES
 
-TINY_DIR = "base_model"  # where a run keeps the tiny model it built (export and GRPO reuse it)
+TINY_DIR = "tiny_model"  # where rlhf.policy.resolve_model_path builds a run's tiny model
 ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 FULL_DIR = "model"
-
-
-def resolve_model(cfg: RunConfig, run_dir: Any, corpus: Iterable[str] | None = None) -> str:
-    """The model path to load: a local dir, a hub id, or the tiny model built for this run."""
-    path = cfg.model.path
-    if not path:
-        raise ValueError("model.path is empty: give a local HF directory, a hub id, or 'tiny'")
-    if path == "tiny":
-        from rlhf.tiny import DEFAULT_CORPUS, build_tiny_model
-
-        t = cfg.tiny
-        texts = list(corpus) if corpus is not None else list(DEFAULT_CORPUS)
-        out = build_tiny_model(
-            Path(run_dir.root) / TINY_DIR,
-            texts or DEFAULT_CORPUS,
-            vocab_size=t.vocab_size,
-            hidden_size=t.hidden_size,
-            num_layers=t.num_layers,
-            num_heads=t.num_heads,
-            intermediate_size=t.intermediate_size,
-            max_position_embeddings=t.max_position_embeddings,
-            seed=cfg.run.seed,
-        )
-        return str(out)
-    p = Path(path).expanduser()
-    if p.exists():
-        if not (p / "config.json").is_file():
-            raise ValueError(f"model.path {path!r} is not an HF model directory (no config.json)")
-        return str(p)
-    if path.startswith((".", "/", "~")) or path.count("/") != 1:
-        raise ValueError(f"model.path {path!r} does not exist (and is not a hub id like 'org/name')")
-    return path  # hub id; transformers reports a missing or unreachable one
-
-
-def torch_dtype(name: str) -> torch.dtype:
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
@@ -102,7 +67,7 @@ def merge_adapter(base_path: str, adapter_dir: str | os.PathLike[str], out: str 
     adapter = Path(adapter_dir)
     if not (adapter / "adapter_config.json").is_file():
         raise ValueError(f"{adapter} holds no LoRA adapter (no adapter_config.json)")
-    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch_dtype(dtype))
+    base = AutoModelForCausalLM.from_pretrained(base_path, dtype=DTYPES[dtype])
     merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base_path
     tokenizer = AutoTokenizer.from_pretrained(str(tok_src))
