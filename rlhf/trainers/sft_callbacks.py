@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,10 +14,18 @@ from rlhf.sft_eval import evaluate, make_scorer
 
 
 class MetricsLog(TrainerCallback):
-    """Every Trainer log line (loss, lr, grad norm, eval loss) -> metrics.jsonl with its step."""
+    """Every Trainer log line (loss, lr, grad norm, eval loss) and each step's wall time -> metrics.jsonl."""
 
     def __init__(self, run_dir: RunDir) -> None:
         self.run_dir = run_dir
+        self._t0 = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.run_dir.append_jsonl(self.run_dir.metrics_path,
+                                  {"step": state.global_step, "step_time": time.perf_counter() - self._t0})
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
