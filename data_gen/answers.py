@@ -9,7 +9,6 @@ the text inside <answer>...</answer> when present, and compare by value, not by 
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -55,11 +54,13 @@ def round_fraction(value: Fraction, decimals: int) -> Fraction:
 
 
 def fmt_decimal(value: Fraction, decimals: int) -> str:
-    """Half-up rounding to exactly `decimals` places ("1102.50")."""
-    q = Decimal(1).scaleb(-decimals)
-    d = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(q, rounding=ROUND_HALF_UP)
-    text = f"{d:f}"
-    return "0" if decimals == 0 and text in ("-0",) else text
+    """Half-up (away from zero) rounding to exactly `decimals` places ("1102.50"), exact at any size."""
+    v = Fraction(value)
+    scaled = abs(v) * 10**decimals
+    units = (scaled.numerator * 2 + scaled.denominator) // (2 * scaled.denominator)
+    digits = str(units).rjust(decimals + 1, "0")
+    text = digits if decimals == 0 else f"{digits[:-decimals]}.{digits[-decimals:]}"
+    return f"-{text}" if v < 0 and units else text
 
 
 def numeric_score(expected: str, response: str, abs_tol: Fraction | float = 0) -> float:

@@ -154,12 +154,18 @@ class Tamper:
         self.kind = kind
         self.applied: str | None = None  # the error kind used, once applied
 
-    def at(self, step: int, value: Any, swapped: Any = None, extra: tuple[tuple[Any, str], ...] = ()) -> Any:
-        """`extra`: family-specific wrong results with their kind (e.g. a dropped carry)."""
+    def at(
+        self, step: int, value: Any, swapped: Any = None, extra: tuple[tuple[Any, str], ...] = (), avoid: tuple = ()
+    ) -> Any:
+        """`extra`: family-specific wrong results with their kind (e.g. a dropped carry);
+        `avoid`: values a wrong result must not take (e.g. 0 for a divisor)."""
         if step != self.target:
             return value
-        bad, self.applied = perturb(value, self.rng, swapped, extra)
-        return bad
+        for _ in range(100):
+            bad, self.applied = perturb(value, self.rng, swapped, extra)
+            if bad not in avoid:
+                return bad
+        raise AssertionError(f"no wrong value for {value!r} outside {avoid!r}")
 
 
 NO_TAMPER = Tamper(None)
@@ -179,7 +185,7 @@ def perturb(
             choices.append((-value, "sign_flip"))
         choices.append((value + rng.choice((-10, 10)), "wrong_carry"))
         delta = rng.choice((-3, -2, -1, 1, 2, 3))
-        if isinstance(value, Fraction) and value.denominator != 1:
+        if isinstance(value, Fraction) and 1 < value.denominator <= 12:  # a visible fraction: slip the numerator
             choices.append((Fraction(value.numerator + delta, value.denominator), "arithmetic_slip"))
         else:
             choices.append((value + delta, "arithmetic_slip"))

@@ -13,6 +13,18 @@ GENERATORS: Registry = Registry("generator")
 # name -> module under data_gen.tasks exposing TASK
 _BUILTIN = {
     "integer_arithmetic": "arithmetic",
+    "fractions": "fractions",
+    "percentages": "percentages",
+    "sequences": "sequences",
+    "word_problems": "word_problems",
+    "linear_equation": "linear_equation",
+    "linear_system": "linear_system",
+    "polynomials": "polynomials",
+    "quadratic": "quadratic",
+    "derivative": "derivative",
+    "integral": "integral",
+    "finance": "finance",
+    "dosage": "dosage",
 }
 
 for _name, _module in _BUILTIN.items():

@@ -6,3 +6,10 @@ from rlhf.registry import Registry
 
 REWARDS: Registry = Registry("reward")
 STEP_REWARDS: Registry = Registry("step reward")
+
+# Outcome rewards, imported on first use so `import rewards.registry` stays light.
+REWARDS.register_lazy("code_tests", "rewards.code:CodeTestsReward")
+REWARDS.register_lazy("math_answer", "rewards.math:MathAnswerReward")
+REWARDS.register_lazy("format", "rewards.format:FormatReward")
+REWARDS.register_lazy("length_penalty", "rewards.format:LengthPenalty")
+REWARDS.register_lazy("repetition_penalty", "rewards.format:RepetitionPenalty")

@@ -69,6 +69,18 @@ class RewardSpec:
 
 
 @dataclass(frozen=True)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: a completion is unverifiable (None) if any weighted reward is None; all: only if every one is
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
+
+
+@dataclass(frozen=True)
 class SftGenerateSpec:
     """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
 
@@ -280,6 +292,7 @@ class RunConfig:
     tiny: TinyModelSection = field(default_factory=TinyModelSection)
     lora: LoraSection = field(default_factory=LoraSection)
     rewards: tuple[RewardSpec, ...] = ()
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
     sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft
     data: DataSection = field(default_factory=DataSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)

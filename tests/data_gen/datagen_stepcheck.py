@@ -10,14 +10,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 import sympy
-from sympy.parsing.sympy_parser import convert_xor, parse_expr, standard_transformations
+from sympy.parsing.sympy_parser import convert_xor, parse_expr, rationalize, standard_transformations
 
 X, Y = sympy.symbols("x y")
 
 
 @lru_cache(maxsize=100_000)
 def _parse(text: str):
-    return parse_expr(text, local_dict={"x": X, "y": Y}, transformations=standard_transformations + (convert_xor,))
+    return parse_expr(text, local_dict={"x": X, "y": Y}, transformations=standard_transformations + (convert_xor, rationalize))
 
 
 def claim_sides(step: str) -> list[str]:

@@ -1,0 +1,208 @@
+"""Host side of the local code sandbox: launch, limit, kill, classify.
+
+Every execution is a fresh `python -I -S -B` running `rewards/_code_runner.py` in its own
+session (process group), in a fresh temp dir, with a clean environment. The runner confines
+itself before any untrusted code runs (see its docstring); the host adds what a process cannot
+do to itself: a wall-clock backstop that kills the whole group, stdout/stderr written to files
+so their size is capped by RLIMIT_FSIZE instead of by a reader thread, and the verdict.
+
+`timeout_s` is CPU seconds (RLIMIT_CPU), so a loaded machine does not fail good code; the
+wall backstop (default 3x + 2 s) only catches programs that sleep or block.
+Infrastructure failures are `sandbox_error` (the RL loop masks them), never a score of 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+RUNNER = Path(__file__).with_name("_code_runner.py")
+STATUSES = ("passed", "failed", "timeout", "crashed", "sandbox_error")
+_CPU_SIGNALS = (signal.SIGXCPU, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Per-execution limits; each applies to every process of the execution."""
+
+    cpu_s: float = 5.0  # RLIMIT_CPU (rounded up to whole seconds by the kernel)
+    wall_s: float | None = None  # backstop for sleeping/blocked programs; None: 3 * cpu_s + 2
+    mem_bytes: int = 1 << 30  # RLIMIT_AS
+    fsize_bytes: int = 8 << 20  # RLIMIT_FSIZE: caps files written and stdout/stderr
+    nofile: int = 64  # RLIMIT_NOFILE
+    nproc: int = 16  # RLIMIT_NPROC, applied just before untrusted code
+    keep_output_bytes: int = 4096  # stdout/stderr kept in ExecResult
+    namespaces: bool = True  # new network + mount namespaces where the kernel allows
+
+    @property
+    def wall(self) -> float:
+        return self.wall_s if self.wall_s is not None else 3.0 * self.cpu_s + 2.0
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    passed: bool
+    status: str  # one of STATUSES
+    n_passed: int = 0
+    n_total: int = 0
+    stdout: str = ""  # first keep_output_bytes of stdout
+    stderr: str = ""
+    truncated: bool = False  # stdout or stderr was longer than what is kept
+    detail: str = ""
+    wall_s: float = 0.0
+    isolation: dict[str, bool] = field(default_factory=dict)  # which confinement layers took effect
+
+
+@dataclass(frozen=True)
+class _Raw:
+    ready: dict[str, bool] | None
+    result: dict[str, Any] | None
+    wait_status: int | None
+    cpu_s: float
+    wall_s: float
+    timed_out: bool
+    stdout: bytes
+    stderr: bytes
+    truncated: bool
+    full_stdout: bytes
+
+
+def _clean_env(work: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "PYTHONIOENCODING": "utf-8"}
+
+
+def _frame(obj: Any) -> bytes:
+    data = json.dumps(obj).encode()
+    return len(data).to_bytes(8, "little") + data
+
+
+def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_stdout: bool = False) -> _Raw:
+    """Run one job in the sandbox and collect what happened (no interpretation here)."""
+    root = tempfile.mkdtemp(prefix="cotrl-sbx-")
+    try:
+        work = os.path.join(root, "work")
+        os.mkdir(work, 0o700)
+        rfd, wfd = os.pipe()
+        job = {**job, "workdir": work, "result_fd": wfd, "namespaces": limits.namespaces,
+               "limits": {"cpu_s": limits.cpu_s, "mem_bytes": limits.mem_bytes, "fsize_bytes": limits.fsize_bytes,
+                          "nofile": limits.nofile, "nproc": limits.nproc}}
+        with open(os.path.join(root, "stdout"), "w+b") as out, open(os.path.join(root, "stderr"), "w+b") as err:
+            t0 = time.perf_counter()
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-B", str(RUNNER), str(wfd)], stdin=subprocess.PIPE, stdout=out,
+                    stderr=err, cwd=work, env=_clean_env(work), start_new_session=True, pass_fds=(wfd,),
+                    close_fds=True)
+            finally:
+                os.close(wfd)
+            timed_out = threading.Event()
+
+            def _kill() -> None:
+                timed_out.set()
+                _killpg(proc.pid)
+
+            timer = threading.Timer(limits.wall, _kill)
+            timer.daemon = True
+            timer.start()
+            try:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write(_frame(job) + (_frame(tests) if tests is not None else b""))
+                    proc.stdin.close()
+                except (BrokenPipeError, OSError):
+                    pass
+                _, wait_status, usage = os.wait4(proc.pid, 0)
+                proc.returncode = os.waitstatus_to_exitcode(wait_status)
+            finally:
+                timer.cancel()
+                _killpg(proc.pid)  # anything the program left behind in its group
+            wall = time.perf_counter() - t0
+            lines = _read_nonblocking(rfd).decode("utf-8", "replace").splitlines()
+            os.close(rfd)
+            msgs = [json.loads(x) for x in lines if x.startswith("{")]
+            ready = next((m["ready"] for m in msgs if "ready" in m), None)
+            result = next((m["result"] for m in msgs if "result" in m), None)
+            keep = limits.keep_output_bytes
+            so, so_trunc = _head(out, keep if not want_stdout else limits.fsize_bytes + 1)
+            se, se_trunc = _head(err, keep)
+            return _Raw(ready, result, wait_status, usage.ru_utime + usage.ru_stime, wall, timed_out.is_set(),
+                        so[:keep], se, so_trunc or se_trunc or len(so) > keep, so)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _killpg(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_nonblocking(fd: int, cap: int = 1 << 20) -> bytes:
+    os.set_blocking(fd, False)
+    chunks, total = [], 0
+    while total < cap:
+        try:
+            b = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+        total += len(b)
+    return b"".join(chunks)
+
+
+def _head(fh, n: int) -> tuple[bytes, bool]:
+    fh.flush()
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(0)
+    return fh.read(n), size > n
+
+
+def _signal_of(raw: _Raw) -> int | None:
+    st = raw.wait_status
+    return os.WTERMSIG(st) if st is not None and os.WIFSIGNALED(st) else None
+
+
+def classify_process_end(raw: _Raw, limits: SandboxLimits) -> tuple[str, str] | None:
+    """A verdict from how the process ended, or None when it ended normally."""
+    if raw.ready is None and not raw.timed_out:
+        return "sandbox_error", f"the sandbox did not start (wait status {raw.wait_status}): {raw.stderr[-500:]!r}"
+    if raw.timed_out:
+        return "timeout", f"wall-clock limit of {limits.wall:.1f}s exceeded"
+    sig = _signal_of(raw)
+    if sig in _CPU_SIGNALS:
+        return "timeout", f"CPU time limit of {limits.cpu_s:g}s exceeded ({raw.cpu_s:.2f}s used)"
+    if sig == signal.SIGXFSZ:
+        return "failed", f"output/file size limit of {limits.fsize_bytes} bytes exceeded"
+    if sig is not None:
+        return "crashed", f"killed by signal {signal.Signals(sig).name}"
+    return None
+
+
+def to_result(raw: _Raw, status: str, detail: str, n_passed: int = 0, n_total: int = 0) -> ExecResult:
+    assert status in STATUSES, status
+    return ExecResult(
+        passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
+        stdout=raw.stdout.decode("utf-8", "replace"), stderr=raw.stderr.decode("utf-8", "replace"),
+        truncated=raw.truncated, detail=detail[:1000], wall_s=raw.wall_s, isolation=dict(raw.ready or {}))
+
+
+def sandbox_error(detail: str) -> ExecResult:
+    return ExecResult(passed=False, status="sandbox_error", detail=detail[:1000])
+
+
+def with_detail(res: ExecResult, **changes: Any) -> ExecResult:
+    return replace(res, **changes)

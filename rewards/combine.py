@@ -1,0 +1,126 @@
+"""A weighted combination of outcome rewards, built from a recipe's `{name, weight, params}`.
+
+A component returning None (unverifiable) is masked, never read as 0: with `mask="any"`
+(default) the completion's total is None as soon as one weighted component is None, so a
+partly checked completion never gets a partial score; with `mask="all"` the total is the
+weighted sum of the components that could be checked, None only when none could.
+Each call also records what a person needs to trust the numbers: per-reward means,
+None counts, latencies and status counts (`last_stats`, flat keys ready for a logger).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rewards.base import Reward
+from rewards.registry import REWARDS
+from rlhf.recipe import RewardSpec
+from rlhf.types import Problem
+
+
+def build_reward(spec: RewardSpec) -> Reward:
+    """Resolve `spec.name` in `rewards.registry.REWARDS` and call the factory with `spec.params`."""
+    factory = REWARDS.get(spec.name)
+    try:
+        reward = factory(**dict(spec.params))
+    except TypeError as exc:
+        raise TypeError(f"reward {spec.name!r}: bad params {dict(spec.params)}: {exc}") from None
+    if not callable(reward):
+        raise TypeError(f"reward {spec.name!r}: factory returned {type(reward).__name__}, which is not callable")
+    return reward
+
+
+@dataclass(frozen=True)
+class Combined:
+    totals: list[float | None]  # one per completion; None = masked
+    per_reward: dict[str, list[float | None]]  # component scores, by spec name
+    stats: dict[str, float]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>)
+
+
+class CombinedReward:
+    """A `rewards.base.Reward` over several weighted rewards."""
+
+    name = "combined"
+
+    def __init__(self, specs: Sequence[RewardSpec], mask: Literal["any", "all"] = "any") -> None:
+        if not specs:
+            raise ValueError("rewards: at least one reward is needed")
+        if mask not in ("any", "all"):
+            raise ValueError(f"rewards mask must be 'any' or 'all', got {mask!r}")
+        names = [s.name for s in specs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"rewards: {dupes} listed more than once; give one entry per reward")
+        for s in specs:
+            if not isinstance(s.weight, (int, float)) or s.weight != s.weight:
+                raise ValueError(f"rewards[{s.name}].weight must be a number, got {s.weight!r}")
+        self.specs = tuple(specs)
+        self.mask = mask
+        self.rewards = [build_reward(s) for s in specs]
+        self.last_stats: dict[str, float] = {}
+
+    def score(self, problems: Sequence[Problem], completions: Sequence[str]) -> Combined:
+        if len(problems) != len(completions):
+            raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
+        per: dict[str, list[float | None]] = {}
+        stats: dict[str, float] = {}
+        for spec, reward in zip(self.specs, self.rewards):
+            t0 = time.perf_counter()
+            scores = list(reward(problems, completions))
+            latency = time.perf_counter() - t0
+            if len(scores) != len(completions):
+                raise ValueError(f"reward {spec.name!r} returned {len(scores)} scores for {len(completions)} completions")
+            per[spec.name] = [None if s is None else float(s) for s in scores]
+            stats.update(_component_stats(spec.name, per[spec.name], latency, reward))
+        totals = [self._total(i, per) for i in range(len(completions))]
+        valid = [t for t in totals if t is not None]
+        stats["reward/total/mean"] = sum(valid) / len(valid) if valid else float("nan")
+        stats["reward/total/none"] = float(len(totals) - len(valid))
+        self.last_stats = stats
+        return Combined(totals, per, stats)
+
+    def _total(self, i: int, per: dict[str, list[float | None]]) -> float | None:
+        parts = [(spec.weight, per[spec.name][i]) for spec in self.specs if spec.weight != 0]
+        if not parts:
+            return 0.0
+        missing = [v is None for _, v in parts]
+        if (self.mask == "any" and any(missing)) or all(missing):
+            return None
+        return float(sum(w * v for w, v in parts if v is not None))
+
+    def __call__(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[float | None]:
+        return self.score(problems, completions).totals
+
+
+def _component_stats(name: str, scores: list[float | None], latency: float, reward: Any) -> dict[str, float]:
+    valid = [s for s in scores if s is not None]
+    out = {
+        f"reward/{name}/mean": sum(valid) / len(valid) if valid else float("nan"),
+        f"reward/{name}/none": float(len(scores) - len(valid)),
+        f"reward/{name}/latency_s": latency,
+    }
+    statuses = getattr(reward, "statuses", None)
+    if callable(statuses):
+        for status, n in Counter(statuses()).items():
+            out[f"reward/{name}/status/{status}"] = float(n)
+    return out
+
+
+def from_run_config(cfg: Any) -> CombinedReward:
+    """The combined reward of a `rlhf.recipe.RunConfig` (its `rewards` and `reward_options`)."""
+    from rewards.math_pool import configure_default_pool
+
+    opts = cfg.reward_options
+    if opts.math_workers:
+        configure_default_pool(opts.math_workers)
+    return CombinedReward(cfg.rewards, mask=opts.mask)
+
+
+def from_config(specs: Sequence[RewardSpec] | Sequence[dict[str, Any]], mask: Literal["any", "all"] = "any") -> CombinedReward:
+    """Accept specs as `RewardSpec`s or plain `{name, weight, params}` mappings."""
+    built = [s if isinstance(s, RewardSpec) else RewardSpec(**s) for s in specs]
+    return CombinedReward(built, mask=mask)
