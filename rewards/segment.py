@@ -284,3 +284,17 @@ def split_steps(text: str, mode: str = "think", **kwargs: Any) -> list[str]:
 def step_spans(completion_ids: Sequence[int], tokenizer: Any, segmenter: Segmenter | None = None) -> list[StepSpan]:
     """Convenience: token spans of the steps of a sampled completion (default mode `think`)."""
     return (segmenter or DEFAULT_SEGMENTER).spans(completion_ids, tokenizer)
+
+
+def segment_completion(
+    text: str, completion_ids: Sequence[int], tokenizer: Any, segmenter: Segmenter | None = None
+) -> list[StepSpan]:
+    """What the RL scorer calls for each rollout: token spans from the sampled ids.
+
+    `text` is used only when there are no ids (or no tokenizer): the steps then carry
+    empty token ranges (start == end == 0) and can be scored but not placed on tokens.
+    """
+    seg = segmenter or DEFAULT_SEGMENTER
+    if completion_ids and tokenizer is not None:
+        return seg.spans(completion_ids, tokenizer)
+    return [StepSpan(0, 0, s.text) for s in seg.split_text(text)]

@@ -49,17 +49,21 @@ class ProblemSource:
             return sorted({p.task for p in self._rows})
         return [t.name for t in self.cfg.tasks]
 
-    def problems(self, step: int, levels: dict[str, int] | None = None) -> list[Problem]:
+    def problems(self, step: int, levels: dict[str, int] | None = None, round: int = 0) -> list[Problem]:
+        """The step's problems; `round` > 0 draws extra ones (dynamic sampling refills)."""
         k = self.cfg.prompts_per_step
         if self.cfg.source == "jsonl":
+            if round:
+                rng = random.Random(hashed_seed(self.seed, "refill", step, round))
+                return [self._rows[rng.randrange(len(self._rows))] for _ in range(k)]
             return [self._rows[i] for i in self._jsonl_indices(step, k)]
-        rng = random.Random(hashed_seed(self.seed, "tasks", step))
+        rng = random.Random(hashed_seed(self.seed, "tasks", step, round))
         weights = [t.weight for t in self.cfg.tasks]
         chosen = rng.choices(self.cfg.tasks, weights=weights, k=k)
         out = []
         for i, task in enumerate(chosen):
             level = (levels or {}).get(task.name)
-            out.append(self._generate(task, level, hashed_seed(self.seed, "item", step, i)))
+            out.append(self._generate(task, level, hashed_seed(self.seed, "item", step, round, i)))
         return out
 
     def sample_texts(self, limit: int = 200) -> list[str]:

@@ -137,10 +137,12 @@ def token_logprobs(
     attention_mask: Tensor,  # [N, T]
     temperature: float = 1.0,
     with_entropy: bool = False,
+    entropy_grad: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """Per-token logprobs (and entropies) of `input_ids` under `model` at `temperature`, on the input grid.
 
     Returns `(logprobs [N, T], entropy [N, T] or None)`; column 0 is 0 (no prediction for it).
+    Entropy carries gradient only with `entropy_grad` (an entropy bonus); otherwise it is a metric.
     Right-padded rows need no position ids: real tokens sit at positions 0..len-1.
     """
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits  # [N, T, V]
@@ -151,8 +153,10 @@ def token_logprobs(
     lp = F.pad(picked, (1, 0))
     ent = None
     if with_entropy:
-        probs = torch.softmax(logits, dim=-1)
-        ent = F.pad(lse - (probs * logits).sum(-1), (1, 0))
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            src, src_lse = (logits, lse) if entropy_grad else (logits.detach(), lse.detach())
+            probs = torch.softmax(src, dim=-1)
+            ent = F.pad(src_lse - (probs * src).sum(-1), (1, 0))
     return lp, ent
 
 
@@ -221,8 +225,11 @@ class ValueModel(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> [N, T]
+        """V[:, t] = value of the state *before* token t (read from the hidden state at t-1),
+        on the same grid as the logprobs, so GAE pairs each action with the state it was taken in."""
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
-        return self.head(hidden.float()).squeeze(-1)
+        values = self.head(hidden.float()).squeeze(-1)  # [N, T], value after seeing token t
+        return F.pad(values[:, :-1], (1, 0))
 
 
 def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:

@@ -149,7 +149,7 @@ class CurriculumSection:
     enabled: bool = False
     low: float = 0.2  # below this mean pass rate the level goes down
     high: float = 0.8  # above this mean pass rate the level goes up
-    window: int = 2  # steps of pass rates averaged before a move
+    window: int = 4  # group pass rates of a task pooled before its level may move
     start_level: int = 1
     min_level: int = 1
     max_level: int = 10
@@ -221,6 +221,8 @@ class TrainSection:
     max_bad_steps: int = 3  # NaN/inf losses in a row before the run stops
     value_lr: float = 1e-4  # PPO critic learning rate
     samples_per_step: int = 4  # completions written to samples.jsonl per step
+    dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
+    max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):

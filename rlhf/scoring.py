@@ -88,9 +88,9 @@ class Scorer:
 
 def segment_rollout(tokenizer: Any, rollout: Rollout) -> tuple[StepSpan, ...]:
     """The completion's reasoning steps as token spans (segmentation lives in `rewards.segment`)."""
-    from rewards.segment import segment_completion
+    from rewards.segment import step_spans
 
-    return tuple(segment_completion(rollout.text, list(rollout.completion_ids), tokenizer))
+    return tuple(step_spans(list(rollout.completion_ids), tokenizer))
 
 
 def _reward_metrics(metrics: dict[str, float], prefix: str, scores: Sequence[float | None]) -> None:

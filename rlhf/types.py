@@ -100,9 +100,10 @@ class RolloutBatch:
     """Padded tensors the algorithms see. Shapes: N rollouts, T = prompt + completion tokens.
 
     `token_rewards` carries a step's score at the step's last token and the outcome at
-    the completion's last token; `reward_mask` marks positions holding a real reward
-    (a None reward is absent, never 0). `step_ends` is a boolean mask of step-final
-    tokens so process-supervised estimators can find step boundaries.
+    the completion's last token (token-level estimators: reinforce_pp, gae). A None
+    reward is absent, never 0: `outcome_mask` [N] marks verifiable outcomes (outcome-level
+    estimators: grpo, rloo) and `step_mask` [N, T] marks step-final tokens holding a
+    score (process_grpo). See `rlhf.algos.advantages` for which estimator reads what.
     """
 
     input_ids: Tensor  # [N, T] long

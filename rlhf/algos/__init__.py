@@ -6,8 +6,9 @@ Two families, one signature each, chosen by name in the recipe's `algo:` section
 A trainer calls ``ADVANTAGES.get(cfg.algo.advantage)(batch, cfg.algo)`` and
 ``LOSSES.get(cfg.algo.loss)(logprobs, batch, adv, cfg.algo)`` and never special-cases
 an estimator. Helpers the loop also needs: `fold_kl_into_rewards` (KL as reward),
-`zero_variance_groups` (DAPO dynamic sampling), `gae_advantages_returns` and
-`value_loss` (PPO critic), and the masked statistics in `rlhf.algos.stats`.
+`reverse_cumsum` (discounted returns-to-go of token rewards), `zero_variance_groups`
+(DAPO dynamic sampling), `gae_advantages_returns` and `value_loss` (PPO critic),
+`microbatch_scale` (exact gradient accumulation), and masked statistics (`stats`).
 """
 
 from __future__ import annotations
@@ -31,8 +32,22 @@ from rlhf.algos.advantages import (  # noqa: E402
     zero_variance_groups,
 )
 from rlhf.algos.kl import KL_ESTIMATORS, fold_kl_into_rewards, kl_penalty  # noqa: E402
-from rlhf.algos.losses import AGGREGATIONS, LossOutput, aggregate, tis_weights, value_loss  # noqa: E402
-from rlhf.algos.stats import group_stats, masked_mean, masked_sum, masked_var, masked_whiten  # noqa: E402
+from rlhf.algos.losses import (  # noqa: E402
+    AGGREGATIONS,
+    LossOutput,
+    aggregate,
+    microbatch_scale,
+    tis_weights,
+    value_loss,
+)  # noqa: E402
+from rlhf.algos.stats import (  # noqa: E402
+    group_stats,
+    masked_mean,
+    masked_sum,
+    masked_var,
+    masked_whiten,
+    reverse_cumsum,
+)
 
 if TYPE_CHECKING:
     from rlhf.recipe import AlgoSection
@@ -74,6 +89,8 @@ __all__ = [
     "masked_sum",
     "masked_var",
     "masked_whiten",
+    "microbatch_scale",
+    "reverse_cumsum",
     "tis_weights",
     "validate_algo_names",
     "zero_variance_groups",

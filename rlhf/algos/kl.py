@@ -50,7 +50,8 @@ def kl_penalty(logprobs: Tensor, ref_logprobs: Tensor, estimator: str) -> Tensor
     try:
         fn = KL_ESTIMATORS[estimator]
     except KeyError:
-        raise ValueError(f"algo.kl_estimator: unknown {estimator!r}; valid: {', '.join(KL_ESTIMATORS)}") from None
+        valid = ", ".join(KL_ESTIMATORS)
+        raise ValueError(f"algo.kl_estimator: unknown {estimator!r}; valid: {valid}") from None
     return fn(logprobs, ref_logprobs)
 
 

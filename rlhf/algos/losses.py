@@ -66,12 +66,38 @@ def aggregate(x: Tensor, mask: Tensor, mode: str, norm_constant: float | None = 
     raise ValueError(f"algo.agg: unknown {mode!r}; valid: {', '.join(AGGREGATIONS)}")
 
 
+def microbatch_scale(micro_mask: Tensor, full_mask: Tensor, mode: str) -> float:
+    """Factor that makes micro-batch losses add up to the full batch's loss.
+
+    Gradient accumulation over micro-batches (rows of one batch) must not change what is
+    optimised: ``sum_m microbatch_scale(mask_m, mask, mode) * aggregate(x_m, mask_m, mode)``
+    equals ``aggregate(x, mask, mode)`` for every mode (token-mean divides by the *batch's*
+    token count, not each micro-batch's). ``mask`` arguments: [n, T] and [N, T]. With
+    ``constant`` pass ``norm_constant`` explicitly if micro-batches are re-padded.
+    """
+    if mode == "token-mean":
+        part, whole = micro_mask.sum(), full_mask.sum()
+    elif mode in ("seq-mean-token-mean", "seq-mean-token-sum"):
+        part, whole = (micro_mask.sum(dim=1) > 0).sum(), (full_mask.sum(dim=1) > 0).sum()
+    elif mode == "constant":
+        return micro_mask.shape[0] / max(full_mask.shape[0], 1)
+    else:
+        raise ValueError(f"algo.agg: unknown {mode!r}; valid: {', '.join(AGGREGATIONS)}")
+    return float(part) / max(float(whole), 1.0)
+
+
 def tis_weights(batch: RolloutBatch, cap: float | None) -> Tensor | None:
     """min(pi_old / pi_sampler, cap) per token [N, T], or None when off or no sampler logprobs."""
     if cap is None or batch.sampler_logprobs is None:
         return None
-    log_w = (batch.old_logprobs - batch.sampler_logprobs).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)  # [N, T]
-    return log_w.exp().clamp(max=cap).detach()
+    log_w = _on_response(batch.old_logprobs - batch.sampler_logprobs, batch.response_mask)  # [N, T]
+    return log_w.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp().clamp(max=cap).detach()
+
+
+def _on_response(x: Tensor, mask: Tensor) -> Tensor:
+    """x on response tokens, 0 elsewhere. Padding may hold -inf or NaN logprobs; a
+    multiplication by them would turn a zero gradient into NaN, a `where` does not."""
+    return torch.where(mask > 0, x, torch.zeros_like(x))
 
 
 def _clipped_surrogate(
@@ -83,7 +109,7 @@ def _clipped_surrogate(
     entropy: Tensor | None,
 ) -> LossOutput:
     mask = batch.response_mask > 0  # [N, T]
-    adv = advantages.detach()  # [N, T]
+    adv = _on_response(advantages, mask).detach()  # [N, T]
     ratio = log_ratio.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp()  # [N, T]
     low, high = 1.0 - cfg.clip_low, 1.0 + cfg.clip_high
     loss_unclipped = -adv * ratio  # [N, T]
@@ -104,8 +130,9 @@ def _clipped_surrogate(
     metrics: dict[str, float] = {"pg_loss": float(pg_loss.detach())}
     if cfg.kl_coef > 0 and not cfg.kl_in_reward:
         if batch.ref_logprobs is None:
-            raise ValueError(f"algo.kl_coef={cfg.kl_coef} needs batch.ref_logprobs (a reference model), got None")
-        kl = kl_penalty(logprobs, batch.ref_logprobs, cfg.kl_estimator)  # [N, T]
+            raise ValueError(f"algo.kl_coef={cfg.kl_coef} needs batch.ref_logprobs (a reference model)")
+        ref = _on_response(batch.ref_logprobs, mask)  # [N, T]
+        kl = kl_penalty(_on_response(logprobs, mask), ref, cfg.kl_estimator)  # [N, T]
         kl_loss = aggregate(kl, mask, cfg.agg, cfg.norm_constant)
         loss = loss + cfg.kl_coef * kl_loss
         metrics["kl_ref"] = float(masked_mean(kl.detach(), mask))
@@ -143,7 +170,7 @@ def ppo_clip(
     logprobs: Tensor, batch: RolloutBatch, advantages: Tensor, cfg: AlgoSection, entropy: Tensor | None = None
 ) -> LossOutput:
     """PPO clipped surrogate with a per-token ratio pi(y_t) / pi_old(y_t): [N, T] -> scalar."""
-    log_ratio = logprobs - batch.old_logprobs  # [N, T]
+    log_ratio = _on_response(logprobs - batch.old_logprobs, batch.response_mask)  # [N, T]
     return _clipped_surrogate(log_ratio, logprobs, batch, advantages, cfg, entropy)
 
 
@@ -158,9 +185,10 @@ def gspo(
     so per-token advantages still work and equal advantages give plain GSPO.
     """
     mask = batch.response_mask  # [N, T]
-    token_log_ratio = torch.where(mask > 0, logprobs - batch.old_logprobs, 0.0)  # [N, T]
+    token_log_ratio = _on_response(logprobs - batch.old_logprobs, mask)  # [N, T]
     seq_log_ratio = masked_mean(token_log_ratio, mask, dim=1)  # [N]
-    log_ratio = seq_log_ratio.detach()[:, None] + logprobs - logprobs.detach()  # [N, T], value = seq ratio
+    lp = _on_response(logprobs, mask)  # [N, T]
+    log_ratio = seq_log_ratio.detach()[:, None] + lp - lp.detach()  # [N, T], value = seq ratio
     return _clipped_surrogate(log_ratio, logprobs, batch, advantages, cfg, entropy)
 
 
@@ -175,8 +203,9 @@ def value_loss(values: Tensor, batch: RolloutBatch, returns: Tensor, cfg: AlgoSe
     if batch.values is None:
         raise ValueError("value_loss needs batch.values (the critic's values at rollout time), got None")
     mask = (batch.response_mask > 0) & (batch.outcome_mask > 0)[:, None]  # [N, T]
-    old = batch.values.detach()  # [N, T]
-    target = returns.detach()  # [N, T]
+    values = _on_response(values, mask)  # [N, T]
+    old = _on_response(batch.values, mask).detach()  # [N, T]
+    target = _on_response(returns, mask).detach()  # [N, T]
     clipped = old + (values - old).clamp(-cfg.value_clip, cfg.value_clip)  # [N, T]
     loss_plain = (values - target) ** 2  # [N, T]
     loss_clip = (clipped - target) ** 2  # [N, T]

@@ -1,0 +1,155 @@
+"""Step rewards for the RL loop (`rewards.base.StepReward`) and their aggregation to one score.
+
+Registered in `rewards.registry.STEP_REWARDS`:
+- ``rule``: the rule-based verifier (`rewards.steps`): correct -> `correct` (1.0),
+  incorrect -> `incorrect` (0.0), neutral and unverifiable -> None by default (no signal,
+  masked, never a silent 0).
+- ``prm``: a trained process reward model directory (`path`), batched; P(step is good).
+- ``function``: your own `fn(problem, step_texts) -> list[float | None]` named as
+  ``package.module:fn``; a class implementing `StepReward` can also be named directly.
+
+And in `rewards.registry.REWARDS`: ``step_aggregate`` turns any step reward into an outcome
+reward by aggregating a completion's step scores with ``min`` (a chain is as good as its
+weakest step), ``product`` (all steps good), ``last`` or ``mean``.
+
+A step reward never raises on model output: a completion that breaks a scorer gets None for
+each of its steps and is counted in `errors`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rewards.segment import Segmenter
+from rewards.steps import Verdict, build_context, verify_steps
+from rlhf.registry import load_object
+from rlhf.types import Problem, StepSpan
+
+AGGREGATIONS = ("min", "product", "last", "mean")
+
+
+def aggregate(scores: Sequence[float | None], how: str = "min") -> float | None:
+    """One score from a completion's step scores (None scores are skipped; all None -> None)."""
+    if how not in AGGREGATIONS:
+        raise ValueError(f"aggregate {how!r} is not one of {', '.join(AGGREGATIONS)}")
+    vals = [float(s) for s in scores if s is not None]
+    if not vals:
+        return None
+    if how == "min":
+        return min(vals)
+    if how == "product":
+        return math.prod(vals)
+    if how == "last":
+        return vals[-1]
+    return sum(vals) / len(vals)
+
+
+def _texts(spans: Sequence[StepSpan]) -> list[str]:
+    return [s.text for s in spans]
+
+
+class RuleStepReward:
+    name = "rule"
+
+    def __init__(self, correct: float = 1.0, incorrect: float = 0.0, neutral: float | None = None,
+                 unverifiable: float | None = None) -> None:
+        self.values = {Verdict.CORRECT: correct, Verdict.INCORRECT: incorrect, Verdict.NEUTRAL: neutral,
+                       Verdict.UNVERIFIABLE: unverifiable}
+        self.errors = 0
+
+    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+        contexts: dict[str, Any] = {}
+        out = []
+        for problem, spans in zip(problems, steps):
+            try:
+                if problem.id not in contexts:
+                    contexts[problem.id] = build_context(problem)
+                verdicts = verify_steps(problem, _texts(spans), contexts[problem.id])
+                out.append([self.values[v.verdict] for v in verdicts])
+            except Exception:  # noqa: BLE001 - model output must never stop training
+                self.errors += 1
+                out.append([None] * len(spans))
+        return out
+
+
+class PRMStepReward:
+    name = "prm"
+
+    def __init__(self, path: str, device: str = "cpu", batch_size: int = 16) -> None:
+        from rewards.prm.model import PRMScorer
+
+        if not path:
+            raise ValueError("step reward 'prm' needs params.path: a PRM directory trained by the prm recipe")
+        self.scorer = PRMScorer.from_pretrained(path, device=device, batch_size=batch_size)
+        self.errors = 0
+
+    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+        try:
+            return self.scorer.score([p.prompt for p in problems], [_texts(s) for s in steps])
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+            return [[None] * len(s) for s in steps]
+
+
+class FunctionStepReward:
+    """Adapts a plain `fn(problem, step_texts) -> list[float | None]`."""
+
+    def __init__(self, fn: Callable[..., Sequence[float | None]], name: str = "function", **params: Any) -> None:
+        self.fn, self.name, self.params = fn, name, params
+        self.errors = 0
+
+    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+        out = []
+        for problem, spans in zip(problems, steps):
+            try:
+                scores = list(self.fn(problem, _texts(spans), **self.params))
+                if len(scores) != len(spans):
+                    raise ValueError(f"{self.name} returned {len(scores)} scores for {len(spans)} steps")
+                out.append([None if s is None else float(s) for s in scores])
+            except Exception:  # noqa: BLE001
+                self.errors += 1
+                out.append([None] * len(spans))
+        return out
+
+
+class StepAggregateReward:
+    """An outcome reward: segment the completion, score its steps, aggregate to one number."""
+
+    def __init__(self, step: Any, how: str = "min", segmenter: Segmenter | None = None, name: str = "step_aggregate"):
+        if how not in AGGREGATIONS:
+            raise ValueError(f"step_aggregate: aggregate {how!r} is not one of {', '.join(AGGREGATIONS)}")
+        self.step, self.how, self.segmenter, self.name = step, how, segmenter or Segmenter(), name
+
+    def __call__(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[float | None]:
+        spans = [[StepSpan(0, 0, t) for t in self.segmenter.split(c)] for c in completions]
+        return [aggregate(s, self.how) for s in self.step.score_steps(problems, spans)]
+
+
+# ---------------------------------------------------------------------- factories (registered)
+
+
+def make_rule(**params: Any) -> RuleStepReward:
+    return RuleStepReward(**params)
+
+
+def make_prm(**params: Any) -> PRMStepReward:
+    return PRMStepReward(**params)
+
+
+def make_function(fn: str = "", **params: Any) -> FunctionStepReward:
+    if not fn:
+        raise ValueError("step reward 'function' needs params.fn: 'package.module:function'")
+    obj = load_object(fn, what="step reward function")
+    if not callable(obj):
+        raise TypeError(f"step reward function {fn!r} is not callable")
+    return FunctionStepReward(obj, name=fn.rsplit(":", 1)[-1], **params)
+
+
+def make_step_aggregate(step: str = "rule", aggregate: str = "min", step_params: dict[str, Any] | None = None,
+                        segment: str = "think", **seg: Any) -> StepAggregateReward:
+    from rewards.registry import STEP_REWARDS
+
+    inner = STEP_REWARDS.get(step)(**(step_params or {}))
+    return StepAggregateReward(inner, aggregate, Segmenter(mode=segment, **seg), name=f"{step}_{aggregate}")
