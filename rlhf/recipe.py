@@ -134,6 +134,9 @@ class SftSection:
                 raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"sft.lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """One data_gen generator in the mix: `{name, weight, params}`."""
 
