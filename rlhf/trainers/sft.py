@@ -203,7 +203,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
     train_out = trainer.train(resume_from_checkpoint=True if resume else None)
-    final_eval_loss = trainer.evaluate()["eval_loss"] if eval_ds is not None else None
+    final_eval_loss = trainer.evaluate().get("eval_loss") if eval_ds is not None else None
     after = heldout_eval.run(trainer.model, step=trainer.state.global_step)
 
     outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir)
