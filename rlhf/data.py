@@ -34,14 +34,18 @@ class ProblemSource:
             if not cfg.path:
                 raise ValueError("data.path must name a JSONL file when data.source is 'jsonl'")
             self._rows = load_jsonl_problems(cfg.path)
-            self._generators: dict[str, Any] = {}
         else:
             if not cfg.tasks:
                 raise ValueError("data.tasks must list at least one generator when data.source is 'generators'")
-            from data_gen.registry import GENERATORS
+            from data_gen.generate import make_config
 
             self._rows = []
-            self._generators = {t.name: GENERATORS.get(t.name) for t in cfg.tasks}
+            for t in cfg.tasks:  # unknown names and bad knobs fail here, before the run starts
+                params = dict(t.params)
+                try:
+                    make_config(t.name, params.pop("level", None), params)
+                except ValueError as exc:
+                    raise ValueError(f"data.tasks[{t.name!r}]: {exc}") from None
 
     @property
     def task_names(self) -> list[str]:
@@ -88,24 +92,29 @@ class ProblemSource:
             out.append(order[offset])
         return out
 
-    def _generate(self, task: TaskSpec, level: int | None, seed: int) -> Problem:
-        from data_gen.registry import make_item
+    def _generate(self, task: TaskSpec, level: int | None, index: int) -> Problem:
+        """Item `index` of the task's stream under the run seed, skipping held-out (test split) items.
+
+        `params` are the generator's knob overrides; `params.level` fixes a level when the
+        curriculum is off (the curriculum's level wins when it is on).
+        """
+        from data_gen.generate import build_item, make_config
 
         params = dict(task.params)
-        if level is not None:
-            params["level"] = level
-        return Problem.from_dict(make_item(task.name, params, seed))
+        fixed = params.pop("level", None)
+        cfg = make_config(task.name, level if level is not None else fixed, params)
+        for attempt in range(64):
+            item = build_item(task.name, self.seed, index + attempt, cfg)
+            if item["meta"].get("split", "train") == "train":
+                return Problem.from_dict(item)
+        raise ValueError(f"data.tasks {task.name!r}: no training-split item in 64 draws")
 
 
 def gold_text(problem: Problem) -> str:
-    """The gold completion (data_gen.render.gold_completion's format) for tokenizer corpora."""
-    try:
-        from data_gen.render import gold_completion
+    """The gold completion (what SFT trains on), for tokenizer corpora."""
+    from data_gen.render import gold_completion
 
-        return gold_completion(problem.to_dict())
-    except ImportError:
-        steps = "\n".join(problem.solution_steps)
-        return f"<think>\n{steps}\n</think>\n<answer>{problem.answer}</answer>"
+    return gold_completion(problem)
 
 
 def load_jsonl_problems(path: str | Path) -> list[Problem]:

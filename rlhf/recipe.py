@@ -142,7 +142,7 @@ class TaskSpec:
 
     name: str
     weight: float = 1.0  # relative share of prompts drawn from this task
-    params: dict[str, Any] = field(default_factory=dict)  # generator config (difficulty knobs, ...)
+    params: dict[str, Any] = field(default_factory=dict)  # knob overrides; `level` (0-10) fixes the difficulty
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ class CurriculumSection:
     low: float = 0.2  # below this mean pass rate the level goes down
     high: float = 0.8  # above this mean pass rate the level goes up
     window: int = 4  # group pass rates of a task pooled before its level may move
-    start_level: int = 1
-    min_level: int = 1
+    start_level: int = 0  # data_gen levels run 0 (easiest) to 10
+    min_level: int = 0
     max_level: int = 10
 
     def __post_init__(self) -> None:
@@ -226,6 +226,7 @@ class TrainSection:
     samples_per_step: int = 4  # completions written to samples.jsonl per step
     dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
     max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
+    cpu_threads: int = 0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):

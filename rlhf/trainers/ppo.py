@@ -46,8 +46,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             record: dict[str, Any] = {"step": step}
 
             col = rc.collect(rl, step)  # sample and score
-            if col is None:
-                record.update(skipped="all rewards unverifiable", seconds=time.perf_counter() - t_start)
+            if col.batch is None:
+                record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
                 rl.log.log(record)
                 _maybe_save(rl, step)
                 continue

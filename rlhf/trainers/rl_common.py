@@ -88,6 +88,8 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     validate_algo_names(cfg.algo)
+    if cfg.train.cpu_threads:
+        torch.set_num_threads(cfg.train.cpu_threads)
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
@@ -124,19 +126,19 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
 class Collected:
     problems: list[Problem]  # one per rollout
     rollouts: list[Rollout]
-    batch: RolloutBatch
+    batch: RolloutBatch | None  # None: nothing to learn from this step (see skip_reason)
     metrics: dict[str, float]
     correct: list[bool]
+    skip_reason: str | None = None
 
 
-def collect(rl: RL, step: int) -> Collected | None:
-    """Sample, score and batch this step's rollouts; None when every reward is unverifiable.
+def collect(rl: RL, step: int) -> Collected:
+    """Sample, score and batch this step's rollouts; `batch` is None when every reward is
+    unverifiable (or, with dynamic sampling, every group stayed flat).
 
     With `train.dynamic_sampling`, groups whose outcomes are all equal are dropped and
     more prompts are drawn (up to `train.max_resample_rounds` times) to refill the batch.
     """
-    from rlhf.algos import zero_variance_groups
-
     cfg = rl.cfg
     t_gen = t_score = 0.0
     kept_p: list[Problem] = []
@@ -159,13 +161,10 @@ def collect(rl: RL, step: int) -> Collected | None:
         if rnd == 0:
             metrics.update(scored.metrics)
             metrics.update(response_stats(rollouts))
-        o = torch.tensor([r.outcome if r.outcome is not None else 0.0 for r in scored.rollouts])
-        m = torch.tensor([float(r.outcome is not None) for r in scored.rollouts])
-        g = torch.tensor([r.group for r in scored.rollouts])
-        zv = zero_variance_groups(o, m, g)
-        zero_groups += zv.num_groups
+        flat = flat_groups(scored.rollouts)
+        zero_groups += len(flat)
         total_groups += len(problems)
-        keep = [not bool(x) for x in zv.rows] if cfg.train.dynamic_sampling else [True] * len(rollouts)
+        keep = [r.group not in flat for r in scored.rollouts] if cfg.train.dynamic_sampling else [True] * len(rollouts)
         kept_p += [p for p, k in zip(per_rollout, keep) if k]
         kept_r += [r for r, k in zip(scored.rollouts, keep) if k]
         kept_c += [c for c, k in zip(scored.correct, keep) if k]
@@ -174,10 +173,31 @@ def collect(rl: RL, step: int) -> Collected | None:
     metrics.update(zero_variance_frac=zero_groups / max(total_groups, 1), resample_rounds=rnd,
                    time_rollout=t_gen, time_reward=t_score, rollout_tokens=gen_tokens,
                    tokens_per_second_rollout=gen_tokens / t_gen if t_gen else float("nan"))
-    if not kept_r or all(r.outcome is None and all(s.score is None for s in r.steps) for r in kept_r):
-        return None
+    if not kept_r:
+        return Collected(kept_p, kept_r, None, metrics, kept_c, "every group had equal rewards (dynamic sampling)")
+    if all(r.outcome is None and all(s.score is None for s in r.steps) for r in kept_r):
+        return Collected(kept_p, kept_r, None, metrics, kept_c, "all rewards unverifiable")
     batch = build_batch(kept_r, rl.policy.tokenizer.pad_token_id).to(rl.accelerator.device)
     return Collected(kept_p, kept_r, batch, metrics, kept_c)
+
+
+def flat_groups(rollouts: list[Rollout]) -> set[int]:
+    """Groups with nothing to compare: outcomes all equal (or none verifiable) and step scores all equal.
+
+    Outcome flatness is `rlhf.algos.zero_variance_groups`; step scores are also consulted so
+    process-supervised runs keep groups whose steps differ even when their answers agree.
+    """
+    from rlhf.algos import zero_variance_groups
+
+    o = torch.tensor([r.outcome if r.outcome is not None else 0.0 for r in rollouts])
+    m = torch.tensor([float(r.outcome is not None) for r in rollouts])
+    g = torch.tensor([r.group for r in rollouts])
+    rows = zero_variance_groups(o, m, g).rows.tolist()
+    flat = {r.group for r, f in zip(rollouts, rows) if f}
+    step_scores: dict[int, set[float]] = {}
+    for r in rollouts:
+        step_scores.setdefault(r.group, set()).update(s.score for s in r.steps if s.score is not None)
+    return {grp for grp in flat if len(step_scores.get(grp, ())) <= 1}
 
 
 def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset: int = 0) -> list[Rollout]:

@@ -1,0 +1,202 @@
+"""GRPO step throughput: cotrl's GRPO loop vs TRL's GRPOTrainer, same everything, one process.
+
+Same tiny Qwen2-style model (built here, random weights), same prompts (generated
+integer arithmetic, chat-templated), same reward function, group size 8, 4 prompts per
+step (32 completions), 64 new tokens, temperature 1, lr 1e-5, no KL (beta 0), one update
+per batch, token-mean loss, group-std-scaled advantages, full finetuning, fp32 on CPU.
+Both use transformers for generation (TRL: `model.generate`; ours: the cached decode loop
+in rlhf/rollout/hf.py). Steps/second is measured after warm-up steps; the two engines are
+run alternately (TRL, ours, TRL, ours) to spread machine noise over both.
+
+Then peak memory of our loop under LoRA vs full finetuning, each in its own subprocess
+(max RSS on CPU; CUDA peak allocation when a GPU is present), on a larger tiny model
+(hidden 512, 8 layers) so weights and optimizer states are visible above the runtime.
+
+    python bench/bench_grpo.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, write_result  # noqa: E402
+
+GROUP, PROMPTS, MAX_NEW, LR, STEPS, WARMUP = 8, 4, 64, 1e-5, 7, 2
+THREADS = 1  # a tiny model on a shared CPU: intra-op threads only add contention (same for both)
+
+
+def digit_share(completions) -> list[float]:
+    """The shared reward: share of digit characters (varies on a random model, so groups have signal)."""
+    return [sum(ch.isdigit() for ch in c) / max(len(c), 1) for c in completions]
+
+
+class DigitShareReward:
+    name = "digit_share"
+
+    def __call__(self, problems, completions):
+        return digit_share(completions)
+
+
+def make_reward(**_):
+    return DigitShareReward()
+
+
+def problems(n: int = 64) -> list[dict]:
+    from rlhf.data import ProblemSource
+    from rlhf.recipe import DataSection, TaskSpec
+
+    src = ProblemSource(DataSection(tasks=(TaskSpec("integer_arithmetic"),), prompts_per_step=n), seed=0)
+    return [p.to_dict() for p in src.problems(0)]
+
+
+def build_model(out: Path, items: list[dict], **size) -> Path:
+    from data_gen.render import gold_completion
+    from rlhf.tiny import DEFAULT_CORPUS, build_tiny_model
+
+    corpus = [i["prompt"] for i in items] + [gold_completion(i) for i in items] + list(DEFAULT_CORPUS)
+    return build_tiny_model(out, corpus, seed=0, **size)
+
+
+def run_trl(model_dir: Path, items: list[dict], work: Path) -> list[float]:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    ds = Dataset.from_list([{"prompt": [{"role": "user", "content": i["prompt"]}]} for i in items])
+
+    def reward(prompts, completions, **kw):
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return digit_share(texts)
+
+    times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kw):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            times.append(time.perf_counter() - self.t0)
+
+    cfg = GRPOConfig(output_dir=str(work / "trl"), per_device_train_batch_size=GROUP * PROMPTS, num_generations=GROUP,
+                     max_completion_length=MAX_NEW, learning_rate=LR, beta=0.0, temperature=1.0, max_steps=STEPS,
+                     logging_steps=1, report_to="none", use_cpu=True, save_strategy="no", seed=0, bf16=False,
+                     lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, loss_type="dapo",
+                     scale_rewards="group", disable_tqdm=True)
+    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok,
+                          callbacks=[Timer()])
+    trainer.train()
+    return times[WARMUP:]
+
+
+def ours_config(model_dir: Path, data: Path, out: Path, lora: bool, steps: int = STEPS):
+    from rlhf import config
+    from rlhf.recipe import RunConfig
+
+    return config.from_dict(RunConfig, {
+        "trainer": "grpo",
+        "run": {"output_dir": str(out), "seed": 0, "device": "cpu"},
+        "model": {"path": str(model_dir)},
+        "lora": {"enabled": lora, "r": 16, "alpha": 32, "dropout": 0.0},
+        "data": {"source": "jsonl", "path": str(data), "prompts_per_step": PROMPTS},
+        "rollout": {"backend": "transformers", "n": GROUP, "max_new_tokens": MAX_NEW, "temperature": 1.0, "stop": []},
+        "rewards": [{"name": "bench.bench_grpo:make_reward"}],
+        "algo": {"advantage": "grpo", "loss": "ppo_clip", "agg": "token-mean", "kl_coef": 0.0},
+        "train": {"steps": steps, "lr": LR, "warmup_steps": 0, "min_lr_ratio": 1.0, "max_grad_norm": 1.0,
+                  "cpu_threads": THREADS},
+    })
+
+
+def run_ours(model_dir: Path, data: Path, out: Path) -> list[float]:
+    from rlhf.metrics import read_metrics
+    from rlhf.rundir import prepare_run_dir
+    from rlhf.trainers.grpo import run
+
+    cfg = ours_config(model_dir, data, out, lora=False)
+    rd = prepare_run_dir(cfg, out, overwrite=True)
+    run(cfg, rd)
+    return [m["seconds"] for m in read_metrics(rd.metrics_path)][WARMUP:]
+
+
+def memory_child(mode: str, model_dir: str, data: str, out: str) -> None:
+    """Run 3 steps of our loop and print peak memory as JSON (called in a subprocess)."""
+    import torch
+
+    from rlhf.rundir import prepare_run_dir
+    from rlhf.trainers.grpo import run
+
+    cfg = ours_config(Path(model_dir), Path(data), Path(out), lora=(mode == "lora"), steps=3)
+    run(cfg, prepare_run_dir(cfg, out, overwrite=True))
+    peak = {"max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if torch.cuda.is_available():
+        peak["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    print("MEMORY " + json.dumps({"mode": mode, **peak}))
+
+
+def measure_memory(work: Path, items: list[dict], data: Path) -> dict[str, dict]:
+    big = build_model(work / "big_model", items, hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1536)
+    out = {}
+    for mode in ("lora", "full"):
+        proc = subprocess.run([sys.executable, __file__, "--memory-child", mode, str(big), str(data),
+                               str(work / f"mem_{mode}")], capture_output=True, text=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        line = [x for x in proc.stdout.splitlines() if x.startswith("MEMORY ")]
+        if proc.returncode or not line:
+            raise RuntimeError(f"memory run {mode} failed: {proc.stderr[-2000:]}")
+        out[mode] = json.loads(line[-1][len("MEMORY "):])
+    return out
+
+
+def main() -> None:
+    import torch
+
+    torch.set_num_threads(THREADS)
+    work = Path(tempfile.mkdtemp(prefix="bench_grpo_"))
+    items = problems()
+    data = work / "problems.jsonl"
+    data.write_text("".join(json.dumps(i) + "\n" for i in items))
+    model_dir = build_model(work / "model", items)
+    trl_times: list[float] = []
+    our_times: list[float] = []
+    for rnd in range(2):
+        trl_times += run_trl(model_dir, items, work)
+        our_times += run_ours(model_dir, data, work / f"ours{rnd}")
+    trl_s, our_s = statistics.median(trl_times), statistics.median(our_times)
+    completions = GROUP * PROMPTS
+    mem = measure_memory(work, items, data)
+    key = "cuda_peak_mb" if "cuda_peak_mb" in mem["full"] else "max_rss_mb"
+    rows = [
+        {"engine": "cotrl grpo (transformers backend)", "s/step": our_s, "completions/s": completions / our_s},
+        {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s},
+        {"engine": "cotrl LoRA (hidden 512, 8 layers)", f"peak {key}": mem["lora"][key]},
+        {"engine": "cotrl full finetune (hidden 512, 8 layers)", f"peak {key}": mem["full"][key]},
+    ]
+    write_result(
+        name="grpo", metric="GRPO steps per second", unit="steps/s", ours=1 / our_s, peer="trl GRPOTrainer",
+        peer_value=1 / trl_s, goal_ratio=2.0, higher_is_better=True,
+        description=f"{PROMPTS} prompts x {GROUP} samples x {MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, 2 layers), "
+                    f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
+        rows=rows,
+        extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "memory": mem,
+               "notes": f"peak memory on a hidden-512, 8-layer tiny model, 3 steps: LoRA {mem['lora'][key]:.0f} MB vs "
+                        f"full finetune {mem['full'][key]:.0f} MB ({key})"},
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--memory-child":
+        memory_child(*sys.argv[2:6])
+    else:
+        main()
