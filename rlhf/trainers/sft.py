@@ -169,6 +169,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
     t0 = time.time()
     set_seed(cfg.run.seed)
+    if cfg.train.cpu_threads:  # shared with the RL trainers: 1 is fastest for tiny models on a busy CPU
+        torch.set_num_threads(cfg.train.cpu_threads)
     s = cfg.sft
     if s.qlora:
         _qlora_config(cfg)  # platform check before data and model work
