@@ -61,3 +61,17 @@ def test_qwen2_moe_lora_sft(tmp_path):
 
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "merged")
     assert type(merged).__name__ == "Qwen2MoeForCausalLM"
+
+    # and a GRPO step from the SFT adapter (the engine's trainer, through the shipped recipe).
+    # transformers' router aux loss breaks under a KV cache (mask/logit shapes disagree), and the
+    # engine's sampler does not switch it off for generation as rlhf.sft_eval does: use the config default.
+    from rlhf.cli import main
+
+    cfg_path = model_dir / "config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "output_router_logits": False}))
+
+    grpo = tmp_path / "grpo"
+    rc = main(["train", str(Path(__file__).resolve().parents[2] / "recipes/grpo_lora_domain.yaml"),
+               f"run.output_dir={grpo}", f"model.path={model_dir}", f"lora.adapter_path={tmp_path / 'run' / 'adapter'}",
+               "train.steps=1", "data.prompts_per_step=2", "rollout.n=2", "rollout.max_new_tokens=6"])
+    assert rc == 0 and (grpo / "model" / "adapter_config.json").is_file()
