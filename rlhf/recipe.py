@@ -120,7 +120,7 @@ class SftSection:
     max_grad_norm: float = 1.0
     max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
     completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
-    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA outputs: adapter dir, merged HF dir, or both
+    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA: adapter/ is always written; merged/both also write merged/ (base + adapter)
     qlora: bool = False  # 4-bit base (bitsandbytes, CUDA only) under the LoRA adapter
     tokenizer_corpus_size: int = 4000  # examples whose text trains the tokenizer when model.path is "tiny"
 

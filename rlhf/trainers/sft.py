@@ -175,19 +175,19 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     if s.qlora:
         _qlora_config(cfg)  # platform check before data and model work
     data = prepare_data(cfg)
+    if cfg.lora.adapter_path and not cfg.lora.enabled:
+        raise ValueError("lora.adapter_path is set but lora.enabled is false")
+    adapter_dir = adapter_source(cfg.lora.adapter_path) if cfg.lora.adapter_path else None
     corpus = [e.text() for e in data.train[: s.tokenizer_corpus_size]]
     model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path)
     check_tokenizer(model, tokenizer)
     peft_config = None
-    if cfg.lora.enabled:
-        if cfg.lora.adapter_path:
-            model = PeftModel.from_pretrained(model, str(adapter_source(cfg.lora.adapter_path)), is_trainable=True)
-        else:
-            peft_config = lora_config(cfg, model)
-    elif cfg.lora.adapter_path:
-        raise ValueError("lora.adapter_path is set but lora.enabled is false")
+    if adapter_dir is not None:  # continue training an existing adapter (its own r/targets apply)
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    elif cfg.lora.enabled:
+        peft_config = lora_config(cfg, model)
     run_dir.write_json("data_stats.json", data.stats)
 
     train_ds = Dataset.from_list([e.to_record() for e in data.train])
