@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import ROOT, write_result  # noqa: E402
 
 GROUP, PROMPTS, MAX_NEW, LR, STEPS, WARMUP = 8, 4, 64, 1e-5, 7, 2
+TRL_SPLIT: list[float] = []  # TRL's generate-and-score seconds per step
 THREADS = 1  # a tiny model on a shared CPU: intra-op threads only add contention (same for both)
 
 
@@ -97,7 +98,18 @@ def run_trl(model_dir: Path, items: list[dict], work: Path) -> list[float]:
                      scale_rewards="group", disable_tqdm=True)
     trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok,
                           callbacks=[Timer()])
+    gen_times: list[float] = []
+    inner = trainer._generate_and_score_completions
+
+    def timed(*a, **kw):  # TRL's rollout+reward part of a step, for the time split
+        t0 = time.perf_counter()
+        out = inner(*a, **kw)
+        gen_times.append(time.perf_counter() - t0)
+        return out
+
+    trainer._generate_and_score_completions = timed
     trainer.train()
+    TRL_SPLIT.extend(gen_times[WARMUP:])
     return times[WARMUP:]
 
 
@@ -119,6 +131,9 @@ def ours_config(model_dir: Path, data: Path, out: Path, lora: bool, steps: int =
     })
 
 
+OUR_SPLIT: list[float] = []  # our rollout + reward seconds per step
+
+
 def run_ours(model_dir: Path, data: Path, out: Path) -> list[float]:
     from rlhf.metrics import read_metrics
     from rlhf.rundir import prepare_run_dir
@@ -127,7 +142,9 @@ def run_ours(model_dir: Path, data: Path, out: Path) -> list[float]:
     cfg = ours_config(model_dir, data, out, lora=False)
     rd = prepare_run_dir(cfg, out, overwrite=True)
     run(cfg, rd)
-    return [m["seconds"] for m in read_metrics(rd.metrics_path)][WARMUP:]
+    records = read_metrics(rd.metrics_path)[WARMUP:]
+    OUR_SPLIT.extend(m["time_rollout"] + m["time_reward"] for m in records)
+    return [m["seconds"] for m in records]
 
 
 def memory_child(mode: str, model_dir: str, data: str, out: str) -> None:
@@ -178,8 +195,10 @@ def main() -> None:
     mem = measure_memory(work, items, data)
     key = "cuda_peak_mb" if "cuda_peak_mb" in mem["full"] else "max_rss_mb"
     rows = [
-        {"engine": "cotrl grpo (transformers backend)", "s/step": our_s, "completions/s": completions / our_s},
-        {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s},
+        {"engine": "cotrl grpo (transformers backend)", "s/step": our_s, "completions/s": completions / our_s,
+         "rollout+reward s": statistics.median(OUR_SPLIT)},
+        {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s,
+         "rollout+reward s": statistics.median(TRL_SPLIT)},
         {"engine": "cotrl LoRA (hidden 512, 8 layers)", f"peak {key}": mem["lora"][key]},
         {"engine": "cotrl full finetune (hidden 512, 8 layers)", f"peak {key}": mem["full"][key]},
     ]
@@ -190,8 +209,12 @@ def main() -> None:
                     f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
         rows=rows,
         extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "memory": mem,
-               "notes": f"peak memory on a hidden-512, 8-layer tiny model, 3 steps: LoRA {mem['lora'][key]:.0f} MB vs "
-                        f"full finetune {mem['full'][key]:.0f} MB ({key})"},
+               "ours_rollout_seconds": OUR_SPLIT, "trl_rollout_seconds": TRL_SPLIT,
+               "load_average": os.getloadavg(),
+               "notes": f"rollout+reward {statistics.median(OUR_SPLIT):.2f}s vs TRL {statistics.median(TRL_SPLIT):.2f}s "
+                        f"per step, update {our_s - statistics.median(OUR_SPLIT):.2f}s vs "
+                        f"{trl_s - statistics.median(TRL_SPLIT):.2f}s; peak memory on a hidden-512, 8-layer tiny model, "
+                        f"3 steps: LoRA {mem['lora'][key]:.0f} MB vs full finetune {mem['full'][key]:.0f} MB ({key})"},
     )
 
 

@@ -25,7 +25,7 @@ from data_gen.writers import FORMATS, check_output, write_items
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("gen", help="generate synthetic problems with checkable steps")
     p.add_argument("--list", action="store_true", help="list tasks with their knobs and defaults")
-    p.add_argument("--task", help="task name, or several separated by commas")
+    p.add_argument("--task", help="task name(s), comma-separated; rg:NAME draws from reasoning-gym")
     p.add_argument("--n", type=int, help="number of items")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (per-item seeds are hashed from it)")
     p.add_argument("--out", help="output path (.jsonl, .parquet, or a directory for --format hf)")
@@ -34,6 +34,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--difficulty", type=float, default=None, help=f"level in [0, {MAX_LEVEL:g}] mapped onto knobs")
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override one knob")
     p.add_argument("--prm", action="store_true", help="also write OUT.prm.* and OUT.processbench.* exports")
+    p.add_argument("--chat-prompt", action="store_true",
+                   help="write `prompt` as the chat message list (TRL conversational format) instead of text")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -43,8 +45,10 @@ def _task_names(spec: str) -> list[str]:
     names = [t.strip() for t in spec.split(",") if t.strip()]
     if not names:
         raise ValueError("--task is empty")
+    from data_gen.generate import get_generator
+
     for name in names:
-        GENERATORS.get(name)  # unknown -> ValueError listing the tasks
+        get_generator(name)  # unknown -> ValueError listing the tasks
     return names
 
 
@@ -86,6 +90,10 @@ def run(args) -> int:
                 lo, hi = spec["range"]
                 print(f"    {k} = {spec['default']:g} (level {MAX_LEVEL:g}: {spec[f'at_level_{MAX_LEVEL:g}']:g}; "
                       f"range {lo:g}..{hi:g})  {spec['help']}")
+        from data_gen.adapters.reasoning_gym import available
+
+        n_rg = len(available())
+        print(f"rg:NAME: {n_rg} reasoning-gym tasks (answers only)" if n_rg else "rg:NAME: needs reasoning-gym")
         return 0
     missing = [flag for flag, v in (("--task", args.task), ("--n", args.n), ("--out", args.out)) if v is None]
     if missing:
@@ -102,7 +110,12 @@ def run(args) -> int:
 
     stream = iter_items(tasks, args.n, args.seed, configs, args.split)
     items = list(_progress(stream, args.n, not args.no_progress and sys.stderr.isatty()))
-    write_items(items, out, fmt)
+    if args.chat_prompt:
+        from data_gen.writers import chat_prompt
+
+        write_items([chat_prompt(i) for i in items], out, fmt)
+    else:
+        write_items(items, out, fmt)
     summary: dict[str, Any] = {"out": str(out), "n": len(items), "tasks": tasks, "split": args.split, "format": fmt}
     if args.prm:
         from data_gen.inject import prm_rows, processbench_rows

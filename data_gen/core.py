@@ -69,7 +69,11 @@ class TaskConfig:
 
     @classmethod
     def knobs(cls) -> dict[str, Knob]:
-        return {f.name: f.metadata["knob"] for f in dataclasses.fields(cls) if "knob" in f.metadata}
+        cached = cls.__dict__.get("_knobs_cache")
+        if cached is None:  # per class (not inherited): computed once, it is on the per-item path
+            cached = {f.name: f.metadata["knob"] for f in dataclasses.fields(cls) if "knob" in f.metadata}
+            type.__setattr__(cls, "_knobs_cache", cached)
+        return cached
 
     @classmethod
     def from_level(cls, level: float | None = None, overrides: dict[str, Any] | None = None) -> TaskConfig:
@@ -158,9 +162,12 @@ class Tamper:
         self, step: int, value: Any, swapped: Any = None, extra: tuple[tuple[Any, str], ...] = (), avoid: tuple = ()
     ) -> Any:
         """`extra`: family-specific wrong results with their kind (e.g. a dropped carry);
-        `avoid`: values a wrong result must not take (e.g. 0 for a divisor)."""
+        `avoid`: values a wrong result must not take (e.g. 0 for a divisor). `extra` may be a
+        zero-argument callable returning the candidates, so the gold path never builds them."""
         if step != self.target:
             return value
+        if callable(extra):  # built lazily: only the targeted step pays for its wrong candidates
+            extra = extra()
         for _ in range(100):
             bad, self.applied = perturb(value, self.rng, swapped, extra)
             if bad not in avoid:

@@ -12,13 +12,28 @@ import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from data_gen.core import SPLITS, NO_TAMPER, Generator, Tamper, TaskConfig, item_seed, prompt_hash, split_of
+from data_gen.core import (
+    NO_TAMPER,
+    SPLITS,
+    Generator,
+    Solution,
+    Tamper,
+    TaskConfig,
+    item_seed,
+    prompt_hash,
+    split_of,
+)
 from data_gen.registry import GENERATORS
 
 MAX_ATTEMPTS_FACTOR = 50  # candidates drawn per requested item before giving up (small problem spaces)
 
 
 def get_generator(task: str) -> Generator:
+    """A registered task, `package.module:ATTR`, or `rg:NAME` (a reasoning-gym task)."""
+    if isinstance(task, str) and task.startswith("rg:"):
+        from data_gen.adapters.reasoning_gym import get_task
+
+        return get_task(task)  # type: ignore[return-value]
     return GENERATORS.get(task)  # type: ignore[return-value]
 
 
@@ -28,14 +43,26 @@ def make_config(task: str, level: float | None = None, overrides: dict[str, Any]
 
 
 def build_item(
-    task: str, seed: int, index: int, cfg: TaskConfig, gen: Generator | None = None, rng: random.Random | None = None
+    task: str,
+    seed: int,
+    index: int,
+    cfg: TaskConfig,
+    gen: Generator | None = None,
+    rng: random.Random | None = None,
+    validate: bool = True,
 ) -> dict[str, Any]:
-    """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem)."""
+    """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem).
+
+    A candidate the family's `validate` rejects (a code reference failing its tests in the
+    sandbox) gets `meta["split"] = "rejected"`, so no split filter ever emits it.
+    """
     gen = gen or get_generator(task)
     s = item_seed(task, seed, index)
     rng = rng or random.Random()
     rng.seed(s)
     sol = gen.solve(gen.sample(rng, cfg), NO_TAMPER)
+    check = getattr(gen, "validate", None)
+    rejected = validate and check is not None and not check(sol)
     ph = prompt_hash(sol.prompt)
     difficulty = cfg.as_dict()
     level = getattr(cfg, "_level", None)
@@ -49,7 +76,8 @@ def build_item(
         "answer": sol.answer,
         "solution_steps": sol.steps,
         "difficulty": difficulty,
-        "meta": {**sol.meta, "seed": seed, "index": index, "split": split_of(ph), "prompt_hash": ph},
+        "meta": {**sol.meta, "seed": seed, "index": index, "split": "rejected" if rejected else split_of(ph),
+                 "prompt_hash": ph},
     }
 
 
@@ -80,6 +108,10 @@ def corrupt_item(item: dict[str, Any], target: int | None = None) -> dict[str, A
     sol = gen.solve(gen.sample(random.Random(s), config_of(item)), tamper)
     assert tamper.applied is not None, f"{item['task']}: solver never offered step {target} to the tamper"
     return {"steps": sol.steps, "answer": sol.answer, "first_wrong": target, "error_kind": tamper.applied}
+
+
+def _solution_of(item: dict[str, Any]) -> Solution:
+    return Solution(item["prompt"], item["answer"], list(item["solution_steps"]), item["meta"])
 
 
 def iter_items(
@@ -116,13 +148,14 @@ def iter_items(
                 )
             index = next_index[task]
             next_index[task] += 1
-            item = build_item(task, seed, index, configs[task], gens[task], rng)
+            item = build_item(task, seed, index, configs[task], gens[task], rng, validate=False)
             meta = item["meta"]
-            if meta["split"] != split:
+            if meta["split"] != split or (dedup and meta["prompt_hash"] in seen):
+                continue
+            check = getattr(gens[task], "validate", None)  # expensive (sandbox): only for survivors
+            if check is not None and not check(_solution_of(item)):
                 continue
             if dedup:
-                if meta["prompt_hash"] in seen:
-                    continue
                 seen.add(meta["prompt_hash"])
             break
         produced += 1

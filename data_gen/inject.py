@@ -27,7 +27,10 @@ def labelled_solutions(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Items without steps (reasoning-gym adapter) have nothing to label and are skipped."""
     for item in items:
+        if not item["solution_steps"]:
+            continue
         for k, sol in enumerate(labelled_solutions(item)):
             fw = sol["first_wrong"]
             yield {
@@ -40,6 +43,8 @@ def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
 
 def processbench_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for item in items:
+        if not item["solution_steps"]:
+            continue
         for k, sol in enumerate(labelled_solutions(item)):
             yield {
                 "id": f"{item['id']}-{k}",

@@ -25,6 +25,10 @@ _BUILTIN = {
     "integral": "integral",
     "finance": "finance",
     "dosage": "dosage",
+    "code_function": "code_function",
+    "code_fix": "code_fix",
+    "code_output": "code_output",
+    "code_stdio": "code_stdio",
 }
 
 for _name, _module in _BUILTIN.items():

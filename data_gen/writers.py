@@ -122,9 +122,22 @@ def read_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         rows = pq.read_table(p).to_pylist()
     else:
         with p.open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            return [text_prompt(json.loads(line)) for line in fh if line.strip()]
     for r in rows:
         for k in _JSON_COLUMNS:
             if isinstance(r.get(k), str):
                 r[k] = json.loads(r[k])
-    return rows
+    return [text_prompt(r) for r in rows]
+
+
+def chat_prompt(row: dict[str, Any]) -> dict[str, Any]:
+    """TRL's conversational form: `prompt` holds the message list (written by `--chat-prompt`)."""
+    return {**row, "prompt": [dict(m) for m in row["messages"]]}
+
+
+def text_prompt(row: dict[str, Any]) -> dict[str, Any]:
+    """Undo `chat_prompt`: the schema's text prompt is the last user message."""
+    if isinstance(row.get("prompt"), list):
+        users = [m["content"] for m in row["prompt"] if m.get("role") == "user"]
+        return {**row, "prompt": users[-1] if users else ""}
+    return row

@@ -31,12 +31,14 @@ __all__ = ["ExecResult", "SandboxLimits", "CodeJob", "run_tests", "run_stdio", "
 
 
 def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_s: float = 5.0,
-              limits: SandboxLimits | None = None) -> ExecResult:
+              limits: SandboxLimits | None = None, trusted_prefix: str | None = None) -> ExecResult:
     """Run `program`, then `tests` against it in a separate process.
 
     `tests` is Python: top-level `assert`s (each counts as one test) and/or a HumanEval
     `check(candidate)` function, called with the program's `entry_point` (one test).
-    `timeout_s` is CPU seconds; `limits` overrides every other limit.
+    `timeout_s` is CPU seconds; `limits` overrides every other limit. `trusted_prefix` is
+    dataset code (e.g. a HumanEval prompt) whose helpers the tests get from the dataset
+    rather than from the program, so a program cannot redefine them.
     """
     lim = SandboxLimits(cpu_s=timeout_s) if limits is None else limits
     try:
@@ -44,7 +46,8 @@ def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_
     except (SyntaxError, ValueError) as exc:
         return sandbox_error(f"the tests do not parse: {exc}")
     try:
-        raw = execute({"mode": "function", "program": program, "entry_point": entry_point}, tests, lim)
+        raw = execute({"mode": "function", "program": program, "entry_point": entry_point,
+                       "trusted_prefix": trusted_prefix}, tests, lim)
     except Exception as exc:  # noqa: BLE001 - an infrastructure failure is a status, never an exception
         return sandbox_error(f"{type(exc).__name__}: {exc}")
     res = raw.result
@@ -58,9 +61,13 @@ def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_
     return to_result(raw, "sandbox_error", f"the test process ended without a verdict (wait status {raw.wait_status})")
 
 
-def compare_output(expected: str, actual: str) -> tuple[bool, str]:
-    """Every line must match (trailing spaces and trailing blank lines ignored)."""
-    exp, act = _lines(expected), _lines(actual)
+def compare_output(expected: str, actual: str, strict: bool = False) -> tuple[bool, str]:
+    """Every line must match, none missing and none extra. Trailing spaces and trailing blank
+    lines are ignored unless `strict` (then only \r\n vs \n is)."""
+    if strict:
+        exp, act = expected.replace("\r\n", "\n").split("\n"), actual.replace("\r\n", "\n").split("\n")
+    else:
+        exp, act = _lines(expected), _lines(actual)
     for i in range(max(len(exp), len(act))):
         e = exp[i] if i < len(exp) else None
         a = act[i] if i < len(act) else None
@@ -81,7 +88,7 @@ def _lines(text: str) -> list[str]:
 
 
 def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str, str]], timeout_s: float = 5.0,
-              limits: SandboxLimits | None = None, stop_on_failure: bool = False) -> ExecResult:
+              limits: SandboxLimits | None = None, stop_on_failure: bool = False, strict: bool = False) -> ExecResult:
     """Run the program once per (stdin, expected stdout) case; passed only if every case passes."""
     lim = SandboxLimits(cpu_s=timeout_s) if limits is None else limits
     pairs = [(c["input"], c["output"]) if isinstance(c, dict) else (c[0], c[1]) for c in cases]
@@ -98,7 +105,7 @@ def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str
             ended = ("crashed", f"exit status {os.waitstatus_to_exitcode(raw.wait_status)}: "
                                 f"{raw.stderr.decode('utf-8', 'replace')[-300:]}")
         if ended is None:
-            ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"))
+            ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"), strict)
             ended = None if ok else ("failed", why)
         last = raw
         if ended is None:
@@ -124,6 +131,7 @@ class CodeJob:
     entry_point: str | None = None
     cases: tuple[tuple[str, str], ...] = ()
     timeout_s: float = 5.0
+    trusted_prefix: str | None = None
 
 
 def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
@@ -137,7 +145,7 @@ def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
                 return run_stdio(job.program, job.cases, limits=lim)
             if job.tests is None:
                 return sandbox_error("job has neither tests nor cases")
-            return run_tests(job.program, job.tests, job.entry_point, limits=lim)
+            return run_tests(job.program, job.tests, job.entry_point, limits=lim, trusted_prefix=job.trusted_prefix)
         except Exception as exc:  # noqa: BLE001
             return sandbox_error(f"{type(exc).__name__}: {exc}")
 
@@ -194,7 +202,8 @@ class CodeTestsReward:
         if meta.get("cases"):
             cases = tuple((str(c["input"]), str(c["output"])) for c in meta["cases"])
             return CodeJob(program, cases=cases, timeout_s=self.timeout_s)
-        return CodeJob(program, tests=str(meta.get("tests", "")), entry_point=entry, timeout_s=self.timeout_s)
+        return CodeJob(program, tests=str(meta.get("tests", "")), entry_point=entry, timeout_s=self.timeout_s,
+                       trusted_prefix=str(meta.get("prefix") or "") or None)
 
     def statuses(self) -> list[str]:
         """Status of each completion in the last call (`no_code` when nothing was extracted)."""

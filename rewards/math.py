@@ -109,7 +109,10 @@ def _finish(prep: _Prepared, pool: WorkerPool | None, timeout_s: float, t0: floa
         v = prep.verdict
     else:
         assert prep.payload is not None
-        res = (pool or default_pool()).run(prep.payload, timeout_s)
+        try:
+            res = (pool or default_pool()).run(prep.payload, timeout_s)
+        except (OSError, RuntimeError) as exc:  # no worker could be started: not the prediction's fault
+            res = {"status": "error", "correct": False, "detail": f"verification pool failed: {exc}"}
         status = res.get("status", "error")
         v = Verdict(bool(res.get("correct")) and status == "correct", status if status in STATUSES else "error",
                     str(res.get("detail", ""))[:300], "symbolic")

@@ -83,7 +83,9 @@ def parse(s: str) -> sympy.Basic:
 
 
 def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int = 0) -> bool:
+    g, p = _membership_as_set(g), _membership_as_set(p)
     g, p = _unwrap_assignment(g, p), _unwrap_assignment(p, g)
+    g, p = _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
         return (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase) and g.shape == p.shape
                 and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p)))
@@ -99,6 +101,13 @@ def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int 
     return exprs_equal(g, p, rel_tol, seed)
 
 
+def _membership_as_set(a: sympy.Basic) -> sympy.Basic:
+    """`x \\in (-\\infty, 2)` (read as Eq(x, set)) is the set itself."""
+    if isinstance(a, sympy.Eq) and isinstance(a.lhs, sympy.Symbol) and isinstance(a.rhs, sympy.Set):
+        return a.rhs
+    return a
+
+
 def _unwrap_assignment(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
     """`x = 5` compared with a non-equation: use 5 (also `x \\in \\{1, 2\\}` -> {1, 2})."""
     if isinstance(a, sympy.Eq) and not isinstance(other, Relational):
@@ -108,6 +117,19 @@ def _unwrap_assignment(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
         if isinstance(rhs, sympy.Symbol) and rhs not in getattr(lhs, "free_symbols", set()):
             return lhs
     return a
+
+
+def _assignments_as_tuple(a: sympy.Basic, other: sympy.Basic) -> sympy.Basic:
+    """`x = 2, y = 3` compared with a point `(2, 3)`: the values in variable-name order."""
+    if not isinstance(a, sympy.FiniteSet) or not isinstance(other, (sympy.Tuple, sympy.Interval)):
+        return a
+    pairs = [(e.lhs, e.rhs) for e in a if isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol)]
+    if len(pairs) != len(a) or len({str(k) for k, _ in pairs}) != len(pairs):
+        return a
+    values = [v for _, v in sorted(pairs, key=lambda kv: str(kv[0]))]
+    if isinstance(other, sympy.Interval) and len(values) == 2 and other.left_open and other.right_open:
+        return sympy.Interval.open(*values) if values[0] != values[1] else a
+    return sympy.Tuple(*values)
 
 
 def exprs_equal(a: sympy.Basic, b: sympy.Basic, rel_tol: float, seed: int) -> bool:

@@ -1,6 +1,7 @@
 """Find the final answer in a completion.
 
-Modes are tried in order; the first that finds something wins:
+Modes are tried in order; the first that finds something wins (an <answer> tag, once
+present, is final even when empty, so a model cannot skip it and be read from its reasoning):
 `answer_tag` (the last <answer>...</answer>, our gold completion format), `boxed` (the last
 \\boxed{...} / \\fbox{...}, braces balanced), `last_math` (the last $...$, \\(...\\), \\[...\\]
 span), `last_number` (the last number in the text).
@@ -48,6 +49,8 @@ def extract_answer(completion: str, modes: Sequence[str] = MODES) -> str | None:
         raise ValueError(f"unknown extraction mode(s) {bad}; valid: {', '.join(MODES)}")
     for mode in modes:
         found = _FINDERS[mode](completion)
+        if mode == "answer_tag" and found is not None:
+            return found.strip() or None  # a present answer tag is final, even when empty
         if found is not None and found.strip():
             return found.strip()
     return None

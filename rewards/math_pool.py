@@ -81,6 +81,7 @@ class WorkerPool:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._closed = False
         self.restarts = 0
+        self.owner = os.getpid()  # a forked copy of the host must not share these workers' pipes
         for _ in range(self.size):
             self._idle.put(_Worker(mem_bytes))
 
@@ -132,7 +133,7 @@ def default_pool() -> WorkerPool:
     """The process-wide pool, started on first use and closed at exit."""
     global _default
     with _default_lock:
-        if _default is None or _default._closed:
+        if _default is None or _default._closed or _default.owner != os.getpid():
             _default = WorkerPool(_default_size)
             atexit.register(_default.close)
         return _default

@@ -102,10 +102,13 @@ class ProblemSource:
 
         params = dict(task.params)
         fixed = params.pop("level", None)
-        cfg = make_config(task.name, level if level is not None else fixed, params)
+        chosen = level if level is not None else fixed
+        cfg = make_config(task.name, chosen, params)
         for attempt in range(64):
             item = build_item(task.name, self.seed, index + attempt, cfg)
             if item["meta"].get("split", "train") == "train":
+                if chosen is not None:
+                    item["difficulty"].setdefault("level", chosen)  # samples.jsonl shows the curriculum level
                 return Problem.from_dict(item)
         raise ValueError(f"data.tasks {task.name!r}: no training-split item in 64 draws")
 

@@ -138,38 +138,51 @@ def token_logprobs(
     temperature: float = 1.0,
     with_entropy: bool = False,
     entropy_grad: bool = False,
+    start: int = 1,
 ) -> tuple[Tensor, Tensor | None]:
     """Per-token logprobs (and entropies) of `input_ids` under `model` at `temperature`, on the input grid.
 
-    Returns `(logprobs [N, T], entropy [N, T] or None)`; column 0 is 0 (no prediction for it).
+    Returns `(logprobs [N, T], entropy [N, T] or None)`; columns before `start` (at least
+    column 0, which nothing predicts) are 0 and not computed: pass the first completion
+    column as `start` and the LM head never runs over the prompts.
     Entropy carries gradient only with `entropy_grad` (an entropy bonus); otherwise it is a metric.
     Right-padded rows need no position ids: real tokens sit at positions 0..len-1.
     """
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits  # [N, T, V]
-    logits = logits[:, :-1].float() / temperature  # position t predicts token t+1
-    targets = input_ids[:, 1:]
-    lse = torch.logsumexp(logits, dim=-1)  # [N, T-1]
+    start = max(1, int(start))
+    width = input_ids.shape[1]
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=width - start + 1)
+    logits = out.logits[:, -(width - start + 1) : -1].float()  # positions start-1..T-2 predict tokens start..T-1
+    if temperature != 1.0:
+        logits = logits / temperature
+    targets = input_ids[:, start:]
+    lse = torch.logsumexp(logits, dim=-1)  # [N, T-start]
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
-    lp = F.pad(picked, (1, 0))
+    lp = F.pad(picked, (start, 0))
     ent = None
     if with_entropy:
         with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
             src, src_lse = (logits, lse) if entropy_grad else (logits.detach(), lse.detach())
             probs = torch.softmax(src, dim=-1)
-            ent = F.pad(src_lse - (probs * src).sum(-1), (1, 0))
+            ent = F.pad(src_lse - (probs * src).sum(-1), (start, 0))
     return lp, ent
+
+
+def first_response_column(response_mask: Tensor) -> int:
+    """The leftmost column holding a completion token in any row (where logprobs must start)."""
+    cols = response_mask.sum(0).nonzero()
+    return int(cols[0]) if cols.numel() else 1
 
 
 @torch.no_grad()
 def reference_logprobs(policy: Policy, model: nn.Module, input_ids: Tensor, attention_mask: Tensor,
-                       temperature: float) -> Tensor:
+                       temperature: float, start: int = 1) -> Tensor:
     """Reference-policy logprobs: the frozen copy, or `model` with its adapter disabled."""
     if policy.ref_model is not None:
-        return token_logprobs(policy.ref_model, input_ids, attention_mask, temperature)[0]
+        return token_logprobs(policy.ref_model, input_ids, attention_mask, temperature, start=start)[0]
     if not policy.lora:
         raise AssertionError("reference requested but neither LoRA nor a frozen copy is set up")
     with policy.reference_context():
-        return token_logprobs(model, input_ids, attention_mask, temperature)[0]
+        return token_logprobs(model, input_ids, attention_mask, temperature, start=start)[0]
 
 
 def trainable_state_dict(module: nn.Module) -> dict[str, Tensor]:

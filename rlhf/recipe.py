@@ -69,74 +69,6 @@ class RewardSpec:
 
 
 @dataclass(frozen=True)
-class RewardOptionsSection:
-    """How the weighted `rewards` list is combined and verified."""
-
-    mask: Literal["any", "all"] = "any"  # any: a completion is unverifiable (None) if any weighted reward is None; all: only if every one is
-    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
-
-    def __post_init__(self) -> None:
-        if self.math_workers < 0:
-            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
-
-
-@dataclass(frozen=True)
-class SftGenerateSpec:
-    """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
-
-    task: str  # a data_gen generator name (data_gen.registry.GENERATORS)
-    n: int = 1000  # training items; held-out items come from the generator's disjoint test split
-    seed: int = 0  # item i is rebuilt from (task, seed, i)
-    level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
-    params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
-
-    def __post_init__(self) -> None:
-        if self.n <= 0:
-            raise ValueError(f"sft.generate.n must be positive, got {self.n}")
-
-
-@dataclass(frozen=True)
-class SftSection:
-    """Supervised finetuning (trainer: sft): data, mixing, schedule, evaluation and outputs."""
-
-    train_path: str | None = None  # domain data: JSONL, CSV, Parquet file or `datasets` dir (chat, prompt/completion or data_gen rows)
-    generate: SftGenerateSpec | None = None  # domain data generated in-process instead of (or besides) train_path
-    general_path: str | None = None  # general data mixed into the domain data (same formats)
-    general_generate: SftGenerateSpec | None = None  # general data generated in-process
-    domain_ratio: float = 1.0  # fraction of training examples that are domain data, in (0, 1]
-    eval_path: str | None = None  # held-out domain data; unset: the generator's test split and `eval_fraction` of train_path
-    eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
-    eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
-    eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
-    eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
-    eval_max_new_tokens: int = 96  # generation budget per held-out item
-    max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
-    batch_size: int = 8  # examples per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 3e-5  # peak learning rate
-    lr_scheduler: str = "cosine"  # any transformers scheduler name (cosine, linear, constant_with_warmup, ...)
-    warmup_ratio: float = 0.05  # share of steps spent warming up
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
-    completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
-    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA: adapter/ is always written; merged/both also write merged/ (base + adapter)
-    qlora: bool = False  # 4-bit base (bitsandbytes, CUDA only) under the LoRA adapter
-    tokenizer_corpus_size: int = 4000  # examples whose text trains the tokenizer when model.path is "tiny"
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.domain_ratio <= 1.0:
-            raise ValueError(f"sft.domain_ratio must be in (0, 1], got {self.domain_ratio}")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"sft.eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"sft.lr must be positive, got {self.lr}")
-
-
-@dataclass(frozen=True)
 class TaskSpec:
     """One data_gen generator in the mix: `{name, weight, params}`."""
 
@@ -194,7 +126,7 @@ class RolloutSection:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ("</answer>",)  # stop strings (kept in the text)
-    batch_size: int = 0  # max sequences generated at once by the transformers backend (0: all)
+    batch_size: int = 0  # max sequences generated at once by the transformers backend, in whole prompts (0: all)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -289,6 +221,162 @@ class AlgoSection:
 
 
 @dataclass(frozen=True)
+class RewardOptionsSection:
+    """How the weighted `rewards` list is combined and verified."""
+
+    mask: Literal["any", "all"] = "any"  # any: None if any weighted reward is None; all: None only if all are
+    math_workers: int = 0  # processes verifying math answers with sympy (0: min(4, cores))
+
+    def __post_init__(self) -> None:
+        if self.math_workers < 0:
+            raise ValueError(f"reward_options.math_workers must be >= 0, got {self.math_workers}")
+
+
+@dataclass(frozen=True)
+class PRMSection:
+    """The `prm` trainer: a process reward model's data, optimisation and held-out evaluation."""
+
+    data: Literal["generate", "file"] = "generate"  # generate: data_gen tasks with injected errors; file: train_file
+    tasks: tuple[str, ...] = ("integer_arithmetic",)  # data_gen generators (data: generate)
+    level: float | None = None  # generators' difficulty level (null: each task's level-0 defaults)
+    knobs: dict[str, Any] = field(default_factory=dict)  # generator knob overrides, e.g. {max_digits: 1}
+    num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
+    num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
+    train_file: str = ""  # data: file -> JSONL rows in `format`
+    eval_file: str = ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
+    eval_fraction: float = 0.1  # share of train_file held out when eval_file is empty
+    format: Literal["stepwise", "prm800k", "math_shepherd", "processbench"] = "stepwise"  # layout of the files
+    neutral: Literal["positive", "negative", "drop"] = "positive"  # PRM800K rating 0 -> good, bad, or drop the trace
+    separator: str = "\n"  # appended to every step; the step's label sits on its last token
+    max_length: int = 512  # tokens per row (prompt + steps); steps past it are dropped
+    epochs: int = 1  # passes over the training rows
+    batch_size: int = 16  # rows per optimiser step
+    lr: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
+    warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
+    weight_decay: float = 0.0
+    lm_coef: float = 0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
+    threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this
+    eval_every: int = 0  # optimiser steps between held-out evaluations (0: only at the end)
+    eval_batch_size: int = 64  # rows per forward when scoring
+
+    def __post_init__(self) -> None:
+        for key in ("num_train", "num_eval", "epochs", "batch_size", "max_length", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
+        if self.lr <= 0:
+            raise ValueError(f"prm.lr must be > 0, got {self.lr}")
+        if self.lm_coef < 0:
+            raise ValueError(f"prm.lm_coef must be >= 0, got {self.lm_coef}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise ValueError(f"prm.eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"prm.threshold must be in (0, 1), got {self.threshold}")
+        if self.data == "file" and not self.train_file:
+            raise ValueError("prm.train_file must be set when prm.data is 'file'")
+        if self.data == "generate" and not self.tasks:
+            raise ValueError("prm.tasks must list at least one data_gen generator when prm.data is 'generate'")
+        if self.eval_every < 0:
+            raise ValueError(f"prm.eval_every must be >= 0, got {self.eval_every}")
+
+
+@dataclass(frozen=True)
+class VLLMSection:
+    """The vLLM rollout engine (`rollout.backend: vllm`): engine knobs, weight sync, parity probe, server.
+
+    `colocate` runs the engine inside the training process (the default; no child process,
+    so a caller's `__main__` is never re-imported). `server` talks to `vllm serve` over HTTP.
+    """
+
+    mode: Literal["colocate", "server"] = "colocate"
+    kv_cache_mib: int | None = 256  # KV cache size; null: vLLM sizes it from gpu_memory_utilization
+    gpu_memory_utilization: float = 0.3  # fraction of device memory (of RAM on CPU) vLLM may use when kv_cache_mib is null
+    max_model_len: int | None = None  # longest prompt + completion; null: the model's max positions
+    enforce_eager: bool = True  # false: let vLLM compile graphs (faster decode on GPU, slow first start)
+    enable_prefix_caching: bool = True  # reuse prompt KV across the n samples (the cache is reset after every sync)
+    sleep: bool = True  # free engine memory between rollouts with vLLM sleep mode, where the platform supports it
+    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = "processed_logprobs"  # sampler logprobs after temperature/top-p, or of the raw model
+    lora_sync: Literal["auto", "adapter", "merge"] = "auto"  # LoRA: push the adapter only, or merge it into full weights; auto: adapter where vLLM supports the targets
+    probe_interval: int = 1  # check vLLM-vs-trainer logprob parity after every Nth sync (0: never)
+    probe_tolerance: float | None = None  # max |logprob difference| on probe tokens; null: 1e-3 (float32) or 5e-2 (bf16/fp16)
+    probe_size: int = 4  # sequences in the fixed probe batch (taken from the first rollout)
+    server_url: str = "http://127.0.0.1:8000"  # mode=server: base URL of `vllm serve` (started with VLLM_SERVER_DEV_MODE=1)
+    server_timeout_s: float = 600.0  # mode=server: per-request timeout
+    sync_dir: str | None = None  # mode=server: a directory the server can read, for pushed weights/adapters; null: <output_dir>/vllm_sync
+
+    def __post_init__(self) -> None:
+        if self.kv_cache_mib is not None and self.kv_cache_mib < 1:
+            raise ValueError(f"vllm.kv_cache_mib must be >= 1 (or null), got {self.kv_cache_mib}")
+        if not 0.0 < self.gpu_memory_utilization <= 1.0:
+            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        if self.probe_interval < 0:
+            raise ValueError(f"vllm.probe_interval must be >= 0, got {self.probe_interval}")
+        if self.probe_tolerance is not None and self.probe_tolerance <= 0:
+            raise ValueError(f"vllm.probe_tolerance must be > 0 (or null), got {self.probe_tolerance}")
+        if self.probe_size < 1:
+            raise ValueError(f"vllm.probe_size must be >= 1, got {self.probe_size}")
+        if not self.server_url.startswith(("http://", "https://")):
+            raise ValueError(f"vllm.server_url must start with http:// or https://, got {self.server_url!r}")
+
+
+@dataclass(frozen=True)
+class SftGenerateSpec:
+    """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
+
+    task: str  # a data_gen generator name (data_gen.registry.GENERATORS)
+    n: int = 1000  # training items; held-out items come from the generator's disjoint test split
+    seed: int = 0  # item i is rebuilt from (task, seed, i)
+    level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
+    params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise ValueError(f"sft.generate.n must be positive, got {self.n}")
+
+
+@dataclass(frozen=True)
+class SftSection:
+    """Supervised finetuning (trainer: sft): data, mixing, schedule, evaluation and outputs."""
+
+    train_path: str | None = None  # domain data: JSONL, CSV, Parquet file or `datasets` dir (chat, prompt/completion or data_gen rows)
+    generate: SftGenerateSpec | None = None  # domain data generated in-process instead of (or besides) train_path
+    general_path: str | None = None  # general data mixed into the domain data (same formats)
+    general_generate: SftGenerateSpec | None = None  # general data generated in-process
+    domain_ratio: float = 1.0  # fraction of training examples that are domain data, in (0, 1]
+    eval_path: str | None = None  # held-out domain data; unset: the generator's test split and `eval_fraction` of train_path
+    eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
+    eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
+    eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
+    eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
+    eval_max_new_tokens: int = 96  # generation budget per held-out item
+    max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
+    batch_size: int = 8  # examples per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lr: float = 3e-5  # peak learning rate
+    lr_scheduler: str = "cosine"  # any transformers scheduler name (cosine, linear, constant_with_warmup, ...)
+    warmup_ratio: float = 0.05  # share of steps spent warming up
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
+    completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
+    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA: adapter/ is always written; merged/both also write merged/ (base + adapter)
+    qlora: bool = False  # 4-bit base (bitsandbytes, CUDA only) under the LoRA adapter
+    tokenizer_corpus_size: int = 4000  # examples whose text trains the tokenizer when model.path is "tiny"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.domain_ratio <= 1.0:
+            raise ValueError(f"sft.domain_ratio must be in (0, 1], got {self.domain_ratio}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"sft.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"sft.lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -298,9 +386,11 @@ class RunConfig:
     tiny: TinyModelSection = field(default_factory=TinyModelSection)
     lora: LoraSection = field(default_factory=LoraSection)
     rewards: tuple[RewardSpec, ...] = ()
-    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
-    sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft
     data: DataSection = field(default_factory=DataSection)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     train: TrainSection = field(default_factory=TrainSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
+    reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
+    prm: PRMSection = field(default_factory=PRMSection)
+    vllm: VLLMSection = field(default_factory=VLLMSection)
+    sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft

@@ -1,11 +1,10 @@
 """Score rollouts with the recipe's rewards: outcome rewards and step rewards, weighted.
 
 `rewards:` in a recipe lists `{name, weight, params}`; a name found in
-`rewards.registry.STEP_REWARDS` scores steps, anything else is an outcome reward from
-`rewards.registry.REWARDS` (or `package.module:factory`). Combination rules:
-- outcome = sum of weight * score over the outcome rewards; None (unverifiable, masked)
-  when any outcome reward returns None for that completion, so a missing verdict never
-  turns into a 0;
+`rewards.registry.STEP_REWARDS` (or user code with a `score_steps` method) scores steps,
+anything else is an outcome reward from `rewards.registry.REWARDS`. Combination rules:
+- outcome = `rewards.combine.CombinedReward` over the outcome rewards (weighted sum;
+  `reward_options.mask: any` makes it None, i.e. masked, when any component is None);
 - a step's score = weighted sum over the step rewards, None when any is None.
 `accuracy` is the share of completions whose first outcome reward is >= 0.5 (1/0 verifiers).
 """
@@ -28,21 +27,28 @@ class ScoredBatch:
 
 
 class Scorer:
-    def __init__(self, specs: Sequence[RewardSpec], tokenizer: Any) -> None:
+    def __init__(self, specs: Sequence[RewardSpec], tokenizer: Any, mask: str = "any", math_workers: int = 0) -> None:
+        from rewards.combine import CombinedReward
         from rewards.registry import REWARDS, STEP_REWARDS
 
         if not specs:
             raise ValueError("rewards: list at least one reward, e.g. [{name: math_answer}]")
+        if math_workers:
+            from rewards.math_pool import configure_default_pool
+
+            configure_default_pool(math_workers)
         self.tokenizer = tokenizer
-        self.outcome: list[tuple[str, float, Any]] = []
         self.step: list[tuple[str, float, Any]] = []
+        outcome_specs = []
         for spec in specs:
             if spec.name in STEP_REWARDS:
                 self.step.append((spec.name, spec.weight, STEP_REWARDS.get(spec.name)(**spec.params)))
-                continue
-            obj = REWARDS.get(spec.name)(**spec.params)
-            target = self.step if hasattr(obj, "score_steps") else self.outcome
-            target.append((_short(spec.name), spec.weight, obj))
+            elif ":" in spec.name and hasattr(obj := REWARDS.get(spec.name)(**spec.params), "score_steps"):
+                self.step.append((_short(spec.name), spec.weight, obj))
+            else:
+                outcome_specs.append(spec)
+        self.outcome = CombinedReward(outcome_specs, mask=mask) if outcome_specs else None  # type: ignore[arg-type]
+        self.first = outcome_specs[0].name if outcome_specs else None
 
     @property
     def has_steps(self) -> bool:
@@ -51,23 +57,20 @@ class Scorer:
     def __call__(self, problems: Sequence[Problem], rollouts: Sequence[Rollout]) -> ScoredBatch:
         texts = [r.text for r in rollouts]
         metrics: dict[str, float] = {}
-        outcomes: list[float | None] = [0.0 if self.outcome else None] * len(rollouts)
+        outcomes: list[float | None] = [None] * len(rollouts)
         first: list[float | None] = [None] * len(rollouts)
-        for k, (name, weight, fn) in enumerate(self.outcome):
-            scores = list(fn(problems, texts))
-            if len(scores) != len(rollouts):
-                raise ValueError(f"reward {name!r} returned {len(scores)} scores for {len(rollouts)} completions")
-            _reward_metrics(metrics, f"reward/{name}", scores)
-            if k == 0:
-                first = scores
-            outcomes = [None if (o is None or s is None) else o + weight * float(s) for o, s in zip(outcomes, scores)]
+        if self.outcome is not None:
+            combined = self.outcome.score(problems, texts)
+            outcomes, first = combined.totals, combined.per_reward[self.first]
+            metrics.update({k.replace("reward/" + self.first, "reward/" + _short(self.first), 1)
+                            if ":" in (self.first or "") else k: v for k, v in combined.stats.items()})
         steps = [() for _ in rollouts] if not self.step else self._score_steps(problems, rollouts, metrics)
         out = [r.with_rewards(o, s) for r, o, s in zip(rollouts, outcomes, steps)]
         correct = [s is not None and float(s) >= 0.5 for s in first]
-        metrics["accuracy"] = sum(correct) / len(correct) if self.outcome else float("nan")
+        metrics["accuracy"] = sum(correct) / len(correct) if self.outcome is not None else float("nan")
         valid = [o for o in outcomes if o is not None]
         metrics["reward_mean"] = sum(valid) / len(valid) if valid else float("nan")
-        metrics["reward_none_frac"] = 1 - len(valid) / len(outcomes) if self.outcome else 0.0
+        metrics["reward_none_frac"] = 1 - len(valid) / len(outcomes) if self.outcome is not None else 0.0
         return ScoredBatch(rollouts=out, metrics=metrics, correct=correct)
 
     def _score_steps(self, problems, rollouts, metrics) -> list[tuple[StepSpan, ...]]:

@@ -42,16 +42,19 @@ def render(tokens: list[Any]) -> str:
     out: list[str] = []
     prev: Any = None
     for t in tokens:
-        if isinstance(t, int):
+        if t.__class__ is int:
             out.append(f"({t})" if t < 0 and prev is not None and prev != "(" else str(t))
-        elif t == "(":
-            out.append("(")
-        elif t == ")":
-            out.append(")")
+        elif t == "(" or t == ")":
+            out.append(t)
         else:
             out.append(f" {t} ")
         prev = t
     return "".join(out)
+
+
+def _randint(rng: random.Random, lo: int, hi: int) -> int:
+    """Uniform in [lo, hi]; rng.random() based (randint is a large share of this family's per-item cost)."""
+    return lo + int(rng.random() * (hi - lo + 1))
 
 
 def _dropped_carry(a: int, b: int) -> int | None:
@@ -73,13 +76,14 @@ class IntegerArithmetic:
     injectable = True
 
     def sample(self, rng: random.Random, cfg: ArithmeticConfig) -> dict[str, Any]:
-        n = rng.randint(cfg.min_operands, cfg.max_operands)
-        ops = ["*" if rng.random() < cfg.mul_prob else rng.choice("+-") for _ in range(n - 1)]
+        r = rng.random
+        n = _randint(rng, cfg.min_operands, cfg.max_operands)
+        ops = ["*" if r() < cfg.mul_prob else ("+" if r() < 0.5 else "-") for _ in range(n - 1)]
         nums = []
         for i in range(n):
             near_mul = (i > 0 and ops[i - 1] == "*") or (i < n - 1 and ops[i] == "*")
-            digits = rng.randint(1, cfg.mul_digits if near_mul else cfg.max_digits)
-            nums.append(rng.randint(1 if digits == 1 else 10 ** (digits - 1), 10**digits - 1))
+            digits = _randint(rng, 1, cfg.mul_digits if near_mul else cfg.max_digits)
+            nums.append(_randint(rng, 1 if digits == 1 else 10 ** (digits - 1), 10**digits - 1))
         groups: list[tuple[int, int]] = []
         for _ in range(cfg.max_parens):
             if n < 3 or rng.random() >= cfg.paren_prob:
@@ -90,18 +94,22 @@ class IntegerArithmetic:
                 continue
             if all(j < a or i > b or (a <= i and j <= b) or (i <= a and b <= j) for a, b in groups):
                 groups.append((i, j))
-        tokens: list[Any] = []
-        for i, num in enumerate(nums):
-            tokens.extend("(" for a, _ in groups if a == i)
-            tokens.append(num)
-            tokens.extend(")" for _, b in groups if b == i)
-            if i < n - 1:
-                tokens.append(ops[i])
+        tokens: list[Any] = [nums[0]]
+        for op, num in zip(ops, nums[1:]):
+            tokens += (op, num)
+        if groups:
+            tokens = []
+            for i, num in enumerate(nums):
+                tokens.extend("(" for a, _ in groups if a == i)
+                tokens.append(num)
+                tokens.extend(")" for _, b in groups if b == i)
+                if i < n - 1:
+                    tokens.append(ops[i])
         return {"tokens": tokens}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         tokens = list(params["tokens"])
-        expression = render(tokens)
+        expression = current = render(tokens)
         steps: list[str] = []
         while len(tokens) > 1:
             if ")" in tokens:
@@ -120,11 +128,12 @@ class IntegerArithmetic:
                 value = tamper.at(len(steps), a + b, extra=((carry, "dropped_carry"),) if carry is not None else ())
             else:
                 value = tamper.at(len(steps), a - b, swapped=b - a)
-            before = render(tokens)
+            before = current
             tokens[k - 1 : k + 2] = [value]
             if k - 2 >= 0 and tokens[k - 2] == "(" and k < len(tokens) and tokens[k] == ")":
                 del tokens[k], tokens[k - 2]
-            steps.append(f"{_LABEL[op]}: {before} = {render(tokens)}")
+            current = render(tokens)
+            steps.append(f"{_LABEL[op]}: {before} = {current}")
         answer = str(tokens[0])
         return Solution(
             prompt=f"Compute {expression}.",

@@ -74,10 +74,10 @@ class Polynomials:
             for f, ft in zip(facs[1:], fac_txt[1:]):
                 raw: Terms = tuple((c1 * c2, e1 + e2) for e1, c1 in sorted(acc.items(), reverse=True)
                                    for e2, c2 in sorted(f.items(), reverse=True))
-                raw = tamper.at(len(steps), raw, extra=term_errors(raw))
+                raw = tamper.at(len(steps), raw, extra=lambda t=raw: term_errors(t))
                 steps.append(f"Distribute: {acc_txt}*{ft} = {poly_str(list(raw))}")
                 combined = _terms(_poly(raw))
-                combined = tamper.at(len(steps), combined, extra=term_errors(combined))
+                combined = tamper.at(len(steps), combined, extra=lambda t=combined: term_errors(t))
                 acc = _poly(combined)
                 steps.append(f"Combine like terms: {poly_str(list(raw))} = {poly_str(acc)}")
                 acc_txt = f"({poly_str(acc)})"
@@ -86,10 +86,10 @@ class Polynomials:
         f_txt = poly_str(f)
         shifted_txt = poly_str([(c, e) for e, c in sorted(f.items(), reverse=True)]).replace("x", "(x + 1)")
         shifted = _terms(add(*({k: c * comb(e, k) for k in range(e + 1)} for e, c in f.items())))
-        shifted = tamper.at(len(steps), shifted, extra=term_errors(shifted))
+        shifted = tamper.at(len(steps), shifted, extra=lambda t=shifted: term_errors(t))
         steps.append(f"Expand f(x + 1): {shifted_txt} = {poly_str(_poly(shifted))}")
         diff = _terms(add(_poly(shifted), {e: -c for e, c in f.items()}))
-        diff = tamper.at(len(steps), diff, extra=term_errors(diff))
+        diff = tamper.at(len(steps), diff, extra=lambda t=diff: term_errors(t))
         steps.append(f"Subtract f(x): {poly_str(_poly(shifted))} - ({f_txt}) = {poly_str(_poly(diff))}")
         return Solution(f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.", poly_str(_poly(diff)), steps,
                         {"expression": f_txt, "step_check": "equal"})

@@ -26,6 +26,7 @@ class Encoded:
     input_ids: list[int]
     targets: list[float]  # per token: IGNORE, or the probability that the step is good
     step_positions: list[int]  # token index of each (kept) step's label
+    good_upto: int = 0  # tokens [0, good_upto) are the prompt and the leading run of good steps
 
 
 def check_row(row: dict[str, Any], where: str = "row") -> dict[str, Any]:
@@ -74,6 +75,7 @@ def encode_row(tokenizer: Any, prompt: str, steps: Sequence[str], labels: Sequen
     ids = list(prompt_ids)
     targets = [IGNORE] * len(ids)
     positions = []
+    good_upto, good_run = len(ids), True
     for i, step in enumerate(steps):
         piece = enc(" ".join(str(step).split("\n")).strip() + sep)
         if not piece or len(ids) + len(piece) > max_length:
@@ -82,7 +84,10 @@ def encode_row(tokenizer: Any, prompt: str, steps: Sequence[str], labels: Sequen
         label = 1.0 if labels is None else float(labels[i])
         targets += [IGNORE] * (len(piece) - 1) + [label]
         positions.append(len(ids) - 1)
-    return Encoded(ids, targets, positions)
+        good_run = good_run and label >= 0.5
+        if good_run:
+            good_upto = len(ids)
+    return Encoded(ids, targets, positions, good_upto)
 
 
 def collate(batch: Iterable[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
@@ -91,12 +96,14 @@ def collate(batch: Iterable[Encoded], pad_id: int) -> dict[str, torch.Tensor]:
     ids = torch.full((len(items), width), pad_id, dtype=torch.long)
     attn = torch.zeros((len(items), width), dtype=torch.long)
     targets = torch.full((len(items), width), IGNORE, dtype=torch.float32)
+    lm_mask = torch.zeros((len(items), width), dtype=torch.float32)
     for r, e in enumerate(items):  # right padding: positions match `step_positions`
         n = len(e.input_ids)
         ids[r, :n] = torch.tensor(e.input_ids)
         attn[r, :n] = 1
         targets[r, :n] = torch.tensor(e.targets)
-    return {"input_ids": ids, "attention_mask": attn, "targets": targets}
+        lm_mask[r, : max(e.good_upto - 1, 0)] = 1.0  # position t predicts token t + 1
+    return {"input_ids": ids, "attention_mask": attn, "targets": targets, "lm_mask": lm_mask}
 
 
 def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -110,3 +117,19 @@ def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     logp = torch.log_softmax(logits.float(), dim=-1)[mask]  # [M, 2]
     p = targets[mask]  # [M]
     return -(p * logp[:, 1] + (1 - p) * logp[:, 0]).mean()
+
+
+def lm_loss(hidden: torch.Tensor, embeddings: torch.Tensor, input_ids: torch.Tensor,
+            lm_mask: torch.Tensor) -> torch.Tensor:
+    """Auxiliary next-token loss through the (tied) input embeddings, on good text only.
+
+    hidden [B, T, H] (the backbone's final, normalised states), embeddings [V, H],
+    lm_mask [B, T] marks positions whose next token is part of the prompt or a good step.
+    Dense supervision teaches a small backbone the arithmetic that one label per step
+    barely reaches; wrong steps are never imitated.
+    """
+    mask = lm_mask[:, :-1] > 0  # [B, T-1]
+    if not mask.any():
+        return hidden.sum() * 0.0
+    logits = hidden[:, :-1][mask] @ embeddings.t()  # [M, V]
+    return torch.nn.functional.cross_entropy(logits.float(), input_ids[:, 1:][mask])

@@ -20,11 +20,12 @@ from torch import nn
 
 from rlhf import checkpoint as ckpt
 from rlhf.algos import LOSSES, validate_algo_names
+from rlhf.algos.losses import microbatch_scale
 from rlhf.batch import build_batch
 from rlhf.curriculum import Curriculum
 from rlhf.data import ProblemSource, encode_prompts, hashed_seed
 from rlhf.metrics import MetricsLog, truncate_jsonl
-from rlhf.policy import (Policy, load_policy, load_trainable_state_dict, reference_logprobs,
+from rlhf.policy import (Policy, first_response_column, load_policy, load_trainable_state_dict, reference_logprobs,
                          resolve_model_path, token_logprobs, trainable_state_dict)
 from rlhf.recipe import RunConfig
 from rlhf.rollout import SAMPLERS
@@ -97,7 +98,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     source = ProblemSource(cfg.data, cfg.run.seed)
     model_path = resolve_model_path(cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None)
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
-    scorer = Scorer(cfg.rewards, policy.tokenizer)
+    scorer = Scorer(cfg.rewards, policy.tokenizer, cfg.reward_options.mask, cfg.reward_options.math_workers)
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     total = cfg.train.steps * optimizer_steps_per_rl_step(cfg)
@@ -239,10 +240,12 @@ def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
     """old_logprobs from the trainer (needed when the batch is reused for several updates)
     and ref_logprobs (KL, or always under LoRA where the reference costs only a forward)."""
     temp = rl.cfg.rollout.temperature
+    start = first_response_column(batch.response_mask)
     if optimizer_steps_per_rl_step(rl.cfg) > 1 or rl.cfg.algo.tis_cap is not None:
-        batch.old_logprobs = token_logprobs(rl.model, batch.input_ids, batch.attention_mask, temp)[0]
+        batch.old_logprobs = token_logprobs(rl.model, batch.input_ids, batch.attention_mask, temp, start=start)[0]
     if need_reference(rl.cfg) or rl.policy.lora:
-        batch.ref_logprobs = reference_logprobs(rl.policy, rl.unwrapped, batch.input_ids, batch.attention_mask, temp)
+        batch.ref_logprobs = reference_logprobs(rl.policy, rl.unwrapped, batch.input_ids, batch.attention_mask, temp,
+                                                start=start)
     return batch
 
 
@@ -271,13 +274,15 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
         for start in range(0, n, mb_size):
             rows = order[start : start + mb_size]
             micro = cfg.train.micro_batch_size or len(rows)
+            mini_mask = batch.response_mask[torch.tensor(rows, device=batch.input_ids.device)]
             finite = True
             for k in range(0, len(rows), micro):
                 idx = torch.tensor(rows[k : k + micro], device=batch.input_ids.device)
                 sub = batch.select(idx)
                 with rl.accelerator.autocast():
                     lp, ent = token_logprobs(rl.model, sub.input_ids, sub.attention_mask, cfg.rollout.temperature,
-                                             with_entropy=True, entropy_grad=want_entropy_grad)
+                                             with_entropy=True, entropy_grad=want_entropy_grad,
+                                             start=first_response_column(sub.response_mask))
                     if not reuse_old:
                         sub.old_logprobs = lp.detach()
                     out = loss_fn(lp, sub, advantages[idx], cfg.algo, entropy=ent)
@@ -290,7 +295,8 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
                 if not torch.isfinite(loss):
                     finite = False
                     break
-                rl.accelerator.backward(loss * (len(idx) / len(rows)))
+                # scaled so the accumulated gradient equals the whole mini-batch's under every aggregation
+                rl.accelerator.backward(loss * microbatch_scale(sub.response_mask, mini_mask, cfg.algo.agg))
                 for key, v in metrics.items():
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         sums[key] = sums.get(key, 0.0) + v

@@ -95,3 +95,26 @@ def test_cotrl_gen_subprocess(tmp_path, repo_root):
     )
     assert res.returncode == 0, res.stderr
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
+
+
+def test_reasoning_gym_adapter_and_chat_prompt(tmp_path, capsys):
+    from data_gen.generate import generate, get_generator
+
+    items = generate("rg:basic_arithmetic", 5, seed=2)
+    gen = get_generator("rg:basic_arithmetic")
+    assert items == generate("rg:basic_arithmetic", 5, seed=2)
+    for it in items:
+        assert it["solution_steps"] == [] and it["meta"]["source"] == "reasoning_gym"
+        assert gen.score(it, f"<answer>{it['answer']}</answer>") == 1.0
+        assert gen.score(it, f"<answer>{int(it['answer']) + 1}</answer>") == 0.0
+    out = tmp_path / "rg.jsonl"
+    argv = ["gen", "--task", "rg:basic_arithmetic,integer_arithmetic", "--n", "6", "--out", str(out), "--prm",
+            "--chat-prompt"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["prm_rows"] == 6  # 3 arithmetic items x (gold + corrupted); rg items have no steps
+    raw = [json.loads(line) for line in out.read_text().splitlines()]
+    assert raw[0]["prompt"] == raw[0]["messages"]  # TRL conversational prompt column
+    assert read_items(out)[0]["prompt"] == raw[0]["messages"][0]["content"]
+    assert main(["gen", "--task", "rg:no_such_task", "--n", "1", "--out", str(tmp_path / "x.jsonl")]) == 2
+    assert "basic_arithmetic" in capsys.readouterr().err

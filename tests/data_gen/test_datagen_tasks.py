@@ -9,13 +9,16 @@ import re
 import pytest
 from datagen_stepcheck import first_false_step, step_holds
 
-from data_gen.generate import corrupt_item, generate, get_generator
+from data_gen.generate import build_item, corrupt_item, generate, get_generator, make_config
 from data_gen.inject import prm_rows, processbench_rows
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
 
 N = 40
-MATH_TASKS = [t for t in GENERATORS.names() if not t.startswith("code_")]
+N_CODE = 3  # code items run the sandbox (tens of ms each) to validate their reference
+CODE_TASKS = [t for t in GENERATORS.names() if t.startswith("code_")]
+MATH_TASKS = [t for t in GENERATORS.names() if t not in CODE_TASKS]
+SYMPY_STEP_TASKS = MATH_TASKS + ["code_output"]  # code_output traces are arithmetic claims
 
 
 def perturb_answer(answer: str) -> str:
@@ -29,20 +32,28 @@ def perturb_answer(answer: str) -> str:
 
 @pytest.fixture(scope="module", params=[0, 7])
 def items(request):
-    return {t: generate(t, N, seed=5, level=request.param) for t in GENERATORS.names()}
+    return {t: generate(t, N_CODE if t in CODE_TASKS else N, seed=5, level=request.param) for t in GENERATORS.names()}
 
 
-@pytest.mark.parametrize("task", GENERATORS.names())
+@pytest.mark.parametrize(
+    "task", [pytest.param(t, marks=pytest.mark.slow) if t in CODE_TASKS else t for t in GENERATORS.names()]
+)
 def test_gold_answers_accepted_perturbed_rejected(items, task):
     gen = get_generator(task)
     for it in items[task]:
         assert gen.score(it, gold_completion(it)) == 1.0, it
         assert gen.score(it, it["answer"]) == 1.0
-        assert gen.score(it, f"<answer>{perturb_answer(it['answer'])}</answer>") == 0.0, it
+        if it["meta"].get("entry_point"):  # code: a wrong program, and the buggy one for code_fix
+            wrong = f"def {it['meta']['entry_point']}(*args):\n    return None\n"
+            assert gen.score(it, f"<answer>{wrong}</answer>") == 0.0
+            if it["meta"].get("buggy"):
+                assert gen.score(it, f"<answer>{it['meta']['buggy']}</answer>") == 0.0
+        else:
+            assert gen.score(it, f"<answer>{perturb_answer(it['answer'])}</answer>") == 0.0, it
         assert gen.score(it, "<answer>not a number</answer>") == 0.0
 
 
-@pytest.mark.parametrize("task", MATH_TASKS)
+@pytest.mark.parametrize("task", SYMPY_STEP_TASKS)
 def test_every_gold_step_verifies(items, task):
     for it in items[task]:
         assert it["solution_steps"], it
@@ -51,14 +62,24 @@ def test_every_gold_step_verifies(items, task):
             assert step_holds(step, it["meta"]), (step, it)
 
 
-@pytest.mark.parametrize("task", [t for t in MATH_TASKS if getattr(GENERATORS.get(t), "injectable", False)])
+@pytest.mark.parametrize("task", [t for t in CODE_TASKS if t != "code_output"])
+def test_code_steps_are_true_execution_facts(items, task):
+    for it in items[task]:
+        env: dict = {}
+        exec(it["answer"].split("\nimport sys")[0], env)  # our own reference (stdio main stripped)
+        for step in it["solution_steps"]:
+            lhs, rhs = step.split(": ", 1)[1].split(" = ", 1)
+            assert eval(lhs, env) == eval(rhs), step
+        assert it["meta"]["step_check"] == "execution"
+
+
+@pytest.mark.parametrize("task", [t for t in SYMPY_STEP_TASKS if getattr(GENERATORS.get(t), "injectable", False)])
 def test_injected_errors_are_labelled_at_their_true_index(items, task):
     for it in items[task]:
         n = len(it["solution_steps"])
         for target in sorted({0, n // 2, n - 1}):
             bad = corrupt_item(it, target)
             assert bad["first_wrong"] == target
-            assert len(bad["steps"]) == n
             assert bad["steps"][:target] == it["solution_steps"][:target]
             assert first_false_step(bad["steps"], it["meta"]) == target, (bad, it)
 
@@ -76,3 +97,30 @@ def test_prm_and_processbench_rows():
             assert row["labels"] == [i < b["label"] for i in range(len(row["labels"]))]
             assert first_false_step(b["steps"], {}) == b["label"]
     assert {b["label"] == -1 for b in pb} == {True, False}
+
+
+@pytest.mark.slow
+def test_items_whose_reference_fails_are_never_emitted(monkeypatch):
+    """Break the reference of some candidates: the sandbox rejects them and they are skipped."""
+    gen = get_generator("code_function")
+    real_solve, real_validate = gen.solve, gen.validate
+    verdicts: list[bool] = []
+
+    def solve(params, tamper=None):
+        sol = real_solve(params)
+        if "return" in sol.answer and params["spec"].args == "xs":
+            sol.answer = sol.answer.replace("return ", "return None and ", 1)
+        return sol
+
+    def validate(sol):
+        verdicts.append(real_validate(sol))
+        return verdicts[-1]
+
+    monkeypatch.setattr(gen, "solve", solve)
+    monkeypatch.setattr(gen, "validate", validate)
+    items = generate("code_function", 4, seed=3)
+    assert len(items) == 4 and False in verdicts
+    assert all("return None and" not in it["answer"] for it in items)
+    rebuilt = [build_item("code_function", 3, i, make_config("code_function")) for i in range(6)]
+    assert {r["meta"]["split"] == "rejected" for r in rebuilt} == {True, False}
+    assert all(r["meta"]["split"] != "rejected" for r in rebuilt if "return None and" not in r["answer"])

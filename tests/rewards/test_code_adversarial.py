@@ -13,6 +13,7 @@ import pytest
 from rewards.code import SandboxLimits, run_stdio, run_tests
 
 FAST = SandboxLimits(cpu_s=1.0, wall_s=4.0, mem_bytes=512 << 20, fsize_bytes=1 << 20)
+SHORT_WALL = SandboxLimits(cpu_s=1.0, wall_s=1.0)
 TEST_ADD = "assert add(1, 2) == 3\n"
 CHECK_ADD = "def check(candidate):\n    assert candidate(1, 2) == 3\n    assert candidate(2, 2) == 4\n"
 
@@ -36,13 +37,16 @@ def test_subprocess_and_posixsubprocess_are_refused():
     run("import os\nos.system('true')\ndef add(a, b):\n    return a + b\n")
 
 
+@pytest.mark.slow
 def test_infinite_loop_is_a_timeout():
     assert run("def add(a, b):\n    while True:\n        pass\n").status == "timeout"
     assert run("while True:\n    pass\n").status == "timeout"
 
 
 def test_sleeping_program_hits_the_wall_clock():
-    assert run("import time\ndef add(a, b):\n    time.sleep(60)\n").status == "timeout"
+    t0 = time.perf_counter()
+    res = run_tests("import time\ndef add(a, b):\n    time.sleep(60)\n", TEST_ADD, limits=SHORT_WALL)
+    assert res.status == "timeout" and "wall-clock" in res.detail and time.perf_counter() - t0 < 4.0
 
 
 def test_huge_allocation_fails_without_hurting_the_host():
@@ -149,15 +153,69 @@ def test_ctypes_is_refused():
 
 
 def test_no_processes_left_behind():
-    run("import time\ndef add(a, b):\n    time.sleep(30)\n")
+    from rewards import code_sandbox
+
+    assert run_tests("import time\ndef add(a, b):\n    time.sleep(30)\n", TEST_ADD, limits=SHORT_WALL).status == "timeout"
     time.sleep(0.2)
+    server = code_sandbox._server.proc.pid if code_sandbox._server is not None else -1
     leftovers = []
     for pid in os.listdir("/proc"):
-        if pid.isdigit():
+        if pid.isdigit() and int(pid) != server:
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    if b"_code_runner.py" in fh.read():
+                    if b"_sandbox/runner.py" in fh.read():
                         leftovers.append(pid)
             except OSError:
                 pass
     assert leftovers == []
+
+
+@pytest.mark.parametrize("namespaces", [True, False])
+def test_fresh_interpreter_mode_and_audit_hook_alone(tmp_path, namespaces):
+    """Without the fork server, and with the namespaces off (audit hook and rlimits only)."""
+    lim = SandboxLimits(cpu_s=1.0, wall_s=4.0, fork_server=False, namespaces=namespaces)
+    add = "def add(a, b):\n    return a + b\n"
+    assert run_tests(add, TEST_ADD, limits=lim).passed
+    assert run_tests("import os\nos._exit(0)\n" + add, TEST_ADD, limits=lim).status == "crashed"
+    assert run_tests("import os\ndef add(a, b):\n    os._exit(0)\n", TEST_ADD, limits=lim).status == "failed"
+    assert run_tests("while True:\n    pass\n", TEST_ADD, limits=lim).status == "timeout"
+    target = tmp_path / "out.txt"
+    res = run_tests(f"open({str(target)!r}, 'w').write('x')\n" + add, TEST_ADD, limits=lim)
+    assert res.status == "crashed" and "PermissionError" in res.detail and not target.exists()
+    res = run_tests("import socket\nsocket.socket()\n" + add, TEST_ADD, limits=lim)
+    assert res.status == "crashed"
+    assert run_stdio("print(input())", [("hi\n", "hi\n")], limits=lim).passed
+    if namespaces:
+        assert res.isolation["netns"] and res.isolation["readonly_fs"]
+    else:
+        assert not res.isolation["netns"]
+
+
+def test_redefining_a_prompt_helper_cannot_rig_the_tests():
+    """HumanEval/32 style: the tests call `poly` from the prompt; a completion that redefines
+    it to return 0 must still fail, because the helper comes from the dataset's prompt."""
+    prompt = ("def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\n"
+              "def find_zero(xs):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n")
+    tests = "def check(candidate):\n    assert abs(poly([1, 2], candidate([1, 2]))) < 1e-6\n"
+    honest = prompt + "    return -xs[0] / xs[1]\n"
+    rigged = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0.0\n"
+    assert run_tests(honest, tests, "find_zero", limits=FAST, trusted_prefix=prompt).passed
+    res = run_tests(rigged, tests, "find_zero", limits=FAST, trusted_prefix=prompt)
+    assert res.status == "failed"
+
+
+def test_mount_and_network_layers_hold_on_their_own():
+    """Check the namespace layers directly (not through the audit hook): inside, every mount
+    but the work dir is read-only and the only network interface is a down loopback."""
+    prog = (
+        "import os\n"
+        "mounts = {l.split()[4]: l.split()[5] for l in open('/proc/self/mountinfo')}\n"
+        "print('root', mounts['/'].split(',')[0])\n"
+        "print('work', mounts.get(os.getcwd(), '?').split(',')[0])\n"
+        "print('ifaces', sorted(l.split(':')[0].strip() for l in open('/proc/self/net/dev').readlines()[2:]))\n"
+    )
+    res = run_stdio(prog, [("", "")], limits=FAST)
+    if not (res.isolation.get("netns") and res.isolation.get("readonly_fs")):
+        pytest.skip(f"the kernel refused the namespaces here: {res.isolation}")
+    assert "root ro" in res.stdout and "work rw" in res.stdout
+    assert "ifaces ['lo']" in res.stdout

@@ -78,6 +78,12 @@ def test_compare_output_checks_every_line(expected, actual, ok):
     assert compare_output(expected, actual)[0] is ok
 
 
+def test_compare_output_strict():
+    assert compare_output("1\n2\n", "1\r\n2\r\n", strict=True)[0]
+    assert not compare_output("1\n2\n", "1 \n2\n", strict=True)[0]
+    assert not compare_output("1\n", "1\n\n", strict=True)[0]
+
+
 def test_stdio_cases():
     program = "a, b = map(int, input().split())\nprint(a + b)\n"
     r = run_stdio(program, [("1 2\n", "3\n"), ("5 5\n", "10\n"), ("0 0\n", "1\n")])
@@ -112,3 +118,34 @@ def test_code_tests_reward():
     comps = ["<answer>```python\n    return a + b\n```</answer>", "<answer>def add(a, b):\n    return a * b</answer>",
              "I don't know", "<answer>```python\ndef add(a, b):\n    return b + a\n```</answer>"]
     assert rew([p] * 4, comps) == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_a_forked_host_gets_its_own_fork_server():
+    import os
+
+    from rewards import code_sandbox
+
+    assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
+    parent_server = code_sandbox._server
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child must not talk through the parent's pipes
+        try:
+            ok = run_tests(ADD, "assert add(2, 2) == 4\n").passed and code_sandbox._server is not parent_server
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1"
+    assert run_tests(ADD, "assert add(3, 3) == 6\n").passed and code_sandbox._server is parent_server
+
+
+def test_a_dead_fork_server_is_replaced():
+    from rewards import code_sandbox
+
+    assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
+    old = code_sandbox._server
+    old.proc.kill()
+    old.proc.wait()
+    assert run_tests(ADD, "assert add(1, 2) == 3\n").passed
+    assert code_sandbox._server is not old and code_sandbox._server.alive

@@ -20,16 +20,16 @@ EQUIVALENT = [
     (r"2\sqrt{3}", r"\sqrt{12}"), (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"), (r"\frac{\pi}{2}", r"\pi/2"),
     ("e^2", "exp(2)"), ("x^2+2x+1", "(x+1)^2"), ("2x+3", "3+2*x"), (r"\sin^2 x + \cos^2 x", "1"),
     (r"\{1,2,3\}", r"\{3, 1, 2\}"), ("(1, 2)", r"\left(1,2\right)"), ("[1, 2)", "[1,2)"),
-    (r"(-\infty, 3]", r"(-\infty,3]"), ("x = 5", "5"), ("5", "x=5"), ("y = 2x + 1", "2y = 4x + 2"),
+    (r"(-\infty, 3]", r"(-\infty,3]"), (r"x \in (-\infty, 2)", "x < 2"), ("x = 5", "5"), ("5", "x=5"), ("y = 2x + 1", "2y = 4x + 2"),
     ("y=2x+1", "2x - y + 1 = 0"), ("x > 3", "3 < x"), (r"x \le 3", r"3 \ge x"), ("x>3", r"(3, \infty)"),
-    ("12", "12 cm"), ("12", r"12\text{ cm}"), ("90", r"90^\circ"), ("12.5", r"\$12.50"), ("(A)", "A"),
+    ("x = 2, y = 3", "(2, 3)"), ("12", "12 cm"), ("12", r"12\text{ cm}"), ("90", r"90^\circ"), ("12.5", r"\$12.50"), ("(A)", "A"),
     ("yes", "Yes"), ("7", r"\boxed{7}"), ("7", "The answer is 7."),
 ]
 NOT_EQUIVALENT = [
     ("21", "22"), ("0.5", "0.51"), ("3/4", "4/3"), (r"\frac{1}{2004!}", r"\frac{1}{2006!}"), ("4", r"4\sqrt(2)"),
     (r"4\sqrt{2}", "4"), ("3x-y+13=0", "3x+4y+14=0"), ("x^2+2x+1", "(x+1)^3"), ("2x+3", "2y+3"),
     (r"\{1,2,3\}", r"\{1,2\}"), ("[1, 2)", "[1, 2]"), ("(1, 2)", "(2, 1)"), ("x > 3", r"x \ge 3"),
-    ("x > 3", "x < 3"), ("yes", "no"), ("7", "seven apples"), ("1", "i don't know"), (r"\pi", "3.14"),
+    ("x > 3", "x < 3"), ("x = 2, y = 3", "(3, 2)"), ("(3, 2)", "(4, 1)"), ("yes", "no"), ("7", "seven apples"), ("1", "i don't know"), (r"\pi", "3.14"),
 ]
 
 
@@ -127,6 +127,7 @@ def test_batch_matches_single():
         ("we get $x = 3$ and then $y = 4$", None, "y = 4"),
         ("the total is 1,234 apples, or 17 boxes", None, "17"),
         ("no answer", None, None),
+        ("<think>so 42</think><answer></answer>", None, None),
         ("<answer>5</answer> \\boxed{6}", ("boxed",), "6"),
     ],
 )
@@ -158,3 +159,38 @@ def test_math_answer_reward_validates_params():
         MathAnswerReward(tolerance=-1)
     with pytest.raises(ValueError, match="modes"):
         MathAnswerReward(modes=("bogus",))
+
+
+def test_a_worker_killed_from_outside_is_an_error_then_replaced():
+    pool = WorkerPool(size=1)
+    try:
+        assert pool.run({"gold": "x^2", "pred": "x*x"}, 60)["status"] == "correct"
+        worker = pool._idle.queue[0]
+        worker.proc.kill()
+        worker.proc.wait()
+        v = verify("x^2", "x*x", pool=pool, timeout_s=60)
+        assert v.status == "error" and not v.correct
+        assert verify("x^2", "x*x", pool=pool, timeout_s=60).correct
+    finally:
+        pool.close()
+
+
+def test_many_threads_share_one_pool():
+    pool = WorkerPool(size=2)
+    try:
+        cases = [(f"(x+{k})^2", f"x^2 + {2 * k}x + {k * k}", True) for k in range(1, 9)]
+        cases += [(f"(x+{k})^2", f"x^2 + {2 * k}x + {k * k + 1}", False) for k in range(1, 9)]
+        got: dict[int, bool] = {}
+
+        def work(i: int) -> None:
+            g, p, _ = cases[i]
+            got[i] = verify(g, p, pool=pool, timeout_s=60).correct
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(cases))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert [got.get(i) for i in range(len(cases))] == [c[2] for c in cases]
+    finally:
+        pool.close()

@@ -108,3 +108,18 @@ def test_resolve_model_path(tmp_path, tiny_model_dir):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="without config.json"):
         resolve_model_path(RunConfig(trainer="grpo", model=ModelSection(path=str(tmp_path / "empty"))), tmp_path)
+
+
+def test_logprobs_from_a_start_column_equal_the_full_ones(tiny_model_dir):
+    from rlhf.policy import first_response_column
+
+    policy = load_policy(_cfg(tiny_model_dir, lora=True), str(tiny_model_dir), need_reference=False)
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    response = torch.tensor([[0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 0, 0]])
+    assert first_response_column(response) == 2
+    full, ent_full = token_logprobs(policy.model, ids, mask, 0.9, with_entropy=True)
+    part, ent_part = token_logprobs(policy.model, ids, mask, 0.9, with_entropy=True, start=2)
+    torch.testing.assert_close(part[:, 2:], full[:, 2:], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ent_part[:, 2:], ent_full[:, 2:], rtol=1e-5, atol=1e-5)
+    assert part[:, :2].abs().sum() == 0

@@ -18,9 +18,11 @@ def model_tok(tiny_model_dir):
     return AutoModelForCausalLM.from_pretrained(tiny_model_dir), AutoTokenizer.from_pretrained(tiny_model_dir)
 
 
-def test_n_samples_seeded_and_logprobs_match_trainer(model_tok):
+@pytest.mark.parametrize("fast", [True, False])
+def test_n_samples_seeded_and_logprobs_match_trainer(model_tok, fast):
     model, tok = model_tok
-    sampler = HFSampler(model, tok)
+    sampler = HFSampler(model, tok, fast=fast)
+    assert sampler.fast == fast
     assert isinstance(sampler, Sampler)
     prompts = [tok("Compute 12 + 7 * 3.").input_ids, tok("Solve 2x = 8").input_ids]
     params = SamplingParams(n=3, max_new_tokens=10, temperature=0.8, seed=7)
@@ -37,15 +39,42 @@ def test_n_samples_seeded_and_logprobs_match_trainer(model_tok):
             torch.testing.assert_close(lp, torch.tensor(c.logprobs), atol=1e-4, rtol=1e-4)
 
 
-def test_left_padding_does_not_change_greedy_output(model_tok):
+@pytest.mark.parametrize("fast", [True, False])
+def test_left_padding_does_not_change_greedy_output(model_tok, fast):
     model, tok = model_tok
-    sampler = HFSampler(model, tok)
+    sampler = HFSampler(model, tok, fast=fast)
     short, long = tok("Add 3").input_ids, tok("Compute the interest on 1000 at 5% for 2 years.").input_ids
     greedy = SamplingParams(n=1, max_new_tokens=8, temperature=0.0)
     alone = sampler.generate([short], greedy)[0][0]
     batched = sampler.generate([long, short], greedy)[1][0]
     assert alone.token_ids == batched.token_ids
     torch.testing.assert_close(torch.tensor(alone.logprobs), torch.tensor(batched.logprobs), atol=1e-4, rtol=1e-4)
+    other = HFSampler(model, tok, fast=not fast).generate([long, short], greedy)  # both decode paths agree
+    assert [c[0].token_ids for c in other] == [c[0].token_ids for c in sampler.generate([long, short], greedy)]
+
+
+def test_fast_path_with_lora_and_finished_rows(model_tok, tiny_model_dir):
+    """Rows that stop early are dropped from the cache; the others' logprobs must not change."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    _, tok = model_tok
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    fast, slow = HFSampler(model, tok, fast=True), HFSampler(model, tok, fast=False)
+    assert fast.fast
+    prompts = [tok("Compute 12 + 7 * 3.").input_ids, tok("Solve 2x = 8 for x").input_ids]
+    params = SamplingParams(n=6, max_new_tokens=16, temperature=1.0, seed=5, stop=("1", "2"))
+    out = fast.generate(prompts, params)
+    assert any(c.finish_reason == "stop" for g in out for c in g)
+    for prompt, group in zip(prompts, out):
+        for c in group:
+            ids = torch.tensor([list(prompt) + list(c.token_ids)])
+            lp = token_logprobs(model, ids, torch.ones_like(ids))[0][0, len(prompt):]
+            torch.testing.assert_close(lp, torch.tensor(c.logprobs), atol=1e-4, rtol=1e-4)
+    greedy = SamplingParams(n=1, max_new_tokens=12, temperature=0.0, stop=("1",))
+    assert [g[0].token_ids for g in fast.generate(prompts, greedy)] == \
+        [g[0].token_ids for g in slow.generate(prompts, greedy)]
 
 
 def test_stop_strings_and_eos_end_a_row(model_tok):

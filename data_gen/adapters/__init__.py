@@ -1,0 +1,1 @@
+"""Adapters that draw problems from other generators into the item schema."""
