@@ -377,6 +377,26 @@ class SftSection:
 
 
 @dataclass(frozen=True)
+class FaultsSection:
+    """How an RL run (grpo, ppo) survives faulty rewards and checks multi-process training."""
+
+    reward_timeout_s: float = 300.0  # one reward's call on one batch running longer is abandoned; its samples are masked
+    reward_fail_frac: float = 0.5  # a step where more than this share of samples lost a reward to a fault counts as failed
+    max_reward_fail_steps: int = 3  # failed steps in a row before the run stops with a checkpoint
+    sync_check_every: int = 1  # several processes: steps between cross-process weight checksums (0: never)
+
+    def __post_init__(self) -> None:
+        if self.reward_timeout_s <= 0:
+            raise ValueError(f"faults.reward_timeout_s must be > 0, got {self.reward_timeout_s}")
+        if not 0.0 <= self.reward_fail_frac < 1.0:
+            raise ValueError(f"faults.reward_fail_frac must be in [0, 1), got {self.reward_fail_frac}")
+        if self.max_reward_fail_steps < 1:
+            raise ValueError(f"faults.max_reward_fail_steps must be >= 1, got {self.max_reward_fail_steps}")
+        if self.sync_check_every < 0:
+            raise ValueError(f"faults.sync_check_every must be >= 0, got {self.sync_check_every}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -394,3 +414,4 @@ class RunConfig:
     prm: PRMSection = field(default_factory=PRMSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)
     sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft
+    faults: FaultsSection = field(default_factory=FaultsSection)  # used by trainers grpo, ppo

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from rlhf import adapters
+from rlhf import distributed as dist
 from rlhf.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
 from rlhf.datasets_io import SftExample, examples_from_rows, load_examples, mix, split_heldout
 from rlhf.recipe import RunConfig, SftGenerateSpec
@@ -179,7 +180,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         raise ValueError("lora.adapter_path is set but lora.enabled is false")
     adapter_dir = adapter_source(cfg.lora.adapter_path) if cfg.lora.adapter_path else None
     corpus = [e.text() for e in data.train[: s.tokenizer_corpus_size]]
-    model_path = resolve_model_path(cfg, run_dir.root, corpus)
+    with dist.main_process_first():  # several processes: the main one builds a tiny model, the others load it
+        model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path)
     check_tokenizer(model, tokenizer)
@@ -200,7 +202,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsLog(run_dir), heldout_eval],
+        callbacks=[MetricsLog(run_dir), heldout_eval, *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every)],
     )
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
@@ -208,8 +210,11 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     final_eval_loss = trainer.evaluate().get("eval_loss") if eval_ds is not None else None
     after = heldout_eval.run(trainer.model, step=trainer.state.global_step)
 
-    outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir)
-    heldout_eval.plot()
+    outputs = {}
+    if dist.is_main_process():  # several processes hold identical weights; one writes them
+        outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir)
+        heldout_eval.plot()
+    trainer.accelerator.wait_for_everyone()
     result = {
         "trainer": "sft",
         "steps": trainer.state.global_step,
