@@ -49,10 +49,10 @@ def guarded_call(fn: Callable[..., Any], args: tuple[Any, ...], n: int, timeout_
         worker.start()
         worker.join(timeout_s)
         if worker.is_alive():
-            return _all(n, "timeout", f"no result after {timeout_s:g}s")
+            return _masked(check, n, "timeout", f"no result after {timeout_s:g}s")
     if "error" in box:
         exc = box["error"]
-        return _all(n, "error", f"{type(exc).__name__}: {exc}")
+        return _masked(check, n, "error", f"{type(exc).__name__}: {exc}")
     return (check or check_scores)(box.get("value"), n)
 
 
@@ -92,6 +92,7 @@ def check_step_rows(lengths: Sequence[int]) -> Callable[[Any, int], Guarded]:
             detail = detail or got.detail
         return Guarded(rows, faults, detail)  # type: ignore[arg-type]
 
+    check.masked = [[None] * k for k in lengths]  # type: ignore[attr-defined]  # what a failed call scores
     return check
 
 
@@ -120,6 +121,12 @@ def _one(item: Any) -> tuple[float | None, str | None]:
 
 def _is_iterable_array(value: Any) -> bool:
     return hasattr(value, "__len__") and hasattr(value, "__iter__") and hasattr(value, "shape")
+
+
+def _masked(check: Any, n: int, fault: str, detail: str) -> Guarded:
+    """Every sample masked, in the shape `check` produces (flat scores, or step rows)."""
+    masked = getattr(check, "masked", None)
+    return Guarded([list(r) for r in masked] if masked else [None] * n, [fault] * n, detail)  # type: ignore[misc]
 
 
 def _all(n: int, fault: str, detail: str) -> Guarded:

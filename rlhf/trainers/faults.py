@@ -83,7 +83,7 @@ def reward_fail_streak(rl: Any, step: int, metrics: dict[str, float], save: Call
         where = "none written (no step completed)"
         if step > 0:
             save(rl, step - 1)
-            where = f"the last good step ({step - 1}) is in {rl.run_dir.checkpoints}"
+            where = f"{rl.run_dir.checkpoints} (after step {step - 1}; --resume reruns step {step})"
         raise RewardFailure(
             f"stopped at step {step}: rewards failed for more than {f.reward_fail_frac:.0%} of the batch "
             f"{streak} steps in a row (faults.max_reward_fail_steps={f.max_reward_fail_steps}); "

@@ -20,6 +20,7 @@ from torch import nn
 
 from rlhf import checkpoint as ckpt
 from rlhf import distributed as dist
+from rlhf import killpoints
 from rlhf.algos import LOSSES, validate_algo_names
 from rlhf.algos.losses import microbatch_scale
 from rlhf.batch import build_batch
@@ -164,6 +165,7 @@ def collect(rl: RL, step: int) -> Collected:
         per_rollout = [problems[r.group - offset] for r in rollouts]
         t0 = time.perf_counter()
         scored = rl.scorer(per_rollout, rollouts)
+        killpoints.reached("reward", step)
         t_score += time.perf_counter() - t0
         if rnd == 0:
             metrics.update(scored.metrics)
@@ -217,6 +219,7 @@ def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset:
                             temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, stop=cfg.rollout.stop,
                             seed=dist.rank_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl.accelerator))
     out = rl.sampler.generate(prompts, params)
+    killpoints.reached("rollout", step)
     rollouts = []
     for gi, (problem, prompt, comps) in enumerate(zip(problems, prompts, out)):
         for c in comps:
@@ -316,6 +319,7 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
             if finite and cfg.train.max_grad_norm > 0:
                 grad_norm = float(rl.accelerator.clip_grad_norm_(_trainable(rl), cfg.train.max_grad_norm))
                 finite = math.isfinite(grad_norm)
+            killpoints.reached("update", step)
             if finite:
                 rl.optimizer.step()
                 rl.scheduler.step()
