@@ -3,7 +3,7 @@
 A reward is user code (or a sandbox, or a worker pool) and can crash, hang, or hand back
 garbage. `guarded_call` runs it in a daemon thread with a deadline and checks what comes
 back: an exception, a timeout, a result that is not a list of the right length, or an item
-that is not a finite number (NaN, inf, a string, a list) becomes None for the samples it
+that is not a finite number (NaN, inf or past float32's range, a string, a list) becomes None for the samples it
 touches, plus a fault label per sample so a trainer can count and report them. None from
 the reward itself is a normal "unverifiable" verdict, not a fault.
 
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+FLOAT32_MAX = 3.4028234663852886e38
 FAULTS = ("error", "timeout", "bad_length", "bad_type", "non_finite")
 
 
@@ -114,7 +115,7 @@ def _one(item: Any) -> tuple[float | None, str | None]:
         value = float(item)
     except (TypeError, ValueError):
         return None, "bad_type"
-    if not math.isfinite(value):
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:  # the batch holds rewards in float32
         return None, "non_finite"
     return value, None
 

@@ -57,6 +57,7 @@ def test_none_is_a_verdict_not_a_fault_and_numbers_of_any_kind_pass():
     got = check_scores([None, 1, True, np.float32(0.5), torch.tensor(0.25)], 5)
     assert got.scores == [None, 1.0, 1.0, 0.5, 0.25] and got.faults == [None] * 5
     assert check_scores([math.inf], 1).faults == ["non_finite"]
+    assert check_scores([1e39, -3e38], 2).faults == ["non_finite", None]  # past float32's range
     assert check_scores(None, 2).faults == ["bad_type", "bad_type"]
     assert check_scores({"a": 1}, 1).faults == ["bad_type"]
 
