@@ -68,7 +68,10 @@ def read_rows(path: str | Path, split: str = "train") -> list[dict[str, Any]]:
         if suffix not in readers:
             raise ValueError(f"{p}: unsupported data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
                              "or a `datasets` directory")
-        rows = readers[suffix](p)
+        try:
+            rows = readers[suffix](p)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{p}: not UTF-8 text ({exc})") from None
     if not rows:
         raise ValueError(f"{p}: no rows (empty data file)")
     return rows
@@ -151,7 +154,7 @@ def row_form(columns: Iterable[str]) -> str:
     if "prompt" in cols or "completion" in cols:
         return "prompt_completion"
     raise ValueError(
-        f"no usable columns (found: {', '.join(sorted(cols)) or 'none'}); expected 'messages' (chat), "
+        f"no usable columns (found: {', '.join(sorted(map(str, cols))) or 'none'}); expected 'messages' (chat), "
         f"'prompt' + 'completion', or data_gen items ({', '.join(DATAGEN_COLUMNS)})"
     )
 
