@@ -41,7 +41,7 @@ def prepare_run_dir_once(cfg: Any, output_dir: str | Path, *, resume: bool, over
         return prepare_run_dir(cfg, output_dir, resume=resume, overwrite=overwrite)
     from accelerate import PartialState
 
-    state = PartialState(cpu=(cfg.run.device == "cpu"))
+    state = PartialState(cpu=use_cpu(cfg.run.device))
     run_dir = None
     if state.is_main_process:
         run_dir = prepare_run_dir(cfg, output_dir, resume=resume, overwrite=overwrite)
@@ -74,6 +74,12 @@ class SecondaryRunDir(RunDir):
 
     def write_json(self, name: str, data: Any) -> Path:
         return self.root / name
+
+
+def use_cpu(device: str) -> bool:
+    """`run.device` as accelerate's `cpu` flag. `auto` on a machine without CUDA must say cpu:
+    otherwise accelerate forms no process group and each process silently trains alone."""
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
 
 
 def rank_seed(seed: int, accelerator: Any) -> int:

@@ -97,7 +97,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
-    accelerator = Accelerator(cpu=(device == "cpu"), mixed_precision=cfg.train.mixed_precision)
+    accelerator = Accelerator(cpu=dist.use_cpu(device), mixed_precision=cfg.train.mixed_precision)
     if accelerator.num_processes > 1 and cfg.train.dynamic_sampling:
         raise ValueError("train.dynamic_sampling is single-process only (processes would refill different amounts)")
     source = ProblemSource(cfg.data, cfg.run.seed)

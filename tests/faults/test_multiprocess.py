@@ -37,7 +37,8 @@ def _check_rl_run(run, steps: int) -> None:
 def test_rl_on_two_processes(tmp_path, repo_root, ddp_config, trainer):
     extra = "  cpu_threads: 1\n" + ("algo:\n  advantage: gae\n" if trainer == "ppo" else "")
     r = recipe(tmp_path, trainer, extra)
-    res = launch(repo_root, ddp_config, [str(r)])
+    # grpo runs with run.device=auto: on a machine without CUDA that must still form a gloo group
+    res = launch(repo_root, ddp_config, [str(r)] + (["run.device=auto"] if trainer == "grpo" else []))
     assert res.returncode == 0, res.stderr[-4000:]
     _check_rl_run(tmp_path / "run", 3)
     if trainer == "ppo":
