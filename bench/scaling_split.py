@@ -4,7 +4,7 @@ Not a peer comparison (so not a `bench_*` benchmark): it runs short GRPO runs of
 `recipes/grpo_outcome.yaml` on the tiny model family with a few sizes and group sizes, one
 process and (for one size) two processes under `accelerate launch`, reads each run's
 metrics.jsonl, and writes the mean per-step split (steps after the first) to
-bench/results/scaling_split.json. docs/SCALING.md quotes it.
+docs/scaling_split.json. docs/SCALING.md quotes it.
 
     python bench/scaling_split.py [--steps 4]
 """
@@ -62,7 +62,7 @@ def main() -> None:
             parts = " ".join(f"{k.removeprefix('time_')}={m[k]:.3f}s" for k in KEYS[:4])
             print(f"hidden={hidden} layers={layers} n={n} procs={procs}: {parts} step={m['seconds']:.3f}s "
                   f"tokens/step={m['rollout_tokens']:.0f}", flush=True)
-    out = ROOT / "bench" / "results" / "scaling_split.json"
+    out = ROOT / "docs" / "scaling_split.json"  # not a peer benchmark: kept out of bench/results
     out.write_text(json.dumps({"name": "scaling_split", "steps": steps, "rows": rows,
                                "machine": f"{platform.machine()} {os.cpu_count()} cpus, shared",
                                "recipe": "recipes/grpo_outcome.yaml (LoRA, math_answer, transformers sampler)"},
