@@ -3,9 +3,9 @@
 A reward is user code (or a sandbox, or a worker pool) and can crash, hang, or hand back
 garbage. `guarded_call` runs it in a daemon thread with a deadline and checks what comes
 back: an exception, a timeout, a result that is not a list of the right length, or an item
-that is not a finite number (NaN, inf or past float32's range, a string, a list) becomes None for the samples it
-touches, plus a fault label per sample so a trainer can count and report them. None from
-the reward itself is a normal "unverifiable" verdict, not a fault.
+that is not a finite number (NaN, inf or past float32's range, a string, a list) becomes
+None for the samples it touches, plus a fault label per sample so a trainer can count and
+report them. None from the reward itself is a normal "unverifiable" verdict, not a fault.
 
 A hung reward's thread cannot be killed from Python; it is abandoned (a daemon thread does
 not keep the process alive) and the next call starts afresh. Rewards that run untrusted
@@ -127,7 +127,8 @@ def _is_iterable_array(value: Any) -> bool:
 def _masked(check: Any, n: int, fault: str, detail: str) -> Guarded:
     """Every sample masked, in the shape `check` produces (flat scores, or step rows)."""
     masked = getattr(check, "masked", None)
-    return Guarded([list(r) for r in masked] if masked else [None] * n, [fault] * n, detail)  # type: ignore[misc]
+    scores = [list(r) for r in masked] if masked else [None] * n
+    return Guarded(scores, [fault] * n, detail)  # type: ignore[arg-type]
 
 
 def _all(n: int, fault: str, detail: str) -> Guarded:

@@ -183,7 +183,8 @@ def sync_check_callbacks(run_dir: RunDir, every: int) -> list[Any]:
                 from accelerate import PartialState
 
                 sums = gather(PartialState(), weights_checksum(model))
-                run_dir.append_jsonl(run_dir.metrics_path, {"step": state.global_step, "weights_checksums": sums})
+                record = {"step": state.global_step, "weights_checksums": sums}
+                run_dir.append_jsonl(run_dir.metrics_path, record)
                 if len(set(sums)) > 1:
                     raise RuntimeError(f"weights differ across processes at step {state.global_step}: {sums}")
 

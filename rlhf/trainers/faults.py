@@ -43,7 +43,8 @@ def oom_message(cfg: Any, where: str, exc: BaseException) -> str:
     return (f"out of memory during {where} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
             f"Lower one of: train.micro_batch_size (now {micro}; rollouts per forward/backward), "
             f"rollout.max_new_tokens (now {r.max_new_tokens}; the longest completion), "
-            f"rollout.n (now {r.n}; the group size) or data.prompts_per_step (now {cfg.data.prompts_per_step}; "
+            f"rollout.n (now {r.n}; the group size) or "
+            f"data.prompts_per_step (now {cfg.data.prompts_per_step}; "
             f"{rows} rollouts per step), or raise train.mini_batches (now {t.mini_batches}); "
             f"model.gradient_checkpointing and lora.enabled also cut activation/optimizer memory.")
 

@@ -46,7 +46,8 @@ def test_rl_on_two_processes(tmp_path, repo_root, ddp_config, trainer):
 
 
 def test_sft_on_two_processes(tmp_path, repo_root, ddp_config, tiny_model_dir):
-    rows = [{"prompt": f"What is {a} + {b}?", "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>"}
+    rows = [{"prompt": f"What is {a} + {b}?",
+             "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>"}
             for a in range(6) for b in range(4)]
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -87,7 +87,8 @@ def test_a_run_goes_on_through_crashes_hangs_and_garbage(tmp_path, repo_root):
     assert recs[1]["reward/flaky/fault/error"] == 8.0 and recs[2]["reward/flaky/fault/timeout"] == 8.0
     assert recs[3]["reward/flaky/fault/non_finite"] == 4.0
     assert recs[1]["skipped"] == recs[2]["skipped"] == "all rewards unverifiable"
-    assert "skipped" not in recs[3] and math.isfinite(recs[3]["pg_loss"]) and recs[3]["skipped_updates"] == 0  # half the batch still trains
+    # the half of step 3's batch that kept its reward still trains
+    assert "skipped" not in recs[3] and math.isfinite(recs[3]["pg_loss"]) and recs[3]["skipped_updates"] == 0
     assert [m["reward_fail_steps"] for m in recs] == [0, 1, 2, 0, 0]
 
 
