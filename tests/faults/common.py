@@ -24,11 +24,13 @@ def train(repo_root: Path, args: list[str], timeout: int = 300, **extra_env: str
                           env=env(repo_root, **extra_env), capture_output=True, text=True, timeout=timeout)
 
 
-def launch(repo_root: Path, config: Path, args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+def launch(repo_root: Path, config: Path, args: list[str], timeout: int = 300,
+           **extra_env: str) -> subprocess.CompletedProcess:
     """`accelerate launch --config_file CONFIG -m rlhf.cli train ARGS` (several processes)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
            "--main_process_port", str(free_port()), "-m", "rlhf.cli", "train", *args]
-    return subprocess.run(cmd, cwd=repo_root, env=env(repo_root), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=repo_root, env=env(repo_root, **extra_env), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def metrics(run: Path) -> list[dict]:

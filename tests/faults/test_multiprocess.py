@@ -45,6 +45,23 @@ def test_rl_on_two_processes(tmp_path, repo_root, ddp_config, trainer):
         assert (tmp_path / "run" / "model" / "critic.pt").is_file()
 
 
+def test_two_processes_killed_then_resumed_equal_the_unkilled_run(tmp_path, repo_root, ddp_config):
+    """Both processes SIGKILL themselves in step 1's update; the 2-process --resume run then
+    matches a 2-process run that was never killed (weights checksums and rollouts, per step)."""
+    r = recipe(tmp_path, "grpo", "  cpu_threads: 1\n")
+    full = launch(repo_root, ddp_config, [str(r), "run.save_every=1", f"run.output_dir={tmp_path / 'full'}"])
+    assert full.returncode == 0, full.stderr[-4000:]
+    args = [str(r), "run.save_every=1", f"run.output_dir={tmp_path / 'killed'}"]
+    killed = launch(repo_root, ddp_config, args, COTRL_KILL_AT="update:1")
+    assert killed.returncode != 0 and [m["step"] for m in metrics(tmp_path / "killed")] == [0]
+    resumed = launch(repo_root, ddp_config, [*args, "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert resumed.stderr.count("(next step 1)") == 2  # both processes loaded the checkpoint
+    a, b = metrics(tmp_path / "full"), metrics(tmp_path / "killed")
+    for key in ("step", "weights_checksums", "rollout_digests", "pg_loss", "reward_mean"):
+        assert [m[key] for m in a] == [m[key] for m in b], key
+
+
 def test_sft_on_two_processes(tmp_path, repo_root, ddp_config, tiny_model_dir):
     rows = [{"prompt": f"What is {a} + {b}?",
              "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>"}
