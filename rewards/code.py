@@ -24,6 +24,7 @@ from rewards.code_sandbox import (
     sandbox_error,
     to_result,
 )
+from rewards.math_extract import last_tagged
 from rlhf.types import Problem
 
 __all__ = ["ExecResult", "SandboxLimits", "CodeJob", "run_tests", "run_stdio", "run_batch", "compare_output",
@@ -156,7 +157,6 @@ def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
         return list(pool.map(one, jobs))
 
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
 
 
@@ -165,8 +165,9 @@ def extract_code(completion: str) -> str | None:
     last fenced code block. None when there is no code."""
     if not isinstance(completion, str):
         return None
-    found = _ANSWER.findall(completion)
-    text = found[-1] if found else completion
+    tagged = last_tagged(completion)
+    found = tagged is not None
+    text = tagged if found else completion
     blocks = _FENCE.findall(text)
     if blocks:
         return blocks[-1].strip("\n") or None
@@ -176,8 +177,8 @@ def extract_code(completion: str) -> str | None:
 class CodeTestsReward:
     """1.0 if the extracted program passes every test, else 0.0 (or the pass fraction with
     `partial=True`); None only for sandbox errors. Reads `problem.meta`: `tests` (+ optional
-    `entry_point`, `prefix` prepended to the program, e.g. a HumanEval prompt) or `cases`
-    (list of {input, output})."""
+    `entry_point`, `prefix` prepended to the program, e.g. a HumanEval prompt; `tests` may be
+    one string or a list of assert lines) or `cases` (list of {input, output} or pairs)."""
 
     name = "code_tests"
 
@@ -200,9 +201,12 @@ class CodeTestsReward:
             prefix = ""  # the completion restated the whole function
         program = prefix + code
         if meta.get("cases"):
-            cases = tuple((str(c["input"]), str(c["output"])) for c in meta["cases"])
+            cases = tuple((str(c["input"]), str(c["output"])) if isinstance(c, dict) else (str(c[0]), str(c[1]))
+                          for c in meta["cases"])
             return CodeJob(program, cases=cases, timeout_s=self.timeout_s)
-        return CodeJob(program, tests=str(meta.get("tests", "")), entry_point=entry, timeout_s=self.timeout_s,
+        tests = meta.get("tests", "")
+        tests = "\n".join(map(str, tests)) if isinstance(tests, (list, tuple)) else str(tests)
+        return CodeJob(program, tests=tests, entry_point=entry, timeout_s=self.timeout_s,
                        trusted_prefix=str(meta.get("prefix") or "") or None)
 
     def statuses(self) -> list[str]:

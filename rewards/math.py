@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewards.math_extract import MODES, extract_answer
-from rewards.math_normalize import looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
+from rewards.math_normalize import MAX_CHARS, looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
 from rewards.math_pool import WorkerPool, default_pool
 from rlhf.types import Problem
 
@@ -48,7 +48,7 @@ class _Prepared:
     payload: dict[str, Any] | None  # else: the request for a worker
 
 
-def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None) -> _Prepared:
+def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None, abs_tol: float = 0.0) -> _Prepared:
     def done(correct: bool, status: str, detail: str, path: str) -> _Prepared:
         return _Prepared(Verdict(correct, status, detail, path), None)
 
@@ -56,6 +56,8 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None) 
         return done(False, "error", "empty gold answer", "string")
     if not isinstance(pred, str) or not pred.strip():
         return done(False, "unparsable", "no answer", "string")
+    if len(pred) > 4 * MAX_CHARS:  # before normalising: refuse megabytes in linear time
+        return done(False, "unparsable", f"refused: answer longer than {4 * MAX_CHARS} characters", "precheck")
     g, p = normalize(gold), normalize(pred)
     if not p:
         return done(False, "unparsable", "empty answer after normalisation", "string")
@@ -67,7 +69,7 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None) 
     g_val, p_val = _assignment_value(g), _assignment_value(p)
     gn, pn = parse_number(g_val), parse_number(p_val)
     if gn is not None and pn is not None:
-        ok = numbers_equal(gn, pn, rel_tol)
+        ok = numbers_equal(gn, pn, rel_tol, abs_tol)
         return done(ok, "correct" if ok else "incorrect", "numbers compared exactly", "numeric")
     gt = plain_text(g)
     if gt is not None:
@@ -85,7 +87,7 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None) 
         spans = question_spans(question)
     if precheck(g):
         return done(False, "error", f"gold refused: {precheck(g)}", "precheck")
-    return _Prepared(None, {"gold": g, "pred": p, "rel_tol": rel_tol, "question_spans": list(spans)})
+    return _Prepared(None, {"gold": g, "pred": p, "rel_tol": rel_tol, "abs_tol": abs_tol, "question_spans": list(spans)})
 
 
 def _assignment_value(s: str) -> str:
@@ -120,15 +122,16 @@ def _finish(prep: _Prepared, pool: WorkerPool | None, timeout_s: float, t0: floa
 
 
 def verify(gold: str, pred: str | None, *, rel_tol: float = 1e-9, timeout_s: float = 5.0,
-           question: str | None = None, pool: WorkerPool | None = None) -> Verdict:
+           question: str | None = None, pool: WorkerPool | None = None, abs_tol: float = 0.0) -> Verdict:
     """Is `pred` (an extracted answer) equivalent to `gold`? Never raises on bad input.
 
-    `rel_tol` applies when a decimal is involved (exact numbers compare exactly);
+    `rel_tol` applies when a decimal is involved (exact numbers compare exactly); `abs_tol`
+    (0: off) accepts numbers within that absolute distance, e.g. a task's rounding;
     `question`, when given, rejects answers that only restate the question's expression.
     """
     t0 = time.perf_counter()
     try:
-        prep = _prepare(gold, pred, rel_tol, question)
+        prep = _prepare(gold, pred, rel_tol, question, abs_tol)
     except Exception as exc:  # noqa: BLE001 - a verifier bug must not kill a training run
         return Verdict(False, "error", f"{type(exc).__name__}: {exc}", "string", time.perf_counter() - t0)
     return _finish(prep, pool, timeout_s, t0)
@@ -136,16 +139,17 @@ def verify(gold: str, pred: str | None, *, rel_tol: float = 1e-9, timeout_s: flo
 
 def verify_batch(golds: Sequence[str], preds: Sequence[str | None], *, rel_tol: float = 1e-9,
                  timeout_s: float = 5.0, questions: Sequence[str | None] | None = None,
-                 pool: WorkerPool | None = None) -> list[Verdict]:
+                 pool: WorkerPool | None = None, abs_tols: Sequence[float] | None = None) -> list[Verdict]:
     """`verify` for many pairs: cheap cases inline, the rest spread over the worker pool."""
     if len(golds) != len(preds):
         raise ValueError(f"verify_batch: {len(golds)} golds but {len(preds)} predictions")
     qs = list(questions) if questions is not None else [None] * len(golds)
+    tols = list(abs_tols) if abs_tols is not None else [0.0] * len(golds)
     t0 = [time.perf_counter()] * len(golds)
     preps: list[_Prepared] = []
-    for g, p, q in zip(golds, preds, qs):
+    for g, p, q, a in zip(golds, preds, qs, tols):
         try:
-            preps.append(_prepare(g, p, rel_tol, q))
+            preps.append(_prepare(g, p, rel_tol, q, float(a or 0.0)))
         except Exception as exc:  # noqa: BLE001
             preps.append(_Prepared(Verdict(False, "error", f"{type(exc).__name__}: {exc}", "string"), None))
     hard = [i for i, pr in enumerate(preps) if pr.verdict is None]
@@ -167,12 +171,15 @@ class MathAnswerReward:
     None (masked) only when verification could not be done for reasons that are not the
     completion's: the gold cannot be read or a worker died. A timeout scores
     `timeout_reward` (0.0 by default, so pathological answers are not a way to dodge a 0).
+    A problem's `meta["abs_tol"]` (set by tasks that round) is honoured unless
+    `use_problem_tolerance=False`.
     """
 
     name = "math_answer"
 
     def __init__(self, tolerance: float = 1e-9, timeout_s: float = 5.0, modes: Sequence[str] = MODES,
-                 timeout_reward: float | None = 0.0, use_question: bool = True) -> None:
+                 timeout_reward: float | None = 0.0, use_question: bool = True,
+                 use_problem_tolerance: bool = True) -> None:
         if tolerance < 0:
             raise ValueError(f"math_answer: tolerance must be >= 0, got {tolerance}")
         if timeout_s <= 0:
@@ -182,14 +189,17 @@ class MathAnswerReward:
             raise ValueError(f"math_answer: unknown modes {bad}; valid: {', '.join(MODES)}")
         self.tolerance, self.timeout_s, self.modes = float(tolerance), float(timeout_s), tuple(modes)
         self.timeout_reward, self.use_question = timeout_reward, use_question
+        self.use_problem_tolerance = use_problem_tolerance
         self.last_verdicts: list[Verdict] = []
 
     def __call__(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[float | None]:
         if len(problems) != len(completions):
             raise ValueError(f"math_answer: {len(problems)} problems but {len(completions)} completions")
         preds = [extract_answer(c, self.modes) if isinstance(c, str) else None for c in completions]
+        abs_tols = [_problem_abs_tol(p) if self.use_problem_tolerance else 0.0 for p in problems]
         verdicts = verify_batch([p.answer for p in problems], preds, rel_tol=self.tolerance, timeout_s=self.timeout_s,
-                                questions=[p.prompt if self.use_question else None for p in problems])
+                                questions=[p.prompt if self.use_question else None for p in problems],
+                                abs_tols=abs_tols)
         self.last_verdicts = verdicts
         return [self._score(v) for v in verdicts]
 
@@ -204,3 +214,10 @@ class MathAnswerReward:
 
     def statuses(self) -> list[str]:
         return [v.status for v in self.last_verdicts]
+
+
+def _problem_abs_tol(problem: Problem) -> float:
+    try:
+        return max(0.0, float(problem.meta.get("abs_tol") or 0.0))
+    except (TypeError, ValueError):
+        return 0.0

@@ -248,6 +248,8 @@ def _sets_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) -> bo
     if isinstance(g, sympy.Eq) or isinstance(p, sympy.Eq):
         return False
     if isinstance(g, sympy.FiniteSet) and isinstance(p, sympy.FiniteSet):
+        if _named_values(g) != _named_values(p):
+            return False  # x = 10, y = -8 against a bare {10, -8}: which value is which is unknown
         return _matching(list(g), list(p), rel_tol, seed)
     if isinstance(g, sympy.Interval) and isinstance(p, sympy.Interval):
         return (g.left_open == p.left_open and g.right_open == p.right_open
@@ -257,6 +259,12 @@ def _sets_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) -> bo
     if isinstance(g, sympy.Set) and isinstance(p, sympy.Set):
         return g == p
     return False
+
+
+def _named_values(s: sympy.FiniteSet) -> bool:
+    """True when the set assigns values to two or more different variables (a point, not a set)."""
+    names = {e.lhs for e in s if isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol)}
+    return len(names) >= 2
 
 
 def _matching(xs: list, ys: list, rel_tol: float, seed: int) -> bool:
@@ -274,7 +282,12 @@ def _matching(xs: list, ys: list, rel_tol: float, seed: int) -> bool:
     return True
 
 
-def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = ()) -> dict:
+def _is_constant(e: sympy.Basic) -> bool:
+    return isinstance(e, sympy.Expr) and not e.free_symbols
+
+
+def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = (),
+          abs_tol: float = 0.0) -> dict:
     """The worker's entry point: a verdict dict (status, correct, detail)."""
     try:
         g = parse(gold)
@@ -291,5 +304,9 @@ def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str
             continue
         if q == p and g != p:
             return {"status": "incorrect", "correct": False, "detail": "the answer restates the question's expression"}
+    if abs_tol > 0 and _is_constant(g) and _is_constant(p):
+        vg, vp = _num(g), _num(p)
+        if vg is not None and vp is not None and abs(sympy.N(vg - vp, 30)) <= abs_tol:
+            return {"status": "correct", "correct": True, "detail": f"within abs_tol {abs_tol:g}"}
     ok = equivalent(g, p, rel_tol, seed=len(gold) * 7919 + len(pred))
     return {"status": "correct" if ok else "incorrect", "correct": bool(ok), "detail": "symbolic"}

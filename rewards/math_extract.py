@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 MODES = ("answer_tag", "boxed", "last_math", "last_number")
 
-_ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
-_MATH_SPANS = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$(?!\$)(.+?)(?<!\\)\$", re.S)
 _NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 
@@ -56,18 +54,52 @@ def extract_answer(completion: str, modes: Sequence[str] = MODES) -> str | None:
     return None
 
 
-def _answer_tag(text: str) -> str | None:
-    found = _ANSWER.findall(text)
-    if not found:
+def last_tagged(text: str, open_tag: str = "<answer>", close_tag: str = "</answer>") -> str | None:
+    """Content of the last open_tag...close_tag pair, found with two reverse searches (linear
+    time even on megabytes of unclosed tags, where a lazy regex would be quadratic)."""
+    end = text.rfind(close_tag)
+    if end < 0:
         return None
-    inner = found[-1]
+    start = text.rfind(open_tag, 0, end)
+    return None if start < 0 else text[start + len(open_tag) : end]
+
+
+def _answer_tag(text: str) -> str | None:
+    inner = last_tagged(text)
+    if inner is None:
+        return None
     boxed = last_boxed(inner)
     return boxed if boxed is not None else inner
 
 
 def _last_math(text: str) -> str | None:
-    spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPANS.finditer(text)]
-    return spans[-1] if spans else None
+    """The math span that ends last: $$..$$, \\[..\\], \\(..\\) or $..$ (reverse searches, linear)."""
+    best: tuple[int, str] | None = None
+    for open_d, close_d in (("\\[", "\\]"), ("\\(", "\\)"), ("$$", "$$")):
+        end = text.rfind(close_d)
+        start = text.rfind(open_d, 0, end) if end >= 0 else -1
+        if start >= 0 and end > start + len(open_d) and (best is None or end > best[0]):
+            best = (end, text[start + len(open_d) : end])
+    dollars = [i for i in _unescaped_dollars(text)]
+    if len(dollars) >= 2 and (best is None or dollars[-1] > best[0]):
+        inner = text[dollars[-2] + 1 : dollars[-1]]
+        if inner.strip():
+            best = (dollars[-1], inner)
+    return best[1] if best else None
+
+
+def _unescaped_dollars(text: str) -> list[int]:
+    """Positions of single `$` (not `\\$`, not part of `$$`), at most the last two."""
+    out: list[int] = []
+    i = len(text)
+    while len(out) < 2:
+        i = text.rfind("$", 0, i)
+        if i < 0:
+            break
+        double = (i > 0 and text[i - 1] == "$") or (i + 1 < len(text) and text[i + 1] == "$")
+        if not double and not (i > 0 and text[i - 1] == "\\"):
+            out.append(i)
+    return out[::-1]
 
 
 def _last_number(text: str) -> str | None:

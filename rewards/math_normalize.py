@@ -114,14 +114,14 @@ def parse_number(s: str) -> Num | None:
     return None
 
 
-def numbers_equal(gold: Num, pred: Num, rel_tol: float) -> bool:
+def numbers_equal(gold: Num, pred: Num, rel_tol: float, abs_tol: float = 0.0) -> bool:
     """Exact for exact numbers; decimals within `rel_tol`. A percentage matches both its
     value (50% = 0.5) and its bare number (50% = 50); `value` already holds 0.5."""
     golds = {gold.value} | ({gold.value * 100} if gold.percent else set())
     preds = {pred.value} | ({pred.value * 100} if pred.percent else set())
     for g in golds:
         for p in preds:
-            if g == p:
+            if g == p or (abs_tol > 0 and abs(g - p) <= Fraction(abs_tol)):
                 return True
             if not (gold.exact and pred.exact) and rel_tol > 0:
                 scale = max(abs(g), abs(p))

@@ -25,7 +25,7 @@ START_TIMEOUT_S = 120.0
 
 
 class _Worker:
-    def __init__(self, mem_bytes: int) -> None:
+    def __init__(self, mem_bytes: int) -> None:  # RLIMIT_AS of the worker
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["COTRL_MATH_WORKER_MEM"] = str(mem_bytes)
@@ -75,7 +75,7 @@ class _Worker:
 class WorkerPool:
     """`size` workers; `run(payload, timeout_s)` returns the worker's dict, or a timeout/error dict."""
 
-    def __init__(self, size: int | None = None, mem_bytes: int = 4 << 30) -> None:
+    def __init__(self, size: int | None = None, mem_bytes: int = 2 << 30) -> None:
         self.size = max(1, size or min(4, os.cpu_count() or 1))
         self.mem_bytes = mem_bytes
         self._idle: queue.Queue[_Worker] = queue.Queue()

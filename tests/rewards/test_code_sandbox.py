@@ -149,3 +149,11 @@ def test_a_dead_fork_server_is_replaced():
     old.proc.wait()
     assert run_tests(ADD, "assert add(1, 2) == 3\n").passed
     assert code_sandbox._server is not old and code_sandbox._server.alive
+
+
+def test_code_tests_reward_reads_test_lists_and_stdio_cases():
+    rew = CodeTestsReward(timeout_s=2, partial=True)
+    p1 = Problem(id="1", task="code", prompt="", answer="", meta={"tests": ["assert add(1, 1) == 2", "assert add(1, 2) == 4"]})
+    p2 = Problem(id="2", task="code", prompt="", answer="", meta={"cases": [["3\n", "6\n"], {"input": "1", "output": "2"}]})
+    got = rew([p1, p2], ["<answer>def add(a, b):\n    return a + b</answer>", "<answer>print(2 * int(input()))</answer>"])
+    assert got == [0.5, 1.0] and rew.statuses() == ["failed", "passed"]

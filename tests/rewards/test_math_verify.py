@@ -22,14 +22,14 @@ EQUIVALENT = [
     (r"\{1,2,3\}", r"\{3, 1, 2\}"), ("(1, 2)", r"\left(1,2\right)"), ("[1, 2)", "[1,2)"),
     (r"(-\infty, 3]", r"(-\infty,3]"), (r"x \in (-\infty, 2)", "x < 2"), ("x = 5", "5"), ("5", "x=5"), ("y = 2x + 1", "2y = 4x + 2"),
     ("y=2x+1", "2x - y + 1 = 0"), ("x > 3", "3 < x"), (r"x \le 3", r"3 \ge x"), ("x>3", r"(3, \infty)"),
-    ("x = 2, y = 3", "(2, 3)"), ("12", "12 cm"), ("12", r"12\text{ cm}"), ("90", r"90^\circ"), ("12.5", r"\$12.50"), ("(A)", "A"),
+    ("x = 2, y = 3", "(2, 3)"), ("x = 10, y = -8", "y = -8, x = 10"), ("-9, 8", "x = 8 or x = -9"), ("12", "12 cm"), ("12", r"12\text{ cm}"), ("90", r"90^\circ"), ("12.5", r"\$12.50"), ("(A)", "A"),
     ("yes", "Yes"), ("7", r"\boxed{7}"), ("7", "The answer is 7."),
 ]
 NOT_EQUIVALENT = [
     ("21", "22"), ("0.5", "0.51"), ("3/4", "4/3"), (r"\frac{1}{2004!}", r"\frac{1}{2006!}"), ("4", r"4\sqrt(2)"),
     (r"4\sqrt{2}", "4"), ("3x-y+13=0", "3x+4y+14=0"), ("x^2+2x+1", "(x+1)^3"), ("2x+3", "2y+3"),
     (r"\{1,2,3\}", r"\{1,2\}"), ("[1, 2)", "[1, 2]"), ("(1, 2)", "(2, 1)"), ("x > 3", r"x \ge 3"),
-    ("x > 3", "x < 3"), ("x = 2, y = 3", "(3, 2)"), ("(3, 2)", "(4, 1)"), ("yes", "no"), ("7", "seven apples"), ("1", "i don't know"), (r"\pi", "3.14"),
+    ("x > 3", "x < 3"), ("x = 2, y = 3", "(3, 2)"), ("x = 10, y = -8", "-8, 10"), ("(3, 2)", "(4, 1)"), ("yes", "no"), ("7", "seven apples"), ("1", "i don't know"), (r"\pi", "3.14"),
 ]
 
 
@@ -194,3 +194,24 @@ def test_many_threads_share_one_pool():
         assert [got.get(i) for i in range(len(cases))] == [c[2] for c in cases]
     finally:
         pool.close()
+
+
+@pytest.mark.parametrize("junk", ["<answer>" * 50_000, "\\[" * 100_000, "\\(" * 100_000, "$" * 200_000,
+                                  "\\boxed{" * 100_000, "```python\n" * 50_000, "1" * 2_000_000])
+def test_extraction_is_linear_on_megabytes_of_junk(junk):
+    from rewards.code import extract_code
+
+    t0 = time.perf_counter()
+    extract_answer(junk)
+    extract_code(junk)
+    verify("1", junk)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_absolute_tolerance_and_problem_meta():
+    assert verify("7.92", "7.92004", abs_tol=5e-5).correct
+    assert not verify("7.92", "7.9201", abs_tol=5e-5).correct
+    assert verify(r"\sqrt{2}", "1.4142", abs_tol=1e-4).correct
+    p = Problem(id="d", task="dosage", prompt="Dose?", answer="7.92", meta={"abs_tol": 0.005})
+    assert MathAnswerReward()([p], ["<answer>7.923</answer>"]) == [1.0]
+    assert MathAnswerReward(use_problem_tolerance=False)([p], ["<answer>7.923</answer>"]) == [0.0]
