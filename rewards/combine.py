@@ -6,6 +6,9 @@ partly checked completion never gets a partial score; with `mask="all"` the tota
 weighted sum of the components that could be checked, None only when none could.
 Each call also records what a person needs to trust the numbers: per-reward means,
 None counts, latencies and status counts (`last_stats`, flat keys ready for a logger).
+Every component runs under `rewards.guard`: one that crashes, hangs past `timeout_s` or
+returns garbage is masked (None) for the samples it failed on and counted under
+`reward/<name>/fault/<kind>`; `Combined.faults` says which samples lost a reward that way.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from rewards.base import Reward
+from rewards.guard import guarded_call
 from rewards.registry import REWARDS
 from rlhf.recipe import RewardSpec
 from rlhf.types import Problem
@@ -38,7 +42,8 @@ def build_reward(spec: RewardSpec) -> Reward:
 class Combined:
     totals: list[float | None]  # one per completion; None = masked
     per_reward: dict[str, list[float | None]]  # component scores, by spec name
-    stats: dict[str, float]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>)
+    stats: dict[str, float]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>, .../fault/<kind>)
+    faults: list[bool] = ()  # type: ignore[assignment]  # per completion: some weighted reward faulted on it
 
 
 class CombinedReward:
@@ -46,7 +51,8 @@ class CombinedReward:
 
     name = "combined"
 
-    def __init__(self, specs: Sequence[RewardSpec], mask: Literal["any", "all"] = "any") -> None:
+    def __init__(self, specs: Sequence[RewardSpec], mask: Literal["any", "all"] = "any",
+                 timeout_s: float | None = None) -> None:
         if not specs:
             raise ValueError("rewards: at least one reward is needed")
         if mask not in ("any", "all"):
@@ -60,6 +66,7 @@ class CombinedReward:
                 raise ValueError(f"rewards[{s.name}].weight must be a number, got {s.weight!r}")
         self.specs = tuple(specs)
         self.mask = mask
+        self.timeout_s = timeout_s  # per reward call; None: no deadline (faults are still caught)
         self.rewards = [build_reward(s) for s in specs]
         self.last_stats: dict[str, float] = {}
 
@@ -68,20 +75,24 @@ class CombinedReward:
             raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
         per: dict[str, list[float | None]] = {}
         stats: dict[str, float] = {}
+        faulted = [False] * len(completions)
         for spec, reward in zip(self.specs, self.rewards):
             t0 = time.perf_counter()
-            scores = list(reward(problems, completions))
+            got = guarded_call(reward, (problems, completions), len(completions), self.timeout_s)
             latency = time.perf_counter() - t0
-            if len(scores) != len(completions):
-                raise ValueError(f"reward {spec.name!r} returned {len(scores)} scores for {len(completions)} completions")
-            per[spec.name] = [None if s is None else float(s) for s in scores]
+            per[spec.name] = got.scores
             stats.update(_component_stats(spec.name, per[spec.name], latency, reward))
+            for kind, n in Counter(f for f in got.faults if f).items():
+                stats[f"reward/{spec.name}/fault/{kind}"] = float(n)
+            if spec.weight != 0:
+                faulted = [a or bool(b) for a, b in zip(faulted, got.faults)]
         totals = [self._total(i, per) for i in range(len(completions))]
         valid = [t for t in totals if t is not None]
         stats["reward/total/mean"] = sum(valid) / len(valid) if valid else float("nan")
         stats["reward/total/none"] = float(len(totals) - len(valid))
+        stats["reward/total/faulted"] = float(sum(faulted))
         self.last_stats = stats
-        return Combined(totals, per, stats)
+        return Combined(totals, per, stats, faulted)
 
     def _total(self, i: int, per: dict[str, list[float | None]]) -> float | None:
         parts = [(spec.weight, per[spec.name][i]) for spec in self.specs if spec.weight != 0]

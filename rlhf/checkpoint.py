@@ -10,6 +10,7 @@ never a half checkpoint. Only the newest `keep` checkpoints are kept.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import random
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from rlhf import killpoints
 
 PREFIX = "step-"
 STATE = "state.json"
@@ -49,15 +52,22 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
     final = root / f"{PREFIX}{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
-        for name, obj in objects.items():
+        for i, (name, obj) in enumerate(objects.items()):
             torch.save(obj, tmp / f"{name}.pt")
+            if i == 0:
+                killpoints.reached("checkpoint", step)  # fault tests: die with the checkpoint half written
         torch.save(rng_state(), tmp / "rng.pt")
         (tmp / STATE).write_text(json.dumps({"step": step, **state}, indent=2))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            prev = latest_checkpoint(root)
+            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); the unfinished "
+                          f"copy was removed and the previous checkpoint {prev or '(none)'} is intact: free space, "
+                          f"then continue with --resume") from exc
         raise
     prune(root, keep)
     return final

@@ -125,12 +125,19 @@ def load_jsonl_problems(path: str | Path) -> list[Problem]:
     if not p.is_file():
         raise ValueError(f"data.path: file not found: {p}")
     rows = []
-    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"data.path {p} is not UTF-8 text ({exc})") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rows.append(Problem.from_dict(json.loads(line)))
-        except (json.JSONDecodeError, ValueError) as exc:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+            rows.append(Problem.from_dict(row))
+        except (ValueError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
             raise ValueError(f"data.path {p} line {lineno}: {exc}") from None
     if not rows:
         raise ValueError(f"data.path {p} holds no problems")

@@ -6,6 +6,9 @@ anything else is an outcome reward from `rewards.registry.REWARDS`. Combination 
 - outcome = `rewards.combine.CombinedReward` over the outcome rewards (weighted sum;
   `reward_options.mask: any` makes it None, i.e. masked, when any component is None);
 - a step's score = weighted sum over the step rewards, None when any is None.
+Every reward runs under `rewards.guard` (deadline `timeout_s`): a crash, hang or garbage
+masks the samples it touched and counts them; `reward_fault_frac` is the share of
+completions that lost some reward to a fault this batch.
 `accuracy` is the share of completions whose first outcome reward is >= 0.5 (1/0 verifiers).
 """
 
@@ -27,7 +30,8 @@ class ScoredBatch:
 
 
 class Scorer:
-    def __init__(self, specs: Sequence[RewardSpec], tokenizer: Any, mask: str = "any", math_workers: int = 0) -> None:
+    def __init__(self, specs: Sequence[RewardSpec], tokenizer: Any, mask: str = "any", math_workers: int = 0,
+                 timeout_s: float | None = None) -> None:
         from rewards.combine import CombinedReward
         from rewards.registry import REWARDS, STEP_REWARDS
 
@@ -38,6 +42,7 @@ class Scorer:
 
             configure_default_pool(math_workers)
         self.tokenizer = tokenizer
+        self.timeout_s = timeout_s
         self.step: list[tuple[str, float, Any]] = []
         outcome_specs = []
         for spec in specs:
@@ -47,7 +52,7 @@ class Scorer:
                 self.step.append((_short(spec.name), spec.weight, obj))
             else:
                 outcome_specs.append(spec)
-        self.outcome = CombinedReward(outcome_specs, mask=mask) if outcome_specs else None  # type: ignore[arg-type]
+        self.outcome = CombinedReward(outcome_specs, mask=mask, timeout_s=timeout_s) if outcome_specs else None  # type: ignore[arg-type]
         self.first = outcome_specs[0].name if outcome_specs else None
 
     @property
@@ -59,12 +64,15 @@ class Scorer:
         metrics: dict[str, float] = {}
         outcomes: list[float | None] = [None] * len(rollouts)
         first: list[float | None] = [None] * len(rollouts)
+        faulted = [False] * len(rollouts)
         if self.outcome is not None:
             combined = self.outcome.score(problems, texts)
+            faulted = list(combined.faults)
             outcomes, first = combined.totals, combined.per_reward[self.first]
             metrics.update({k.replace("reward/" + self.first, "reward/" + _short(self.first), 1)
                             if ":" in (self.first or "") else k: v for k, v in combined.stats.items()})
-        steps = [() for _ in rollouts] if not self.step else self._score_steps(problems, rollouts, metrics)
+        steps = [() for _ in rollouts] if not self.step else self._score_steps(problems, rollouts, metrics, faulted)
+        metrics["reward_fault_frac"] = sum(faulted) / max(len(faulted), 1)
         out = [r.with_rewards(o, s) for r, o, s in zip(rollouts, outcomes, steps)]
         correct = [s is not None and float(s) >= 0.5 for s in first]
         metrics["accuracy"] = sum(correct) / len(correct) if self.outcome is not None else float("nan")
@@ -73,11 +81,19 @@ class Scorer:
         metrics["reward_none_frac"] = 1 - len(valid) / len(outcomes) if self.outcome is not None else 0.0
         return ScoredBatch(rollouts=out, metrics=metrics, correct=correct)
 
-    def _score_steps(self, problems, rollouts, metrics) -> list[tuple[StepSpan, ...]]:
+    def _score_steps(self, problems, rollouts, metrics, faulted: list[bool]) -> list[tuple[StepSpan, ...]]:
+        from rewards.guard import check_step_rows, guarded_call
+
         spans = [segment_rollout(self.tokenizer, r) for r in rollouts]
         combined: list[list[float | None]] = [[0.0] * len(s) for s in spans]
         for name, weight, fn in self.step:
-            scores = fn.score_steps(problems, spans)
+            got = guarded_call(fn.score_steps, (problems, [list(s) for s in spans]), len(spans), self.timeout_s,
+                               check_step_rows([len(s) for s in spans]))
+            scores = got.scores
+            for kind in {f for f in got.faults if f}:
+                metrics[f"step_reward/{name}/fault/{kind}"] = float(sum(f == kind for f in got.faults))
+            if weight != 0:
+                faulted[:] = [a or bool(b) for a, b in zip(faulted, got.faults)]
             flat = [x for row in scores for x in row]
             _reward_metrics(metrics, f"step_reward/{name}", flat)
             combined = [[None if (c is None or x is None) else c + weight * float(x) for c, x in zip(crow, srow)]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rlhf import config
 from rlhf.recipe import RunConfig
-from rlhf.rundir import prepare_run_dir
+from rlhf.distributed import prepare_run_dir_once
 from rlhf.trainers import TRAINERS
 
 
@@ -29,7 +29,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RunConf
 def run(args) -> int:
     cfg = load_recipe(args.recipe, args.overrides)
     trainer = TRAINERS.get(cfg.trainer)
-    run_dir = prepare_run_dir(cfg, cfg.run.output_dir, resume=args.resume, overwrite=args.overwrite)
+    run_dir = prepare_run_dir_once(cfg, cfg.run.output_dir, resume=args.resume, overwrite=args.overwrite)
     result = trainer(cfg, run_dir)
     print(json.dumps({"output_dir": str(run_dir.root), **(result or {})}, default=str))
     return 0

@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards
+from rlhf import distributed as dist
 from rlhf.recipe import RunConfig
 from rlhf.rundir import RunDir
 from rlhf.trainers import rl_common as rc
@@ -68,8 +69,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
             sync = rl.sampler.sync_weights(rl.unwrapped)  # 6: the sampler sees the new weights
             record["time_sync"] = sync.seconds
+            record.update(dist.maybe_check_sync(rl, step))  # several processes: weights still identical?
 
-            moves = rl.curriculum.update(rc.group_pass_rates(col))  # 7: difficulty
+            moves = rl.curriculum.update(dist.gather_flat(rl.accelerator, rc.group_pass_rates(col)))  # 7: difficulty
             record.update({f"level/{t}": lv for t, lv in rl.curriculum.levels.items()} if rl.curriculum.cfg.enabled
                           else {})
             record["curriculum_moves"] = sum(abs(v) for v in moves.values())

@@ -23,6 +23,7 @@ import torch
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards, gae_advantages_returns, value_loss
 from rlhf.policy import load_value_model
+from rlhf import distributed as dist
 from rlhf.recipe import RunConfig
 from rlhf.rundir import RunDir
 from rlhf.trainers import rl_common as rc
@@ -72,7 +73,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             record["kl"] = stats.get("kl_ref", record.get("kl"))
 
             record["time_sync"] = rl.sampler.sync_weights(rl.unwrapped).seconds
-            moves = rl.curriculum.update(rc.group_pass_rates(col))
+            record.update(dist.maybe_check_sync(rl, step))  # several processes: weights still identical?
+            moves = rl.curriculum.update(dist.gather_flat(rl.accelerator, rc.group_pass_rates(col)))
             if rl.curriculum.cfg.enabled:
                 record.update({f"level/{t}": lv for t, lv in rl.curriculum.levels.items()})
             record["curriculum_moves"] = sum(abs(v) for v in moves.values())
@@ -89,5 +91,6 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     if cfg.train.steps > 0 and not (cfg.run.save_every and cfg.train.steps % cfg.run.save_every == 0):
         rc.save(rl, cfg.train.steps - 1)
     result = report.finish(rl)
-    torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
+    if rl.accelerator.is_main_process:
+        torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
     return {**result, "steps": cfg.train.steps, "final": {k: last.get(k) for k in ("reward_mean", "accuracy", "kl")}}

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from rlhf import checkpoint as ckpt
+from rlhf import distributed as dist
+from rlhf import killpoints
 from rlhf.algos import LOSSES, validate_algo_names
 from rlhf.algos.losses import microbatch_scale
 from rlhf.batch import build_batch
@@ -32,6 +34,7 @@ from rlhf.rollout import SAMPLERS
 from rlhf.rollout.base import SamplingParams
 from rlhf.rundir import RunDir
 from rlhf.scoring import Scorer
+from rlhf.trainers.faults import explain_oom
 from rlhf.types import Problem, Rollout, RolloutBatch
 
 
@@ -94,11 +97,15 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
-    accelerator = Accelerator(cpu=(device == "cpu"), mixed_precision=cfg.train.mixed_precision)
+    accelerator = Accelerator(cpu=dist.use_cpu(device), mixed_precision=cfg.train.mixed_precision)
+    if accelerator.num_processes > 1 and cfg.train.dynamic_sampling:
+        raise ValueError("train.dynamic_sampling is single-process only (processes would refill different amounts)")
     source = ProblemSource(cfg.data, cfg.run.seed)
-    model_path = resolve_model_path(cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None)
+    with accelerator.main_process_first():  # the main process builds a tiny model; the others then load it
+        model_path = resolve_model_path(cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None)
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
-    scorer = Scorer(cfg.rewards, policy.tokenizer, cfg.reward_options.mask, cfg.reward_options.math_workers)
+    scorer = Scorer(cfg.rewards, policy.tokenizer, cfg.reward_options.mask, cfg.reward_options.math_workers,
+                    timeout_s=cfg.faults.reward_timeout_s)
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     total = cfg.train.steps * optimizer_steps_per_rl_step(cfg)
@@ -116,7 +123,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     rl = RL(cfg=cfg, run_dir=run_dir, accelerator=accelerator, policy=policy, model=model, optimizer=optimizer,
             scheduler=scheduler, sampler=sampler, backend=backend, scorer=scorer, source=source,
             curriculum=Curriculum.start(cfg.data.curriculum, source.task_names),
-            log=MetricsLog(run_dir.metrics_path, cfg.run.report_to))
+            log=MetricsLog(run_dir.metrics_path, cfg.run.report_to) if accelerator.is_main_process else dist.NullLog())
     return rl
 
 
@@ -158,6 +165,7 @@ def collect(rl: RL, step: int) -> Collected:
         per_rollout = [problems[r.group - offset] for r in rollouts]
         t0 = time.perf_counter()
         scored = rl.scorer(per_rollout, rollouts)
+        killpoints.reached("reward", step)
         t_score += time.perf_counter() - t0
         if rnd == 0:
             metrics.update(scored.metrics)
@@ -174,9 +182,12 @@ def collect(rl: RL, step: int) -> Collected:
     metrics.update(zero_variance_frac=zero_groups / max(total_groups, 1), resample_rounds=rnd,
                    time_rollout=t_gen, time_reward=t_score, rollout_tokens=gen_tokens,
                    tokens_per_second_rollout=gen_tokens / t_gen if t_gen else float("nan"))
-    if not kept_r:
+    metrics.update(reward_faults(rl, step, metrics))
+    metrics.update(dist.rollout_digests(rl.accelerator, kept_r))
+    if not dist.all_true(rl.accelerator, bool(kept_r)):
         return Collected(kept_p, kept_r, None, metrics, kept_c, "every group had equal rewards (dynamic sampling)")
-    if all(r.outcome is None and all(s.score is None for s in r.steps) for r in kept_r):
+    if not dist.all_true(rl.accelerator, any(r.outcome is not None or any(s.score is not None for s in r.steps)
+                                             for r in kept_r)):
         return Collected(kept_p, kept_r, None, metrics, kept_c, "all rewards unverifiable")
     batch = build_batch(kept_r, rl.policy.tokenizer.pad_token_id).to(rl.accelerator.device)
     return Collected(kept_p, kept_r, batch, metrics, kept_c)
@@ -206,8 +217,9 @@ def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset:
     prompts = encode_prompts(rl.policy.tokenizer, problems, cfg.data.system_prompt)
     params = SamplingParams(n=cfg.rollout.n, max_new_tokens=cfg.rollout.max_new_tokens,
                             temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, stop=cfg.rollout.stop,
-                            seed=hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31))
+                            seed=dist.rank_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl.accelerator))
     out = rl.sampler.generate(prompts, params)
+    killpoints.reached("rollout", step)
     rollouts = []
     for gi, (problem, prompt, comps) in enumerate(zip(problems, prompts, out)):
         for c in comps:
@@ -235,6 +247,7 @@ def group_pass_rates(col: Collected) -> list[tuple[str, float]]:
 # ----------------------------------------------------------------------------- update
 
 
+@explain_oom("the pi_old/reference forward")
 @torch.no_grad()
 def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
     """old_logprobs from the trainer (needed when the batch is reused for several updates)
@@ -249,6 +262,7 @@ def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
     return batch
 
 
+@explain_oom("the policy update")
 def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: int,
                   extra_loss=None) -> dict[str, float]:
     """ppo_epochs x mini_batches optimizer steps over the batch, micro-batched with gradient accumulation.
@@ -292,7 +306,7 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
                         extra, extra_metrics = extra_loss(idx, sub)
                         loss = loss + extra
                         metrics.update(extra_metrics)
-                if not torch.isfinite(loss):
+                if not dist.all_true(rl.accelerator, bool(torch.isfinite(loss))):
                     finite = False
                     break
                 # scaled so the accumulated gradient equals the whole mini-batch's under every aggregation
@@ -305,6 +319,7 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
             if finite and cfg.train.max_grad_norm > 0:
                 grad_norm = float(rl.accelerator.clip_grad_norm_(_trainable(rl), cfg.train.max_grad_norm))
                 finite = math.isfinite(grad_norm)
+            killpoints.reached("update", step)
             if finite:
                 rl.optimizer.step()
                 rl.scheduler.step()
@@ -342,7 +357,9 @@ def save(rl: RL, step: int) -> None:
         objects["critic"] = trainable_state_dict(rl.extra["critic"])
         objects["critic_optimizer"] = rl.extra["optimizers"][0].state_dict()
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad_steps}
-    ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
+    if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
+        ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
+    rl.accelerator.wait_for_everyone()
 
 
 def resume(rl: RL) -> None:
@@ -350,8 +367,7 @@ def resume(rl: RL) -> None:
     path = ckpt.latest_checkpoint(rl.run_dir.checkpoints)
     if path is None:
         print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
-        truncate_jsonl(rl.run_dir.metrics_path, -1)
-        truncate_jsonl(rl.run_dir.samples_path, -1)
+        _truncate_logs(rl, -1)
         return
     objects, state = ckpt.load_checkpoint(path, ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"])
     load_trainable_state_dict(rl.unwrapped, objects["trainable"])
@@ -365,6 +381,19 @@ def resume(rl: RL) -> None:
     rl.step = int(state["data_cursor"])
     ckpt.restore_rng(path)
     rl.sampler.sync_weights(rl.unwrapped)
-    truncate_jsonl(rl.run_dir.metrics_path, rl.step - 1)
-    truncate_jsonl(rl.run_dir.samples_path, rl.step - 1)
+    _truncate_logs(rl, rl.step - 1)
     print(f"cotrl: resumed from {path} (next step {rl.step})", file=sys.stderr)
+
+
+def _truncate_logs(rl: RL, step: int) -> None:
+    if rl.accelerator.is_main_process:
+        truncate_jsonl(rl.run_dir.metrics_path, step)
+        truncate_jsonl(rl.run_dir.samples_path, step)
+
+
+def reward_faults(rl: RL, step: int, metrics: dict[str, float]) -> dict[str, float]:
+    """Count steps in a row where rewards failed (crash, hang, garbage) for most of the batch;
+    after `faults.max_reward_fail_steps` of them, stop with a checkpoint of the last good step."""
+    from rlhf.trainers.faults import reward_fail_streak
+
+    return reward_fail_streak(rl, step, metrics, save)

@@ -74,9 +74,11 @@ def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
 def finish(rl: Any) -> dict[str, Any]:
     """Export the final model (adapter or full) to `model/`, draw plots, close sinks."""
     out_dir = rl.run_dir.root / "model"
-    model = rl.unwrapped
-    model.save_pretrained(out_dir)
-    rl.policy.tokenizer.save_pretrained(out_dir)
-    plot = write_plots(rl.run_dir.metrics_path, rl.run_dir.plots)
+    plot = None
+    if rl.accelerator.is_main_process:  # several processes hold the same weights; one writes them
+        rl.unwrapped.save_pretrained(out_dir)
+        rl.policy.tokenizer.save_pretrained(out_dir)
+        plot = write_plots(rl.run_dir.metrics_path, rl.run_dir.plots)
     rl.log.close()
+    rl.accelerator.wait_for_everyone()
     return {"model_dir": str(out_dir), "plot": str(plot) if plot else None}

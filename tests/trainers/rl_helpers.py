@@ -35,6 +35,15 @@ class NanReward:
         return [float("nan") for _ in completions]
 
 
+class HugeReward:
+    """Within float32's range (so the reward guard passes it), but the group's sum overflows: a NaN loss."""
+
+    name = "huge_reward"
+
+    def __call__(self, problems, completions):
+        return [3e38 for _ in completions]
+
+
 class StepHasDigit:
     """Step reward: 1 for a step containing a digit, else 0; None for an empty step."""
 
@@ -55,6 +64,10 @@ def none_reward(**params):
 
 def nan_reward(**params):
     return NanReward()
+
+
+def huge_reward(**params):
+    return HugeReward()
 
 
 def step_has_digit(**params):
