@@ -189,3 +189,19 @@ def sync_check_callbacks(run_dir: RunDir, every: int) -> list[Any]:
                     raise RuntimeError(f"weights differ across processes at step {state.global_step}: {sums}")
 
     return [SyncCheck()]
+
+
+def new_accelerator(device: str, mixed_precision: str) -> Any:
+    """An `Accelerator` for one run.
+
+    accelerate caches its state per process, and refuses a second Accelerator whose
+    precision or device differ from the first. One process may hold several runs (the
+    demo's SFT then GRPO, a notebook, tests), so on a single process the cached state is
+    cleared first. Under a multi-process launch the state is the launcher's and is kept.
+    """
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    if launched_world_size() <= 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    return Accelerator(cpu=use_cpu(device), mixed_precision=mixed_precision)

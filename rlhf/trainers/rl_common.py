@@ -87,7 +87,6 @@ def optimizer_steps_per_rl_step(cfg: RunConfig) -> int:
 
 def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     """Validate, seed, load model/data/rewards/sampler, build optimizer+schedule, restore a checkpoint."""
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
@@ -97,7 +96,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
-    accelerator = Accelerator(cpu=dist.use_cpu(device), mixed_precision=cfg.train.mixed_precision)
+    accelerator = dist.new_accelerator(device, cfg.train.mixed_precision)
     if accelerator.num_processes > 1 and cfg.train.dynamic_sampling:
         raise ValueError("train.dynamic_sampling is single-process only (processes would refill different amounts)")
     source = ProblemSource(cfg.data, cfg.run.seed)
