@@ -209,8 +209,12 @@ def main() -> None:
                     f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
         rows=rows,
         extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "memory": mem,
-               "notes": f"peak memory on a hidden-512, 8-layer tiny model, 3 steps: LoRA {mem['lora'][key]:.0f} MB vs "
-                        f"full finetune {mem['full'][key]:.0f} MB ({key})"},
+               "ours_rollout_seconds": OUR_SPLIT, "trl_rollout_seconds": TRL_SPLIT,
+               "load_average": os.getloadavg(),
+               "notes": f"rollout+reward {statistics.median(OUR_SPLIT):.2f}s vs TRL {statistics.median(TRL_SPLIT):.2f}s "
+                        f"per step, update {our_s - statistics.median(OUR_SPLIT):.2f}s vs "
+                        f"{trl_s - statistics.median(TRL_SPLIT):.2f}s; peak memory on a hidden-512, 8-layer tiny model, "
+                        f"3 steps: LoRA {mem['lora'][key]:.0f} MB vs full finetune {mem['full'][key]:.0f} MB ({key})"},
     )
 
 

@@ -18,6 +18,7 @@ from rlhf import __version__
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rlhf.train_cli",
     "rlhf.tiny",
+    "rlhf.export_cli",
     "data_gen.cli",
 )
 

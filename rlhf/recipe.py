@@ -126,7 +126,7 @@ class RolloutSection:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ("</answer>",)  # stop strings (kept in the text)
-    batch_size: int = 0  # max sequences generated at once by the transformers backend (0: all)
+    batch_size: int = 0  # max sequences generated at once by the transformers backend, in whole prompts (0: all)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -321,6 +321,62 @@ class VLLMSection:
 
 
 @dataclass(frozen=True)
+class SftGenerateSpec:
+    """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
+
+    task: str  # a data_gen generator name (data_gen.registry.GENERATORS)
+    n: int = 1000  # training items; held-out items come from the generator's disjoint test split
+    seed: int = 0  # item i is rebuilt from (task, seed, i)
+    level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
+    params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise ValueError(f"sft.generate.n must be positive, got {self.n}")
+
+
+@dataclass(frozen=True)
+class SftSection:
+    """Supervised finetuning (trainer: sft): data, mixing, schedule, evaluation and outputs."""
+
+    train_path: str | None = None  # domain data: JSONL, CSV, Parquet file or `datasets` dir (chat, prompt/completion or data_gen rows)
+    generate: SftGenerateSpec | None = None  # domain data generated in-process instead of (or besides) train_path
+    general_path: str | None = None  # general data mixed into the domain data (same formats)
+    general_generate: SftGenerateSpec | None = None  # general data generated in-process
+    domain_ratio: float = 1.0  # fraction of training examples that are domain data, in (0, 1]
+    eval_path: str | None = None  # held-out domain data; unset: the generator's test split and `eval_fraction` of train_path
+    eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
+    eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
+    eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
+    eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
+    eval_max_new_tokens: int = 96  # generation budget per held-out item
+    max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
+    batch_size: int = 8  # examples per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lr: float = 3e-5  # peak learning rate
+    lr_scheduler: str = "cosine"  # any transformers scheduler name (cosine, linear, constant_with_warmup, ...)
+    warmup_ratio: float = 0.05  # share of steps spent warming up
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
+    completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
+    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA: adapter/ is always written; merged/both also write merged/ (base + adapter)
+    qlora: bool = False  # 4-bit base (bitsandbytes, CUDA only) under the LoRA adapter
+    tokenizer_corpus_size: int = 4000  # examples whose text trains the tokenizer when model.path is "tiny"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.domain_ratio <= 1.0:
+            raise ValueError(f"sft.domain_ratio must be in (0, 1], got {self.domain_ratio}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"sft.eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"sft.lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -337,3 +393,4 @@ class RunConfig:
     reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
     prm: PRMSection = field(default_factory=PRMSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)
+    sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft

@@ -109,7 +109,7 @@ class KVDecoder:
         self._rope_table: tuple[Tensor, Tensor] | None = None
 
     def keep(self, rows: Tensor) -> None:
-        """Drop every cached row not in `rows` (finished samples)."""
+        """The cache becomes rows `rows` of itself: drops finished samples, or copies a prompt to its samples."""
         self.k = [k[rows] for k in self.k]
         self.v = [v[rows] for v in self.v]
         self.key_valid = self.key_valid[rows]

@@ -47,38 +47,39 @@ class HFSampler:
         return SyncReport(seconds=time.perf_counter() - t0, num_tensors=0, extra={"shared_weights": True})
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[Completion]]:
-        rows = [list(p) for p in prompts for _ in range(params.n)]
-        size = self.batch_size or len(rows)
+        per_chunk = max(1, self.batch_size // params.n) if self.batch_size else len(prompts)  # prompts per chunk
         flat: list[Completion] = []
         was_training = self.model.training
         self.model.eval()
         try:
-            for chunk_index, start in enumerate(range(0, len(rows), size)):
+            for chunk_index, start in enumerate(range(0, len(prompts), per_chunk)):
                 gen = None
                 if params.seed is not None:
                     gen = torch.Generator(device=_device(self.model))
                     gen.manual_seed((params.seed * 1_000_003 + chunk_index) % (1 << 63))
-                flat.extend(self._generate_chunk(rows[start : start + size], params, gen))
+                chunk = [list(p) for p in prompts[start : start + per_chunk]]
+                flat.extend(self._generate_chunk(chunk, params, gen))
         finally:
             self.model.train(was_training)
         return [flat[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     @torch.no_grad()
-    def _generate_chunk(self, rows: list[list[int]], params: SamplingParams,
+    def _generate_chunk(self, prompts: list[list[int]], params: SamplingParams,
                         gen: torch.Generator | None) -> list[Completion]:
+        """Prefill each prompt once, then copy its cache to its `n` samples and decode them together."""
         device = _device(self.model)
-        n, steps = len(rows), params.max_new_tokens
-        width = max(len(r) for r in rows)
-        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        attn = torch.zeros((n, width), dtype=torch.long)
-        for i, r in enumerate(rows):  # left padding
+        n, steps = len(prompts) * params.n, params.max_new_tokens
+        width = max(len(r) for r in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
+        attn = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, r in enumerate(prompts):  # left padding
             input_ids[i, width - len(r) :] = torch.tensor(r, dtype=torch.long)
             attn[i, width - len(r) :] = 1
         input_ids, attn = input_ids.to(device), attn.to(device)
         positions = (attn.cumsum(-1) - 1).clamp(min=0)
-        step_fn = self._fast_steps(input_ids, attn, positions, steps) if self.fast else \
-            self._hf_steps(input_ids, attn, positions)
-        logits = next(step_fn)  # prefill
+        step_fn = self._fast_steps(input_ids, attn, positions, steps, params.n) if self.fast else \
+            self._hf_steps(input_ids, attn, positions, params.n)
+        logits = next(step_fn)  # prefill, [n, V] after the copy to every sample
         eos = torch.tensor(sorted(self.eos_ids), device=device)
         tail = max((len(x) for x in params.stop), default=0) + 1
         tokens = torch.full((n, steps), self.pad_id, dtype=torch.long, device=device)
@@ -103,11 +104,14 @@ class HFSampler:
         toks, lps = tokens.cpu(), logps.float().cpu()
         return [self._completion(toks[i, : lengths[i]], lps[i, : lengths[i]], finish[i]) for i in range(n)]
 
-    def _fast_steps(self, input_ids: Tensor, attn: Tensor, positions: Tensor, steps: int):
+    def _fast_steps(self, input_ids: Tensor, attn: Tensor, positions: Tensor, steps: int, repeats: int):
         """Generator protocol: yields logits; receives (next tokens, rows to keep or None)."""
         dec = KVDecoder(self.model, input_ids.shape[0], input_ids.shape[1] + steps)
-        pos = positions[:, -1:]
-        received = yield dec.forward(input_ids, attn.bool(), positions)
+        logits = dec.forward(input_ids, attn.bool(), positions)
+        copies = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(repeats)
+        dec.keep(copies)
+        pos = positions[copies, -1:]
+        received = yield logits[copies]
         while True:
             tok, keep = received
             if keep is not None:
@@ -116,11 +120,13 @@ class HFSampler:
             pos = pos + 1
             received = yield dec.forward(tok[:, None], torch.ones_like(tok[:, None], dtype=torch.bool), pos)
 
-    def _hf_steps(self, input_ids: Tensor, attn: Tensor, positions: Tensor):
+    def _hf_steps(self, input_ids: Tensor, attn: Tensor, positions: Tensor, repeats: int):
         """The same protocol over a plain transformers forward with its DynamicCache (any architecture)."""
         out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=positions, use_cache=True)
-        cache, pos = out.past_key_values, positions[:, -1:]
-        received = yield out.logits[:, -1]
+        cache = out.past_key_values
+        cache.batch_repeat_interleave(repeats)
+        attn, pos = attn.repeat_interleave(repeats, 0), positions[:, -1:].repeat_interleave(repeats, 0)
+        received = yield out.logits[:, -1].repeat_interleave(repeats, 0)
         while True:
             tok, keep = received
             if keep is not None:

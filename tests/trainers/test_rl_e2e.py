@@ -40,7 +40,7 @@ def _deterministic(rec: dict) -> dict:
 @pytest.mark.slow
 def test_grpo_e2e_writes_the_run_directory(tmp_path, repo_root):
     r = recipe(tmp_path, "grpo", "lora:\n  enabled: true\n  r: 4\nalgo:\n  kl_coef: 0.02\n")
-    proc = _train(repo_root, [str(r), "train.steps=2"])
+    proc = _train(repo_root, [str(r), "train.steps=2", "model.gradient_checkpointing=true", "train.micro_batch_size=4"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     recs = _metrics(run)

@@ -1,0 +1,307 @@
+"""Supervised data readers: files a user has -> `SftExample`s the SFT trainer can use.
+
+Users bring JSONL, CSV, Parquet or a `datasets` directory (saved with
+`save_to_disk`), in one of three row forms, detected from the columns:
+
+- data_gen items (`id, task, prompt, answer, solution_steps, ...`): the completion is
+  the gold completion rendered by `data_gen.render.gold_completion`, and the item
+  travels along so verifiers can score generations on it;
+- chat rows (`messages`: a list of `{role, content}` ending with the assistant turn);
+- prompt/completion rows (`prompt` and `completion`, strings or message lists).
+
+Bad input is reported before any model is loaded, naming the file, the rows and
+the columns, because a typo found after an hour of training is an hour lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+Message = dict[str, str]
+
+DATAGEN_COLUMNS = ("id", "task", "prompt", "answer", "solution_steps")
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_MAX_LISTED = 8
+
+
+@dataclass(frozen=True)
+class SftExample:
+    """One supervised example: the chat prompt, the assistant text to learn, what to check."""
+
+    prompt: tuple[Message, ...]  # messages before the assistant turn
+    completion: str  # the assistant turn the loss is taken on
+    answer: str | None = None  # reference for exact-match evaluation
+    problem: dict[str, Any] | None = None  # the data_gen row, for verifiers
+    source: str = "domain"  # domain | general
+
+    def to_record(self) -> dict[str, Any]:
+        """TRL's conversational prompt/completion form."""
+        return {
+            "prompt": [dict(m) for m in self.prompt],
+            "completion": [{"role": "assistant", "content": self.completion}],
+        }
+
+    def text(self) -> str:
+        return "\n".join(m["content"] for m in self.prompt) + "\n" + self.completion
+
+
+# ----------------------------------------------------------------------------- reading rows
+
+
+def read_rows(path: str | Path, split: str = "train") -> list[dict[str, Any]]:
+    """Rows of a JSONL/JSON, CSV or Parquet file, or of a `datasets` directory."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"data file not found: {p}")
+    if p.is_dir():
+        rows = _read_datasets_dir(p, split)
+    else:
+        suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
+        readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
+        if suffix not in readers:
+            raise ValueError(f"{p}: unsupported data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
+                             "or a `datasets` directory")
+        rows = readers[suffix](p)
+    if not rows:
+        raise ValueError(f"{p}: no rows (empty data file)")
+    return rows
+
+
+def _read_jsonl(p: Path) -> list[dict[str, Any]]:
+    rows = []
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{p}: line {lineno} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{p}: line {lineno} must be a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def _read_json(p: Path) -> list[dict[str, Any]]:
+    text = p.read_text(encoding="utf-8")
+    if not text.strip():
+        return []
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return _read_jsonl(p)  # JSON lines saved with a .json name
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ValueError(f"{p}: expected a JSON list of objects")
+    return data
+
+
+def _read_csv(p: Path) -> list[dict[str, Any]]:
+    with p.open(newline="", encoding="utf-8") as fh:
+        rows = [dict(r) for r in csv.DictReader(fh)]
+    for row in rows:  # list-valued columns (messages, prompt as messages, steps) arrive as JSON text
+        for key in ("messages", "prompt", "completion", "solution_steps", "meta", "difficulty"):
+            value = row.get(key)
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    row[key] = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+    return rows
+
+
+def _read_parquet(p: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(p).to_pylist()
+
+
+def _read_datasets_dir(p: Path, split: str) -> list[dict[str, Any]]:
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(p))
+    except FileNotFoundError as exc:
+        raise ValueError(f"{p}: not a `datasets` directory saved with save_to_disk ({exc})") from None
+    if isinstance(ds, datasets.DatasetDict):
+        if split not in ds:
+            raise ValueError(f"{p}: no split {split!r} (splits: {', '.join(ds)})")
+        ds = ds[split]
+    return [dict(r) for r in ds]
+
+
+# ----------------------------------------------------------------------------- rows -> examples
+
+
+def row_form(columns: Iterable[str]) -> str:
+    """Which row form a file uses, from the union of its columns."""
+    cols = set(columns)
+    if "solution_steps" in cols:
+        return "datagen"
+    if "messages" in cols and "completion" not in cols:
+        return "chat"
+    if "prompt" in cols or "completion" in cols:
+        return "prompt_completion"
+    raise ValueError(
+        f"no usable columns (found: {', '.join(sorted(cols)) or 'none'}); expected 'messages' (chat), "
+        f"'prompt' + 'completion', or data_gen items ({', '.join(DATAGEN_COLUMNS)})"
+    )
+
+
+def examples_from_rows(rows: Sequence[dict[str, Any]], where: str, source: str = "domain") -> list[SftExample]:
+    """Convert rows of one file; every bad row is collected and reported in one error."""
+    columns = {k for r in rows for k in r}
+    try:
+        form = row_form(columns)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    convert = {"datagen": _from_datagen, "chat": _from_chat, "prompt_completion": _from_prompt_completion}[form]
+    problems: dict[str, list[int]] = {}
+    out = []
+    for i, row in enumerate(rows, start=1):
+        try:
+            out.append(convert(row, source))
+        except _RowError as exc:
+            problems.setdefault(str(exc), []).append(i)
+    if problems:
+        parts = []
+        for reason, idx in problems.items():
+            listed = ", ".join(map(str, idx[:_MAX_LISTED])) + (f" (+{len(idx) - _MAX_LISTED} more)" if len(idx) > _MAX_LISTED else "")
+            parts.append(f"row{'s' if len(idx) > 1 else ''} {listed} of {len(rows)}: {reason}")
+        raise ValueError(f"{where} ({form} form): " + "; ".join(parts))
+    return out
+
+
+class _RowError(Exception):
+    pass
+
+
+def _missing(row: dict[str, Any], cols: Sequence[str]) -> None:
+    gone = [c for c in cols if row.get(c) is None or row.get(c) == ""]
+    if gone:
+        raise _RowError(f"missing column{'s' if len(gone) > 1 else ''} {', '.join(repr(c) for c in gone)}")
+
+
+def _messages(value: Any, column: str) -> tuple[Message, ...]:
+    if isinstance(value, str):
+        return ({"role": "user", "content": value},)
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _RowError(f"column {column!r} must be a string or a non-empty list of messages")
+    out = []
+    for m in value:
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise _RowError(f"column {column!r}: every message needs string 'role' and 'content'")
+        out.append({"role": m["role"], "content": m["content"]})
+    return tuple(out)
+
+
+def _from_datagen(row: dict[str, Any], source: str) -> SftExample:
+    _missing(row, DATAGEN_COLUMNS[:4])
+    if not isinstance(row.get("solution_steps"), (list, tuple)) or not row["solution_steps"]:
+        raise _RowError("column 'solution_steps' must be a non-empty list of steps")
+    prompt = _messages(row.get("messages") or row["prompt"], "messages" if row.get("messages") else "prompt")
+    return SftExample(prompt, gold_completion(row), str(row["answer"]), dict(row), source)
+
+
+def _from_chat(row: dict[str, Any], source: str) -> SftExample:
+    _missing(row, ("messages",))
+    msgs = _messages(row["messages"], "messages")
+    if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
+        raise _RowError("column 'messages' must end with an assistant message after at least one prompt message")
+    completion = msgs[-1]["content"]
+    return SftExample(msgs[:-1], completion, _reference(row, completion), None, source)
+
+
+def _from_prompt_completion(row: dict[str, Any], source: str) -> SftExample:
+    _missing(row, ("prompt", "completion"))
+    prompt = _messages(row["prompt"], "prompt")
+    comp = row["completion"]
+    if isinstance(comp, (list, tuple)):
+        msgs = _messages(comp, "completion")
+        if len(msgs) != 1 or msgs[0]["role"] != "assistant":
+            raise _RowError("column 'completion' as messages must be exactly one assistant message")
+        comp = msgs[0]["content"]
+    if not isinstance(comp, str):
+        raise _RowError("column 'completion' must be a string or one assistant message")
+    return SftExample(prompt, comp, _reference(row, comp), None, source)
+
+
+def _reference(row: dict[str, Any], completion: str) -> str:
+    if row.get("answer") not in (None, ""):
+        return str(row["answer"])
+    return extract_answer(completion)
+
+
+def extract_answer(text: str) -> str:
+    """The last <answer>...</answer> span, else the whole text; stripped."""
+    found = _ANSWER_RE.findall(text)
+    return (found[-1] if found else text).strip()
+
+
+def gold_completion(item: dict[str, Any]) -> str:
+    """The gold completion of a data_gen item (the shared contract lives in data_gen.render)."""
+    from data_gen.render import gold_completion as render
+
+    return render(item)
+
+
+# ----------------------------------------------------------------------------- splitting and mixing
+
+
+def load_examples(path: str | Path, source: str = "domain") -> list[SftExample]:
+    return examples_from_rows(read_rows(path), str(path), source)
+
+
+def split_heldout(examples: Sequence[SftExample], fraction: float, seed: int) -> tuple[list[SftExample], list[SftExample]]:
+    """Seeded (train, held-out) split; at least one example on each side when fraction > 0."""
+    if fraction <= 0:
+        return list(examples), []
+    if len(examples) < 2:
+        raise ValueError(f"cannot hold out sft.eval_fraction={fraction} of {len(examples)} example(s); "
+                         "add data or set sft.eval_path")
+    order = list(range(len(examples)))
+    random.Random(f"heldout:{seed}").shuffle(order)
+    n_eval = min(len(examples) - 1, max(1, round(len(examples) * fraction)))
+    held = sorted(order[:n_eval])
+    keep = sorted(order[n_eval:])
+    return [examples[i] for i in keep], [examples[i] for i in held]
+
+
+def mix(domain: Sequence[SftExample], general: Sequence[SftExample], ratio: float, seed: int) -> tuple[list[SftExample], dict[str, Any]]:
+    """All domain examples plus enough general ones that domain makes up `ratio` of the mix.
+
+    General examples are drawn without replacement while they last, then cycled, so a
+    small general set still yields the requested ratio. Returns the shuffled mix and
+    its counts (so the run records what it actually trained on).
+    """
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"sft.domain_ratio must be in (0, 1], got {ratio}")
+    if not domain:
+        raise ValueError("no domain training examples (check sft.train_path / sft.generate)")
+    rng = random.Random(f"mix:{seed}")
+    n_general = 0 if ratio == 1.0 or not general else round(len(domain) * (1.0 - ratio) / ratio)
+    if ratio < 1.0 and not general:
+        raise ValueError(f"sft.domain_ratio={ratio} asks for general data but none was given "
+                         "(set sft.general_path or sft.general_generate, or domain_ratio: 1.0)")
+    picked: list[SftExample] = []
+    while len(picked) < n_general:
+        pool = list(general)
+        rng.shuffle(pool)
+        picked.extend(pool[: n_general - len(picked)])
+    mixed = list(domain) + picked
+    rng.shuffle(mixed)
+    stats = {
+        "domain_examples": len(domain),
+        "general_examples": len(picked),
+        "general_available": len(general),
+        "domain_fraction": len(domain) / len(mixed),
+    }
+    return mixed, stats

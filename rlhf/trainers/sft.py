@@ -1,0 +1,256 @@
+"""Supervised finetuning (trainer: sft): LoRA or full finetune with TRL's SFTTrainer.
+
+One loop serves two jobs: a warm start (full finetune of the tiny model on generated
+gold solutions, so RL starts from a model that already answers in format) and
+domain adaptation (a LoRA adapter on the user's data, mixed with general data).
+
+Read top to bottom:
+1. data: domain rows (files or generated items) -> a held-out split -> mixed with
+   general rows at `sft.domain_ratio`; all input problems surface here, before a
+   model is touched;
+2. model: resolved (a dir, a hub id, or a tiny model whose tokenizer is trained on
+   this data), LoRA targets checked against the model's linear layers;
+3. TRL's SFTTrainer on conversational prompt/completion records, loss on completion
+   tokens only, cosine schedule, gradient accumulation and checkpointing;
+4. held-out accuracy by generation before, during (`sft.eval_every`) and after;
+5. outputs: `adapter/` (LoRA), `merged/` (base with the adapter folded in) or
+   `model/` (full finetune), each a directory transformers and vLLM load.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlhf import adapters
+from rlhf.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
+from rlhf.datasets_io import SftExample, examples_from_rows, load_examples, mix, split_heldout
+from rlhf.recipe import RunConfig, SftGenerateSpec
+from rlhf.rundir import RunDir
+from rlhf.sft_eval import make_scorer
+
+
+@dataclass(frozen=True)
+class SftData:
+    train: list[SftExample]
+    heldout: list[SftExample]
+    stats: dict[str, Any]
+
+
+def generated_examples(spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None) -> list[SftExample]:
+    """data_gen items for `spec` from `split` (train and test never share a problem), as gold completions."""
+    from data_gen.generate import iter_items, make_config
+
+    cfg = make_config(spec.task, spec.level, spec.params)
+    rows = list(iter_items([spec.task], n or spec.n, seed=spec.seed, configs={spec.task: cfg}, split=split))
+    return examples_from_rows(rows, f"generated {spec.task!r} ({split})", source)
+
+
+def prepare_data(cfg: RunConfig) -> SftData:
+    """Read, split and mix the data; every data error is raised here, before any model loads."""
+    s = cfg.sft
+    if not (s.train_path or s.generate):
+        raise ValueError("sft: set sft.train_path (a data file or datasets dir) or sft.generate")
+    train: list[SftExample] = []
+    heldout: list[SftExample] = []
+    if s.train_path:
+        rows = load_examples(s.train_path, "domain")
+        file_train, file_held = (rows, []) if s.eval_path else split_heldout(rows, s.eval_fraction, cfg.run.seed)
+        train += file_train
+        heldout += file_held
+    if s.generate:
+        train += generated_examples(s.generate, "domain")
+        if not s.eval_path and s.eval_max_items > 0:
+            heldout += generated_examples(s.generate, "domain", split="test", n=s.eval_max_items)
+    if s.eval_path:
+        heldout = load_examples(s.eval_path, "domain")
+    general: list[SftExample] = []
+    if s.general_path:
+        general += load_examples(s.general_path, "general")
+    if s.general_generate:
+        general += generated_examples(s.general_generate, "general")
+    mixed, stats = mix(train, general, s.domain_ratio, cfg.run.seed)
+    heldout = heldout[: s.eval_max_items]
+    if heldout:
+        make_scorer(s.eval_metric, heldout)  # a metric the held-out items cannot support fails now
+    return SftData(mixed, heldout, {**stats, "heldout_examples": len(heldout)})
+
+
+def load_model(cfg: RunConfig, path: str) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.model.dtype], "trust_remote_code": cfg.model.trust_remote_code}
+    if cfg.sft.qlora:
+        kwargs["quantization_config"] = _qlora_config(cfg)
+    return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+
+
+def _qlora_config(cfg: RunConfig) -> Any:
+    """4-bit NF4 base for QLoRA: CUDA and bitsandbytes only, refused clearly elsewhere."""
+    if not cfg.lora.enabled:
+        raise ValueError("sft.qlora=true needs lora.enabled=true (a 4-bit base cannot be finetuned fully)")
+    if cfg.run.device == "cpu" or not torch.cuda.is_available():
+        raise ValueError("sft.qlora=true needs a CUDA GPU (bitsandbytes 4-bit kernels); this machine has none. "
+                         "Set sft.qlora=false to train the LoRA adapter on a full-precision base")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise ValueError("sft.qlora=true needs bitsandbytes: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def lora_config(cfg: RunConfig, model: Any) -> Any:
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    adapters.check_target_modules(model, lc.target_modules)
+    return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def adapter_source(path: str) -> Path:
+    """`lora.adapter_path` may name an adapter dir or an SFT run dir holding `adapter/`."""
+    p = Path(path)
+    for cand in (p, p / adapters.ADAPTER_DIR):
+        if (cand / "adapter_config.json").is_file():
+            return cand
+    raise ValueError(f"lora.adapter_path {path!r} holds no LoRA adapter (no adapter_config.json there or in adapter/)")
+
+
+def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
+    from trl import SFTConfig
+
+    s = cfg.sft
+    return SFTConfig(
+        output_dir=str(run_dir.checkpoints),
+        max_steps=s.max_steps,
+        per_device_train_batch_size=s.batch_size,
+        per_device_eval_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        gradient_checkpointing=cfg.model.gradient_checkpointing,
+        learning_rate=s.lr,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=math.ceil(s.warmup_ratio * s.max_steps),
+        weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm,
+        max_length=s.max_length,
+        completion_only_loss=s.completion_only_loss,
+        eval_strategy="steps" if has_eval and s.eval_every else "no",
+        eval_steps=s.eval_every or None,
+        logging_steps=cfg.run.log_every,
+        save_strategy="steps" if cfg.run.save_every else "no",
+        save_steps=cfg.run.save_every or 500,
+        save_total_limit=cfg.run.keep_checkpoints,
+        seed=cfg.run.seed,
+        data_seed=cfg.run.seed,
+        use_cpu=cfg.run.device == "cpu" or not torch.cuda.is_available(),
+        bf16=cfg.model.dtype == "bfloat16" and torch.cuda.is_available(),
+        report_to=list(cfg.run.report_to) or "none",
+        dataset_num_proc=None,
+        disable_tqdm=False,
+    )
+
+
+def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
+    from datasets import Dataset
+    from peft import PeftModel
+    from transformers import set_seed
+    from trl import SFTTrainer
+
+    from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog
+
+    t0 = time.time()
+    set_seed(cfg.run.seed)
+    if cfg.train.cpu_threads:  # shared with the RL trainers: 1 is fastest for tiny models on a busy CPU
+        torch.set_num_threads(cfg.train.cpu_threads)
+    s = cfg.sft
+    if s.qlora:
+        _qlora_config(cfg)  # platform check before data and model work
+    data = prepare_data(cfg)
+    if cfg.lora.adapter_path and not cfg.lora.enabled:
+        raise ValueError("lora.adapter_path is set but lora.enabled is false")
+    adapter_dir = adapter_source(cfg.lora.adapter_path) if cfg.lora.adapter_path else None
+    corpus = [e.text() for e in data.train[: s.tokenizer_corpus_size]]
+    model_path = resolve_model_path(cfg, run_dir.root, corpus)
+    tokenizer = load_tokenizer(cfg, model_path)
+    model = load_model(cfg, model_path)
+    check_tokenizer(model, tokenizer)
+    peft_config = None
+    if adapter_dir is not None:  # continue training an existing adapter (its own r/targets apply)
+        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+    elif cfg.lora.enabled:
+        peft_config = lora_config(cfg, model)
+    run_dir.write_json("data_stats.json", data.stats)
+
+    train_ds = Dataset.from_list([e.to_record() for e in data.train])
+    eval_ds = Dataset.from_list([e.to_record() for e in data.heldout]) if data.heldout else None
+    heldout_eval = HeldoutEval(run_dir, tokenizer, data.heldout, s.eval_metric, s.eval_max_new_tokens, s.eval_every)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_args(cfg, run_dir, eval_ds is not None),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=[MetricsLog(run_dir), heldout_eval],
+    )
+    before = heldout_eval.run(trainer.model, step=0)
+    resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
+    train_out = trainer.train(resume_from_checkpoint=True if resume else None)
+    final_eval_loss = trainer.evaluate().get("eval_loss") if eval_ds is not None else None
+    after = heldout_eval.run(trainer.model, step=trainer.state.global_step)
+
+    outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir)
+    heldout_eval.plot()
+    result = {
+        "trainer": "sft",
+        "steps": trainer.state.global_step,
+        "train_loss": train_out.training_loss,
+        "eval_loss": final_eval_loss,
+        "heldout_accuracy_before": before.get("accuracy"),
+        "heldout_accuracy_after": after.get("accuracy"),
+        "heldout_items": after.get("items", 0),
+        "eval_metric": s.eval_metric,
+        "base_model": model_path,
+        "outputs": outputs,
+        "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
+        "wall_s": round(time.time() - t0, 2),
+        **data.stats,
+    }
+    run_dir.write_json("result.json", result)
+    return result
+
+
+def save_outputs(cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run_dir: RunDir) -> dict[str, str]:
+    """Write the adapter and/or merged model (LoRA) or the full model; return name -> path."""
+    root = Path(run_dir.root)
+    out: dict[str, str] = {}
+    if not cfg.lora.enabled:
+
+        def write_full(tmp: Path) -> None:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+
+        out["model"] = str(adapters.save_dir_atomic(root / adapters.FULL_DIR, write_full))
+        return out
+
+    def write_adapter(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+
+    adapter = adapters.save_dir_atomic(root / adapters.ADAPTER_DIR, write_adapter)
+    if cfg.sft.save in ("adapter", "both"):
+        out["adapter"] = str(adapter)
+    if cfg.sft.save in ("merged", "both"):
+        if cfg.sft.qlora:
+            raise ValueError("sft.save=merged with sft.qlora: merge into a full-precision base with `cotrl export`")
+        out["merged"] = str(adapters.merge_adapter(base_path, adapter, root / adapters.MERGED_DIR, cfg.model.dtype))
+    return out

@@ -1,0 +1,91 @@
+"""Trainer callbacks for SFT: metrics to the run dir, and held-out accuracy during training."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from transformers import TrainerCallback
+
+from rlhf.datasets_io import SftExample
+from rlhf.rundir import RunDir
+from rlhf.sft_eval import evaluate, make_scorer
+
+
+class MetricsLog(TrainerCallback):
+    """Every Trainer log line (loss, lr, grad norm, eval loss) and each step's wall time -> metrics.jsonl."""
+
+    def __init__(self, run_dir: RunDir) -> None:
+        self.run_dir = run_dir
+        self._t0 = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.run_dir.append_jsonl(self.run_dir.metrics_path,
+                                  {"step": state.global_step, "step_time": time.perf_counter() - self._t0})
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            self.run_dir.append_jsonl(self.run_dir.metrics_path, {"step": state.global_step, **logs})
+
+
+class HeldoutEval(TrainerCallback):
+    """Greedy generation on the held-out split every `every` steps; also callable directly."""
+
+    def __init__(self, run_dir: RunDir, tokenizer: Any, examples: Sequence[SftExample], metric: str,
+                 max_new_tokens: int, every: int) -> None:
+        self.run_dir = run_dir
+        self.tokenizer = tokenizer
+        self.examples = list(examples)
+        self.metric = metric
+        self.max_new_tokens = max_new_tokens
+        self.every = every
+        self.scorer = make_scorer(metric, self.examples) if self.examples else None
+        self.history: list[tuple[int, float]] = []
+
+    def run(self, model: Any, step: int) -> dict[str, Any]:
+        if not self.examples:
+            return {}
+        res = evaluate(model, self.tokenizer, self.examples, self.metric, self.max_new_tokens, self.scorer)
+        if self.history and self.history[-1][0] == step:
+            self.history.pop()  # the final evaluation replaces an in-training one at the same step
+        self.history.append((step, res["accuracy"]))
+        self.run_dir.append_jsonl(self.run_dir.metrics_path, {
+            "step": step, "heldout_accuracy": res["accuracy"], "heldout_checked": res["checked"]})
+        self.run_dir.append_jsonl(self.run_dir.samples_path, {"step": step, "samples": res["samples"]})
+        return res
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            self.run(model, state.global_step)
+
+    def plot(self) -> None:
+        """plots/sft.png: loss and held-out accuracy over steps, from what the run logged."""
+        import json
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = [json.loads(x) for x in self.run_dir.metrics_path.read_text().splitlines() if x.strip()] \
+            if self.run_dir.metrics_path.is_file() else []
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+        ev = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]
+        if loss:
+            axes[0].plot(*zip(*loss), label="train")
+        if ev:
+            axes[0].plot(*zip(*ev), "o-", label="held-out")
+        axes[0].set(xlabel="step", ylabel="loss", title="SFT loss")
+        axes[0].legend()
+        if self.history:
+            axes[1].plot(*zip(*self.history), "o-")
+        axes[1].set(xlabel="step", ylabel=self.metric, title="held-out accuracy", ylim=(-0.02, 1.02))
+        fig.tight_layout()
+        self.run_dir.plots.mkdir(exist_ok=True)
+        fig.savefig(self.run_dir.plots / "sft.png", dpi=100)
+        plt.close(fig)
