@@ -37,23 +37,26 @@ class DemoSettings:
     """The demo's knobs; every one ends up as a recipe override or an eval setting."""
 
     task: str = "integer_arithmetic"
-    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 2, mul_digits: 1}"  # data_gen knob overrides
-    n_train: int = 4000  # training items (SFT and the GRPO prompt pool)
+    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1, mul_digits: 1}"  # data_gen knob overrides
+    n_train: int = 3000  # training items (SFT and the GRPO prompt pool)
+    n_val: int = 64  # more training-split items, held out of training: SFT's stopping check
     n_heldout: int = 200  # held-out items (test split) for every evaluation
-    sft_steps: int = 150  # short on purpose: leaves the model at 20-60% so RL has headroom
+    sft_steps: int = 400  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
+    sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
+    sft_eval_every: int = 25
     sft_lr: float = 3e-3
     grpo_steps: int = 60
-    grpo_lr: float = 1e-4
+    grpo_lr: float = 3e-4
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
     eval_every: int = 10  # GRPO checkpoints evaluated on the held-out set every N steps (0: only the end)
     k: int = 4  # pass@k / maj@k samples in the before/after evaluations
     seed: int = 0
-    threads: int = 2  # torch threads (the demo's budget is 2 cores)
+    threads: int = 1  # torch threads (one is fastest for this tiny model, and leaves a core for the verifier)
 
 
-QUICK = DemoSettings(n_train=64, n_heldout=8, sft_steps=4, grpo_steps=2, prompts_per_step=2, group_size=2,
+QUICK = DemoSettings(n_train=64, n_val=4, n_heldout=8, sft_steps=4, sft_eval_every=2, grpo_steps=2, prompts_per_step=2, group_size=2,
                      max_new_tokens=24, eval_every=1, k=2)
 
 
@@ -74,7 +77,8 @@ def train(cfg: Any) -> dict[str, Any]:
 
 
 def make_data(s: DemoSettings, out: Path) -> dict[str, Any]:
-    """train.jsonl and heldout.jsonl (disjoint by construction: data_gen's split hash)."""
+    """train.jsonl, val.jsonl (train split, never trained on) and heldout.jsonl (the test split:
+    disjoint from both by construction, data_gen's split hash)."""
     import yaml
 
     from data_gen.generate import iter_items, make_config
@@ -83,19 +87,21 @@ def make_data(s: DemoSettings, out: Path) -> dict[str, Any]:
     cfg = make_config(s.task, None, yaml.safe_load(s.knobs))
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    n_tr = write_jsonl(iter_items([s.task], s.n_train, seed=s.seed, configs={s.task: cfg}, split="train"),
-                       data / "train.jsonl")
+    rows = list(iter_items([s.task], s.n_train + s.n_val, seed=s.seed, configs={s.task: cfg}, split="train"))
+    n_tr = write_jsonl(rows[: s.n_train], data / "train.jsonl")
+    write_jsonl(rows[s.n_train:], data / "val.jsonl")
     n_te = write_jsonl(iter_items([s.task], s.n_heldout, seed=s.seed, configs={s.task: cfg}, split="test"),
                        data / "heldout.jsonl")
-    return {"train": str(data / "train.jsonl"), "heldout": str(data / "heldout.jsonl"), "n_train": n_tr,
+    return {"train": str(data / "train.jsonl"), "val": str(data / "val.jsonl"), "heldout": str(data / "heldout.jsonl"), "n_train": n_tr,
             "n_heldout": n_te}
 
 
-def sft_config(s: DemoSettings, out: Path, train_path: str, heldout_path: str) -> Any:
+def sft_config(s: DemoSettings, out: Path, train_path: str, val_path: str) -> Any:
     return recipe("sft_warmstart", [
         f"run.output_dir={out / 'sft'}", f"run.seed={s.seed}", "run.device=cpu", "run.log_every=10",
-        "sft.generate=null", f"sft.train_path={train_path}", f"sft.eval_path={heldout_path}",
-        "sft.eval_max_items=0", "sft.eval_every=0",  # the demo evaluates with `cotrl eval`'s evaluator
+        "sft.generate=null", f"sft.train_path={train_path}", f"sft.eval_path={val_path}",
+        f"sft.eval_max_items={s.n_val}", f"sft.eval_every={s.sft_eval_every}", "sft.eval_metric=math_answer",
+        f"sft.stop_at_accuracy={s.sft_stop_at}", f"sft.eval_max_new_tokens={s.max_new_tokens}",
         f"sft.max_steps={s.sft_steps}", f"sft.lr={s.sft_lr}", f"train.cpu_threads={s.threads}",
     ])
 
@@ -166,8 +172,9 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     data = make_data(s, out)
     times["data"] = time.perf_counter() - t
 
-    t = stage(2, "sft", f"SFT warm start of the tiny model ({s.sft_steps} steps, recipes/sft_warmstart.yaml)")
-    sft = train(sft_config(s, out, data["train"], data["heldout"]))
+    t = stage(2, "sft", f"SFT warm start of the tiny model (recipes/sft_warmstart.yaml; stops at "
+                        f"{s.sft_stop_at:.0%} validation accuracy or {s.sft_steps} steps)")
+    sft = train(sft_config(s, out, data["train"], data["val"]))
     sft_model = sft["outputs"]["model"]
     times["sft"] = time.perf_counter() - t
 
@@ -196,7 +203,7 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
         "step_accuracy_before": before["step_accuracy"], "step_accuracy_after": after["step_accuracy"],
         "eval_before": _strip(before), "eval_after": _strip(after),
         "heldout_curve": [{"step": st, "accuracy": a, "step_accuracy": sa} for st, a, sa in curve],
-        "sft": {k: sft.get(k) for k in ("steps", "train_loss", "wall_s", "train_examples")},
+        "sft": {k: sft.get(k) for k in ("steps", "train_loss", "wall_s", "heldout_accuracy_after")},
         "grpo": {"steps": grpo.get("steps"), "final": grpo.get("final")},
         "settings": asdict(s), "data": data,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "load": _load()},

@@ -87,8 +87,9 @@ def markdown(r: dict[str, Any]) -> str:
         "# cotrl demo report", "",
         f"Task `{s['task']}` (knobs `{s['knobs']}`): {r['data']['n_train']} training problems, "
         f"{r['data']['n_heldout']} held-out problems from the generator's disjoint test split.",
-        f"Tiny Qwen2-style model built locally; SFT warm start {s['sft_steps']} steps "
-        f"(recipes/sft_warmstart.yaml), then GRPO {s['grpo_steps']} steps with outcome `math_answer` + "
+        f"Tiny Qwen2-style model built locally; SFT warm start (recipes/sft_warmstart.yaml) for "
+        f"{r['sft']['steps']} steps (it stops once accuracy on {s['n_val']} validation items reaches "
+        f"{s['sft_stop_at']:.0%}, at most {s['sft_steps']}: RL needs headroom), then GRPO {s['grpo_steps']} steps with outcome `math_answer` + "
         f"step `rule` rewards through the `mixed` advantage (recipes/grpo_process.yaml), "
         f"{s['prompts_per_step']} prompts x {s['group_size']} samples per step, lr {s['grpo_lr']}.", "",
         "| held-out metric | SFT model | GRPO model |", "|---|---:|---:|",

@@ -348,6 +348,7 @@ class SftSection:
     eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
     eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
     eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
+    stop_at_accuracy: float | None = None  # stop once an in-training held-out evaluation reaches this (a warm start that leaves RL headroom); null: never
     eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
     eval_max_new_tokens: int = 96  # generation budget per held-out item
     max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
