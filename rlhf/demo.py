@@ -37,11 +37,11 @@ class DemoSettings:
     """The demo's knobs; every one ends up as a recipe override or an eval setting."""
 
     task: str = "integer_arithmetic"
-    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1, mul_digits: 1}"  # data_gen knob overrides
-    n_train: int = 3000  # training items (SFT and the GRPO prompt pool)
+    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1, mul_prob: 0.0}"  # data_gen knob overrides: + and - of one-digit numbers
+    n_train: int = 2000  # training items (SFT and the GRPO prompt pool)
     n_val: int = 64  # more training-split items, held out of training: SFT's stopping check
     n_heldout: int = 200  # held-out items (test split) for every evaluation
-    sft_steps: int = 400  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
+    sft_steps: int = 600  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
     sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
     sft_eval_every: int = 25
     sft_lr: float = 3e-3
