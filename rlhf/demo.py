@@ -106,15 +106,16 @@ def sft_config(s: DemoSettings, out: Path, train_path: str, val_path: str) -> An
     ])
 
 
-def grpo_config(s: DemoSettings, out: Path, model_dir: str, train_path: str) -> Any:
+def grpo_config(s: DemoSettings, run_dir: Path, model_dir: str, train_path: str, extra: tuple[str, ...] = ()) -> Any:
+    """recipes/grpo_process.yaml for the demo; `extra` overrides come last (the bench's outcome-only arm)."""
     return recipe("grpo_process", [
-        f"run.output_dir={out / 'grpo'}", f"run.seed={s.seed}", "run.device=cpu",
+        f"run.output_dir={run_dir}", f"run.seed={s.seed}", "run.device=cpu",
         f"run.save_every={s.eval_every or s.grpo_steps}", f"run.keep_checkpoints={s.grpo_steps + 1}",
         f"model.path={model_dir}", "lora.enabled=false",
         "data.source=jsonl", f"data.path={train_path}", "data.tasks=[]", f"data.prompts_per_step={s.prompts_per_step}",
         "rollout.backend=transformers", f"rollout.n={s.group_size}", f"rollout.max_new_tokens={s.max_new_tokens}",
         f"train.steps={s.grpo_steps}", f"train.lr={s.grpo_lr}", f"train.cpu_threads={s.threads}",
-        "train.dynamic_sampling=false",
+        "train.dynamic_sampling=false", *extra,
     ])
 
 
@@ -185,7 +186,7 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     times["eval_before"] = time.perf_counter() - t
 
     t = stage(4, "grpo", f"GRPO with process rewards ({s.grpo_steps} steps, recipes/grpo_process.yaml)")
-    grpo = train(grpo_config(s, out, sft_model, data["train"]))
+    grpo = train(grpo_config(s, out / "grpo", sft_model, data["train"]))
     times["grpo"] = time.perf_counter() - t
 
     t = stage(5, "eval_after", "evaluate the GRPO model (and its checkpoints) on the held-out set")
