@@ -54,15 +54,31 @@ def main() -> None:
     for task, level, rg_name in PAIRS:
         r_ours = rate(lambda n, t=task, lv=level: ours(t, lv, n), N_OURS)
         r_peer = rate(lambda n, p=rg_name: peer(p, n), N_PEER)
-        rows.append({"family": task, "level": level, "ours_items_s": round(r_ours, 1), "reasoning_gym": rg_name,
-                     "peer_items_s": round(r_peer, 1), "ratio": round(r_ours / r_peer, 3)})
+        rows.append(
+            {
+                "family": task,
+                "level": level,
+                "ours_items_s": round(r_ours, 1),
+                "reasoning_gym": rg_name,
+                "peer_items_s": round(r_peer, 1),
+                "ratio": round(r_ours / r_peer, 3),
+            }
+        )
     for task in GENERATORS.names():
         if task in {p[0] for p in PAIRS}:
             continue
         n = 30 if task.startswith("code_") else 1000
         r = rate(lambda k, t=task: ours(t, 5.0, k), n, repeat=1 if task.startswith("code_") else 2)
-        rows.append({"family": task, "level": 5.0, "ours_items_s": round(r, 1), "reasoning_gym": "-",
-                     "peer_items_s": "-", "ratio": "-"})
+        rows.append(
+            {
+                "family": task,
+                "level": 5.0,
+                "ours_items_s": round(r, 1),
+                "reasoning_gym": "-",
+                "peer_items_s": "-",
+                "ratio": "-",
+            }
+        )
     head = rows[0]
     all_pairs_met = all(r["ratio"] >= 1.0 for r in rows[: len(PAIRS)])
     write_result(
@@ -79,8 +95,10 @@ def main() -> None:
         extra={
             "all_pairs_at_least_peer": all_pairs_met,
             "int_arith_at_least_10k": head["ours_items_s"] >= 10_000,
-            "notes": ("ours includes checkable steps, hashed seeds, held-out split filtering and dedup; "
-                      "code families run every reference in the sandbox, hence their low rate"),
+            "notes": (
+                "ours includes checkable steps, hashed seeds, held-out split filtering and dedup; "
+                "code families run every reference in the sandbox, hence their low rate"
+            ),
         },
     )
 

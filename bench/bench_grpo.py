@@ -6,7 +6,7 @@ step (32 completions), 64 new tokens, temperature 1, lr 1e-5, no KL (beta 0), on
 per batch, token-mean loss, group-std-scaled advantages, full finetuning, fp32 on CPU.
 Both use transformers for generation (TRL: `model.generate`; ours: the cached decode loop
 in rlhf/rollout/hf.py). Steps/second is measured after warm-up steps; the two engines are
-run alternately (TRL, ours, TRL, ours) to spread machine noise over both.
+run alternately (TRL, ours, three times) to spread machine noise over both.
 
 Then peak memory of our loop under LoRA vs full finetuning, each in its own subprocess
 (max RSS on CPU; CUDA peak allocation when a GPU is present), on a larger tiny model
@@ -187,7 +187,7 @@ def main() -> None:
     model_dir = build_model(work / "model", items)
     trl_times: list[float] = []
     our_times: list[float] = []
-    for rnd in range(2):
+    for rnd in range(3):
         trl_times += run_trl(model_dir, items, work)
         our_times += run_ours(model_dir, data, work / f"ours{rnd}")
     trl_s, our_s = statistics.median(trl_times), statistics.median(our_times)

@@ -84,6 +84,7 @@ def list_score(expected: str, response: str) -> float:
 
 def assignment_score(expected: str, response: str) -> float:
     """'x = 2, y = -1' in any order; every variable must match."""
+
     def parse(text: str) -> dict[str, Fraction] | None:
         out: dict[str, Fraction] = {}
         for part in re.split(r"[,;]|\band\b", text):

@@ -55,7 +55,13 @@ class Chain:
         self.steps: list[str] = []
 
     def calc(
-        self, label: str, lhs: str, value: Num, swapped: Num | None = None, extra: tuple = (), avoid: tuple = (0,)
+        self,
+        label: str,
+        lhs: str,
+        value: Num,
+        swapped: Num | None = None,
+        extra: tuple = (),
+        avoid: tuple = (0,),
     ) -> Fraction:
         """Record `label: lhs = value` and return the value as displayed.
 
@@ -64,7 +70,9 @@ class Chain:
         bad_extra = tuple((Fraction(w), k) for w, k in extra)
         if value.denominator > 12 or self.decimals is not None:  # decimal-like: slips the reader would see
             bad_extra += ((value + 1, "arithmetic_slip"), (value * 10, "misplaced_decimal"))
-        v = self.tamper.at(len(self.steps), value, None if swapped is None else Fraction(swapped), bad_extra, avoid=avoid)
+        v = self.tamper.at(
+            len(self.steps), value, None if swapped is None else Fraction(swapped), bad_extra, avoid=avoid
+        )
         text = show(v, self.decimals, self.fraction)
         self.steps.append(f"{label}: {lhs} = {text}")
         return Fraction(text)

@@ -29,13 +29,22 @@ def add_parser(subparsers) -> None:
     p.add_argument("--n", type=int, help="number of items")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (per-item seeds are hashed from it)")
     p.add_argument("--out", help="output path (.jsonl, .parquet, or a directory for --format hf)")
-    p.add_argument("--format", choices=FORMATS, default=None, help="default: from the --out suffix, else jsonl")
-    p.add_argument("--split", choices=SPLITS, default="train", help="train or held-out test (disjoint problems)")
-    p.add_argument("--difficulty", type=float, default=None, help=f"level in [0, {MAX_LEVEL:g}] mapped onto knobs")
+    p.add_argument(
+        "--format", choices=FORMATS, default=None, help="default: from the --out suffix, else jsonl"
+    )
+    p.add_argument(
+        "--split", choices=SPLITS, default="train", help="train or held-out test (disjoint problems)"
+    )
+    p.add_argument(
+        "--difficulty", type=float, default=None, help=f"level in [0, {MAX_LEVEL:g}] mapped onto knobs"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override one knob")
     p.add_argument("--prm", action="store_true", help="also write OUT.prm.* and OUT.processbench.* exports")
-    p.add_argument("--chat-prompt", action="store_true",
-                   help="write `prompt` as the chat message list (TRL conversational format) instead of text")
+    p.add_argument(
+        "--chat-prompt",
+        action="store_true",
+        help="write `prompt` as the chat message list (TRL conversational format) instead of text",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=run)
@@ -73,7 +82,12 @@ def list_tasks() -> list[dict[str, Any]]:
     for name in GENERATORS.names():
         gen = GENERATORS.get(name)
         knobs = {
-            k: {"default": spec.at0, f"at_level_{MAX_LEVEL:g}": spec.at_max, "range": [spec.lo, spec.hi], "help": spec.help}
+            k: {
+                "default": spec.at0,
+                f"at_level_{MAX_LEVEL:g}": spec.at_max,
+                "range": [spec.lo, spec.hi],
+                "help": spec.help,
+            }
             for k, spec in gen.config_cls.knobs().items()
         }
         rows.append({"task": name, "description": gen.description, "knobs": knobs})
@@ -88,12 +102,16 @@ def run(args) -> int:
             print(f"{row['task']}: {row['description']}")
             for k, spec in row["knobs"].items():
                 lo, hi = spec["range"]
-                print(f"    {k} = {spec['default']:g} (level {MAX_LEVEL:g}: {spec[f'at_level_{MAX_LEVEL:g}']:g}; "
-                      f"range {lo:g}..{hi:g})  {spec['help']}")
+                print(
+                    f"    {k} = {spec['default']:g} (level {MAX_LEVEL:g}: {spec[f'at_level_{MAX_LEVEL:g}']:g}; "
+                    f"range {lo:g}..{hi:g})  {spec['help']}"
+                )
         from data_gen.adapters.reasoning_gym import available
 
         n_rg = len(available())
-        print(f"rg:NAME: {n_rg} reasoning-gym tasks (answers only)" if n_rg else "rg:NAME: needs reasoning-gym")
+        print(
+            f"rg:NAME: {n_rg} reasoning-gym tasks (answers only)" if n_rg else "rg:NAME: needs reasoning-gym"
+        )
         return 0
     missing = [flag for flag, v in (("--task", args.task), ("--n", args.n), ("--out", args.out)) if v is None]
     if missing:
@@ -104,9 +122,11 @@ def run(args) -> int:
     configs = resolve_configs(tasks, args.difficulty, _parse_sets(args.set))
     out = Path(args.out)
     fmt = args.format or ("parquet" if out.suffix == ".parquet" else "jsonl")
-    targets = [out] + ([_export_path(out, "prm", fmt), _export_path(out, "processbench", fmt)] if args.prm else [])
+    targets = [out] + (
+        [_export_path(out, "prm", fmt), _export_path(out, "processbench", fmt)] if args.prm else []
+    )
     for t in targets:
-        check_output(t, args.overwrite)
+        check_output(t, args.overwrite, directory=fmt == "hf")
 
     stream = iter_items(tasks, args.n, args.seed, configs, args.split)
     items = list(_progress(stream, args.n, not args.no_progress and sys.stderr.isatty()))
@@ -116,7 +136,13 @@ def run(args) -> int:
         write_items([chat_prompt(i) for i in items], out, fmt)
     else:
         write_items(items, out, fmt)
-    summary: dict[str, Any] = {"out": str(out), "n": len(items), "tasks": tasks, "split": args.split, "format": fmt}
+    summary: dict[str, Any] = {
+        "out": str(out),
+        "n": len(items),
+        "tasks": tasks,
+        "split": args.split,
+        "format": fmt,
+    }
     if args.prm:
         from data_gen.inject import prm_rows, processbench_rows
 

@@ -32,68 +32,130 @@ def _ints(rng: random.Random, lo: int = -20, hi: int = 50, max_len: int = 8) -> 
     return [rng.randint(lo, hi) for _ in range(rng.randint(0, max_len))]
 
 
-_WORDS = ("apple", "kiwi", "banana", "fig", "cherry", "plum", "grape", "melon", "pear", "date", "Orange", "UMBRELLA")
+_WORDS = (
+    "apple",
+    "kiwi",
+    "banana",
+    "fig",
+    "cherry",
+    "plum",
+    "grape",
+    "melon",
+    "pear",
+    "date",
+    "Orange",
+    "UMBRELLA",
+)
 
 
 def make_spec(rng: random.Random) -> Spec:
     kind = rng.randrange(8)
     if kind == 0:
         k = rng.randint(2, 7)
-        return Spec(f"sum_multiples_of_{k}", "xs", f"the sum of the elements of the list xs that are divisible by {k}",
-                    f"def sum_multiples_of_{k}(xs):\n    total = 0\n    for x in xs:\n        if x % {k} == 0:\n"
-                    f"            total += x\n    return total\n",
-                    ((f"x % {k} == 0", f"x % {k} != 0"), ("total = 0", "total = 1"), ("total += x", "total += 1")),
-                    lambda r: (_ints(r),), True)
+        return Spec(
+            f"sum_multiples_of_{k}",
+            "xs",
+            f"the sum of the elements of the list xs that are divisible by {k}",
+            f"def sum_multiples_of_{k}(xs):\n    total = 0\n    for x in xs:\n        if x % {k} == 0:\n"
+            f"            total += x\n    return total\n",
+            ((f"x % {k} == 0", f"x % {k} != 0"), ("total = 0", "total = 1"), ("total += x", "total += 1")),
+            lambda r: (_ints(r),),
+            True,
+        )
     if kind == 1:
         k = rng.randint(2, 6)
-        return Spec(f"count_longer_than_{k}", "words", f"how many strings in the list words are longer than {k} characters",
-                    f"def count_longer_than_{k}(words):\n    count = 0\n    for w in words:\n        if len(w) > {k}:\n"
-                    f"            count += 1\n    return count\n",
-                    ((f"len(w) > {k}", f"len(w) >= {k}"), ("count = 0", "count = 1"), (f"len(w) > {k}", f"len(w) < {k}")),
-                    lambda r: ([r.choice(_WORDS) for _ in range(r.randint(0, 7))],), False)
+        return Spec(
+            f"count_longer_than_{k}",
+            "words",
+            f"how many strings in the list words are longer than {k} characters",
+            f"def count_longer_than_{k}(words):\n    count = 0\n    for w in words:\n        if len(w) > {k}:\n"
+            f"            count += 1\n    return count\n",
+            (
+                (f"len(w) > {k}", f"len(w) >= {k}"),
+                ("count = 0", "count = 1"),
+                (f"len(w) > {k}", f"len(w) < {k}"),
+            ),
+            lambda r: ([r.choice(_WORDS) for _ in range(r.randint(0, 7))],),
+            False,
+        )
     if kind == 2:
-        return Spec("running_max", "xs", "a list whose i-th element is the largest of xs[0..i]",
-                    "def running_max(xs):\n    out = []\n    best = None\n    for x in xs:\n"
-                    "        if best is None or x > best:\n            best = x\n        out.append(best)\n    return out\n",
-                    (("x > best", "x < best"), ("out.append(best)", "out.append(x)")),
-                    lambda r: (_ints(r, max_len=9),), True)
+        return Spec(
+            "running_max",
+            "xs",
+            "a list whose i-th element is the largest of xs[0..i]",
+            "def running_max(xs):\n    out = []\n    best = None\n    for x in xs:\n"
+            "        if best is None or x > best:\n            best = x\n        out.append(best)\n    return out\n",
+            (("x > best", "x < best"), ("out.append(best)", "out.append(x)")),
+            lambda r: (_ints(r, max_len=9),),
+            True,
+        )
     if kind == 3:
         k = rng.randint(1, 4)
-        return Spec(f"rotate_left_{k}", "xs", f"the list xs rotated left by {k} positions (empty stays empty)",
-                    f"def rotate_left_{k}(xs):\n    if not xs:\n        return []\n    s = {k} % len(xs)\n"
-                    f"    return xs[s:] + xs[:s]\n",
-                    (("return xs[s:] + xs[:s]", "return xs[-s:] + xs[:-s]"), (f"s = {k} % len(xs)", f"s = {k}")),
-                    lambda r: (_ints(r, 0, 9, 7),), True)
+        return Spec(
+            f"rotate_left_{k}",
+            "xs",
+            f"the list xs rotated left by {k} positions (empty stays empty)",
+            f"def rotate_left_{k}(xs):\n    if not xs:\n        return []\n    s = {k} % len(xs)\n"
+            f"    return xs[s:] + xs[:s]\n",
+            (("return xs[s:] + xs[:s]", "return xs[-s:] + xs[:-s]"), (f"s = {k} % len(xs)", f"s = {k}")),
+            lambda r: (_ints(r, 0, 9, 7),),
+            True,
+        )
     if kind == 4:
         lo, hi = rng.randint(-5, 5), rng.randint(10, 30)
         name = f"clamp_{'m' if lo < 0 else ''}{abs(lo)}_{hi}"
-        return Spec(name, "xs", f"xs with every element clamped into the range [{lo}, {hi}]",
-                    f"def {name}(xs):\n    return [min(max(x, {lo}), {hi}) for x in xs]\n",
-                    ((f"min(max(x, {lo}), {hi})", f"max(min(x, {lo}), {hi})"), (f"max(x, {lo})", f"max(x, {lo + 1})")),
-                    lambda r: (_ints(r, -30, 60),), True)
+        return Spec(
+            name,
+            "xs",
+            f"xs with every element clamped into the range [{lo}, {hi}]",
+            f"def {name}(xs):\n    return [min(max(x, {lo}), {hi}) for x in xs]\n",
+            (
+                (f"min(max(x, {lo}), {hi})", f"max(min(x, {lo}), {hi})"),
+                (f"max(x, {lo})", f"max(x, {lo + 1})"),
+            ),
+            lambda r: (_ints(r, -30, 60),),
+            True,
+        )
     if kind == 5:
         ch = rng.choice("*#_")
-        return Spec("mask_vowels", "s", f"the string s with every vowel (a, e, i, o, u, either case) replaced by '{ch}'",
-                    f"def mask_vowels(s):\n    return ''.join('{ch}' if c in 'aeiouAEIOU' else c for c in s)\n",
-                    (("'aeiouAEIOU'", "'aeiou'"), (f"'{ch}' if c in", "c if c in")),
-                    lambda r: (" ".join(r.choice(_WORDS) for _ in range(r.randint(1, 3))),), False)
+        return Spec(
+            "mask_vowels",
+            "s",
+            f"the string s with every vowel (a, e, i, o, u, either case) replaced by '{ch}'",
+            f"def mask_vowels(s):\n    return ''.join('{ch}' if c in 'aeiouAEIOU' else c for c in s)\n",
+            (("'aeiouAEIOU'", "'aeiou'"), (f"'{ch}' if c in", "c if c in")),
+            lambda r: (" ".join(r.choice(_WORDS) for _ in range(r.randint(1, 3))),),
+            False,
+        )
     if kind == 6:
         k = rng.randint(2, 9)
-        return Spec(f"digit_sum_times_{k}", "n", f"{k} times the sum of the decimal digits of the non-negative integer n",
-                    f"def digit_sum_times_{k}(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n"
-                    f"        n //= 10\n    return {k} * total\n",
-                    (("while n > 0", "while n > 9"), ("total += n % 10", "total += n // 10")),
-                    lambda r: (r.randint(0, 10 ** r.randint(1, 6)),), False)
+        return Spec(
+            f"digit_sum_times_{k}",
+            "n",
+            f"{k} times the sum of the decimal digits of the non-negative integer n",
+            f"def digit_sum_times_{k}(n):\n    total = 0\n    while n > 0:\n        total += n % 10\n"
+            f"        n //= 10\n    return {k} * total\n",
+            (("while n > 0", "while n > 9"), ("total += n % 10", "total += n // 10")),
+            lambda r: (r.randint(0, 10 ** r.randint(1, 6)),),
+            False,
+        )
     a, b = rng.choice(((2, 3), (3, 5), (2, 5), (3, 4), (4, 7)))
-    return Spec(f"fizz_{a}_{b}", "n",
-                f"a list for i = 1..n of 'FizzBuzz' if i is divisible by both {a} and {b}, 'Fizz' if by {a}, "
-                f"'Buzz' if by {b}, else str(i)",
-                f"def fizz_{a}_{b}(n):\n    out = []\n    for i in range(1, n + 1):\n"
-                f"        if i % {a} == 0 and i % {b} == 0:\n            out.append('FizzBuzz')\n"
-                f"        elif i % {a} == 0:\n            out.append('Fizz')\n        elif i % {b} == 0:\n"
-                f"            out.append('Buzz')\n        else:\n            out.append(str(i))\n    return out\n",
-                (("range(1, n + 1)", "range(1, n)"), (f"i % {a} == 0 and i % {b} == 0", f"i % {a} == 0 or i % {b} == 0")),
-                lambda r: (r.randint(0, 3 * a * b),), False)
+    return Spec(
+        f"fizz_{a}_{b}",
+        "n",
+        f"a list for i = 1..n of 'FizzBuzz' if i is divisible by both {a} and {b}, 'Fizz' if by {a}, "
+        f"'Buzz' if by {b}, else str(i)",
+        f"def fizz_{a}_{b}(n):\n    out = []\n    for i in range(1, n + 1):\n"
+        f"        if i % {a} == 0 and i % {b} == 0:\n            out.append('FizzBuzz')\n"
+        f"        elif i % {a} == 0:\n            out.append('Fizz')\n        elif i % {b} == 0:\n"
+        f"            out.append('Buzz')\n        else:\n            out.append(str(i))\n    return out\n",
+        (
+            ("range(1, n + 1)", "range(1, n)"),
+            (f"i % {a} == 0 and i % {b} == 0", f"i % {a} == 0 or i % {b} == 0"),
+        ),
+        lambda r: (r.randint(0, 3 * a * b),),
+        False,
+    )
 
 
 def run_reference(spec: Spec, source: str, args: tuple[Any, ...]) -> Any:
@@ -107,7 +169,9 @@ def call_text(spec: Spec, args: tuple[Any, ...]) -> str:
     return f"{spec.name}({', '.join(repr(a) for a in args)})"
 
 
-def test_cases(spec: Spec, rng: random.Random, n: int, source: str | None = None) -> list[tuple[tuple[Any, ...], Any]]:
+def test_cases(
+    spec: Spec, rng: random.Random, n: int, source: str | None = None
+) -> list[tuple[tuple[Any, ...], Any]]:
     """n distinct inputs with the reference's outputs (edge inputs first)."""
     edge: list[tuple[Any, ...]] = []
     if spec.args in ("xs", "words"):

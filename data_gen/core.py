@@ -21,8 +21,21 @@ from fractions import Fraction
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 MAX_LEVEL = 10.0
-HELDOUT_PERCENT = 10  # share of the problem space (by normalized-prompt hash) reserved for held-out evaluation
+HELDOUT_PERCENT = (
+    10  # share of the problem space (by normalized-prompt hash) reserved for held-out evaluation
+)
 SPLITS = ("train", "test")
+
+# Identity families (polynomials, calculus) record this point as `meta["variables"]`: every
+# gold step is an identity in x, so it holds there too, while a wrong step cannot (by the
+# rational root theorem a nonzero integer polynomial vanishes at p/q only if p divides its
+# lowest and q its highest coefficient; both are primes far above any coefficient we emit).
+PROBE_X = "10007/9973"
+
+
+def identity_meta(**extra: Any) -> dict[str, Any]:
+    """meta for families whose steps are identities in x: a substitution point and the check kind."""
+    return {**extra, "variables": {"x": PROBE_X}, "step_check": "identity"}
 
 
 # ----------------------------------------------------------------------------- knobs
@@ -57,11 +70,17 @@ class TaskConfig:
                 continue
             value = getattr(self, f.name)
             want_int = f.type in (int, "int")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (want_int and not isinstance(value, int)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (want_int and not isinstance(value, int))
+            ):
                 kind = "an int" if want_int else "a number"
                 raise ValueError(f"{self.task}: knob {f.name} must be {kind}, got {value!r}")
             if not spec.lo <= value <= spec.hi:
-                raise ValueError(f"{self.task}: knob {f.name}={value!r} is out of range [{spec.lo}, {spec.hi}]")
+                raise ValueError(
+                    f"{self.task}: knob {f.name}={value!r} is out of range [{spec.lo}, {spec.hi}]"
+                )
         self.check()
 
     def check(self) -> None:
@@ -90,7 +109,10 @@ class TaskConfig:
             if name not in cls.knobs():
                 raise ValueError(f"{cls.task}: unknown knob {name!r}; valid: {', '.join(cls.knobs())}")
             values[name] = coerce_knob(cls, name, raw)
-        return cls(**values)
+        cfg = cls(**values)
+        if level is not None:  # not a field: recorded in each item's `difficulty` as "level"
+            object.__setattr__(cfg, "_level", float(level))
+        return cfg
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.knobs()}
@@ -159,7 +181,12 @@ class Tamper:
         self.applied: str | None = None  # the error kind used, once applied
 
     def at(
-        self, step: int, value: Any, swapped: Any = None, extra: tuple[tuple[Any, str], ...] = (), avoid: tuple = ()
+        self,
+        step: int,
+        value: Any,
+        swapped: Any = None,
+        extra: tuple[tuple[Any, str], ...] = (),
+        avoid: tuple = (),
     ) -> Any:
         """`extra`: family-specific wrong results with their kind (e.g. a dropped carry);
         `avoid`: values a wrong result must not take (e.g. 0 for a divisor). `extra` may be a
@@ -192,7 +219,9 @@ def perturb(
             choices.append((-value, "sign_flip"))
         choices.append((value + rng.choice((-10, 10)), "wrong_carry"))
         delta = rng.choice((-3, -2, -1, 1, 2, 3))
-        if isinstance(value, Fraction) and 1 < value.denominator <= 12:  # a visible fraction: slip the numerator
+        if (
+            isinstance(value, Fraction) and 1 < value.denominator <= 12
+        ):  # a visible fraction: slip the numerator
             choices.append((Fraction(value.numerator + delta, value.denominator), "arithmetic_slip"))
         else:
             choices.append((value + delta, "arithmetic_slip"))

@@ -76,8 +76,13 @@ def build_item(
         "answer": sol.answer,
         "solution_steps": sol.steps,
         "difficulty": difficulty,
-        "meta": {**sol.meta, "seed": seed, "index": index, "split": "rejected" if rejected else split_of(ph),
-                 "prompt_hash": ph},
+        "meta": {
+            **sol.meta,
+            "seed": seed,
+            "index": index,
+            "split": "rejected" if rejected else split_of(ph),
+            "prompt_hash": ph,
+        },
     }
 
 
@@ -188,8 +193,6 @@ def resolve_configs(
         mine = {k: v for k, v in overrides.items() if k in cls.knobs()}
         used.update(mine)
         cfg = cls.from_level(level, mine)
-        if level is not None:
-            object.__setattr__(cfg, "_level", float(level))
         out[t] = cfg
     unknown = [k for k in overrides if k not in used]
     if unknown:

@@ -20,7 +20,12 @@ from data_gen.generate import corrupt_item, get_generator
 
 def labelled_solutions(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The gold solution (first_wrong -1), then one corrupted solution when the family supports it."""
-    yield {"steps": list(item["solution_steps"]), "answer": item["answer"], "first_wrong": -1, "error_kind": None}
+    yield {
+        "steps": list(item["solution_steps"]),
+        "answer": item["answer"],
+        "first_wrong": -1,
+        "error_kind": None,
+    }
     bad = corrupt_item(item)
     if bad is not None:
         yield bad

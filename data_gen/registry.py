@@ -25,6 +25,7 @@ _BUILTIN = {
     "integral": "integral",
     "finance": "finance",
     "dosage": "dosage",
+    "unit_conversion": "unit_conversion",
     "code_function": "code_function",
     "code_fix": "code_fix",
     "code_output": "code_output",

@@ -20,11 +20,16 @@ FORMATS = ("jsonl", "parquet", "hf")
 _JSON_COLUMNS = ("difficulty", "meta")
 
 
-def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
-    """Fail before any work when the output exists (without overwrite) or cannot be written."""
+def check_output(path: str | os.PathLike[str], overwrite: bool, directory: bool = False) -> Path:
+    """Fail before any work when the output exists (without overwrite) or cannot be written.
+
+    `directory`: the output is a `datasets` directory (a file there may be replaced, and
+    a file output may not replace a directory)."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise ValueError(f"output {target} already exists; pass --overwrite to replace it")
+    if target.is_dir() and not directory:
+        raise ValueError(f"output {target} is a directory; give a file path (or --format hf)")
     parent = target.parent
     while not parent.exists():
         parent = parent.parent
@@ -59,7 +64,10 @@ def write_jsonl(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) ->
 
 
 def _columnar(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: (json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v) for k, v in r.items()} for r in rows]
+    return [
+        {k: (json.dumps(v, ensure_ascii=False) if k in _JSON_COLUMNS else v) for k, v in r.items()}
+        for r in rows
+    ]
 
 
 def write_parquet(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:

@@ -48,8 +48,13 @@ class ReasoningGymTask:
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         e = params["entry"]
-        meta = {"source": "reasoning_gym", "rg_task": self.rg_name, "rg_seed": params["seed"],
-                "rg_metadata": json.loads(json.dumps(e.get("metadata", {}), default=str)), "step_check": "none"}
+        meta = {
+            "source": "reasoning_gym",
+            "rg_task": self.rg_name,
+            "rg_seed": params["seed"],
+            "rg_metadata": json.loads(json.dumps(e.get("metadata", {}), default=str)),
+            "step_check": "none",
+        }
         return Solution(str(e["question"]), str(e["answer"]), [], meta)
 
     def score(self, item: dict[str, Any], response: str) -> float:
@@ -61,7 +66,7 @@ class ReasoningGymTask:
 @lru_cache(maxsize=None)
 def get_task(name: str) -> ReasoningGymTask:
     """`rg:NAME` -> adapter; unknown names raise ValueError listing reasoning-gym's tasks."""
-    rg_name = name[len(PREFIX):]
+    rg_name = name[len(PREFIX) :]
     names = available()
     if not names:
         raise ValueError(f"task {name!r} needs reasoning-gym: pip install 'cotrl[bench]'")

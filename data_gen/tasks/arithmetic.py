@@ -125,7 +125,9 @@ class IntegerArithmetic:
                 value = tamper.at(len(steps), a * b, swapped=None, extra=((a * (b + 1), "wrong_product"),))
             elif op == "+":
                 carry = _dropped_carry(a, b)
-                value = tamper.at(len(steps), a + b, extra=((carry, "dropped_carry"),) if carry is not None else ())
+                value = tamper.at(
+                    len(steps), a + b, extra=((carry, "dropped_carry"),) if carry is not None else ()
+                )
             else:
                 value = tamper.at(len(steps), a - b, swapped=b - a)
             before = current

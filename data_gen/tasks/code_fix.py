@@ -8,7 +8,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from data_gen.code_specs import call_text, code_score, make_spec, run_reference, test_cases, tests_text, validate_tests
+from data_gen.code_specs import (
+    call_text,
+    code_score,
+    make_spec,
+    run_reference,
+    test_cases,
+    tests_text,
+    validate_tests,
+)
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 
@@ -41,18 +49,31 @@ class CodeFix:
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         spec, cases, buggy = params["spec"], params["cases"], params["buggy"]
-        prompt = (f"The function `{spec.name}` should return {spec.doc}, but it has a bug. "
-                  f"Write the corrected function.\n\n```python\n{buggy or spec.source}```")
+        prompt = (
+            f"The function `{spec.name}` should return {spec.doc}, but it has a bug. "
+            f"Write the corrected function.\n\n```python\n{buggy or spec.source}```"
+        )
         args, out = params["failing"] or cases[0]
         steps = [f"Expected: {call_text(spec, args)} = {out!r}"]
-        return Solution(prompt, spec.source, steps, {
-            "entry_point": spec.name, "tests": tests_text(spec, cases), "buggy": buggy, "step_check": "execution",
-        })
+        return Solution(
+            prompt,
+            spec.source,
+            steps,
+            {
+                "entry_point": spec.name,
+                "tests": tests_text(spec, cases),
+                "buggy": buggy,
+                "step_check": "execution",
+            },
+        )
 
     def validate(self, sol: Solution) -> bool:
         m = sol.meta
-        return (m["buggy"] is not None and validate_tests(sol.answer, m["tests"], m["entry_point"])
-                and validate_tests(m["buggy"], m["tests"], m["entry_point"], expect_pass=False))
+        return (
+            m["buggy"] is not None
+            and validate_tests(sol.answer, m["tests"], m["entry_point"])
+            and validate_tests(m["buggy"], m["tests"], m["entry_point"], expect_pass=False)
+        )
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return code_score(item, response)

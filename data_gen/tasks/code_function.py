@@ -36,12 +36,21 @@ class CodeFunction:
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         spec, cases = params["spec"], params["cases"]
         ex_args, ex_out = cases[-1]
-        prompt = (f"Write a Python function `{spec.name}({spec.args})` that returns {spec.doc}. "
-                  f"Example: {call_text(spec, ex_args)} == {ex_out!r}.")
+        prompt = (
+            f"Write a Python function `{spec.name}({spec.args})` that returns {spec.doc}. "
+            f"Example: {call_text(spec, ex_args)} == {ex_out!r}."
+        )
         steps = [f"Check: {call_text(spec, a)} = {out!r}" for a, out in cases[: params["shown"]]]
-        return Solution(prompt, spec.source, steps, {
-            "entry_point": spec.name, "tests": tests_text(spec, cases), "step_check": "execution",
-        })
+        return Solution(
+            prompt,
+            spec.source,
+            steps,
+            {
+                "entry_point": spec.name,
+                "tests": tests_text(spec, cases),
+                "step_check": "execution",
+            },
+        )
 
     def validate(self, sol: Solution) -> bool:
         return validate_tests(sol.answer, sol.meta["tests"], sol.meta["entry_point"])

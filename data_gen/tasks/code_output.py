@@ -41,7 +41,8 @@ class CodeOutput:
             "op": rng.choice(("+ i", "- i", "* c", "+ c", "- c")),
             "c": rng.randint(2, max(2, min(cfg.max_const, 5))),
             "use_y": rng.random() < cfg.use_y_prob,
-            "branch": (rng.randint(5, 4 * cfg.max_const), rng.randint(1, cfg.max_const)) if rng.random() < cfg.branch_prob
+            "branch": (rng.randint(5, 4 * cfg.max_const), rng.randint(1, cfg.max_const))
+            if rng.random() < cfg.branch_prob
             else None,
         }
 
@@ -49,7 +50,9 @@ class CodeOutput:
         x, n, op, c, use_y, branch = (params[k] for k in ("x0", "n", "op", "c", "use_y", "branch"))
         opnd = "i" if op.endswith("i") else str(c)
         sym = op[0]
-        lines = [f"x = {x}"] + (["y = 0"] if use_y else []) + [f"for i in range({n}):", f"    x = x {sym} {opnd}"]
+        lines = (
+            [f"x = {x}"] + (["y = 0"] if use_y else []) + [f"for i in range({n}):", f"    x = x {sym} {opnd}"]
+        )
         if branch:
             lines += [f"    if x > {branch[0]}:", f"        x = x - {branch[1]}"]
         if use_y:

@@ -12,8 +12,10 @@ from typing import Any
 from data_gen.code_specs import code_score, make_spec, test_cases, validate_stdio
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
-MAIN = ("import sys\n\nxs = [int(t) for t in sys.stdin.read().split()]\nresult = {name}(xs)\n"
-        "print(' '.join(str(v) for v in result) if isinstance(result, list) else result)\n")
+MAIN = (
+    "import sys\n\nxs = [int(t) for t in sys.stdin.read().split()]\nresult = {name}(xs)\n"
+    "print(' '.join(str(v) for v in result) if isinstance(result, list) else result)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,9 @@ def _fmt(out: Any) -> str:
 
 class CodeStdio:
     name = "code_stdio"
-    description = "write a program reading integers from stdin and printing a result; hidden stdin/stdout cases"
+    description = (
+        "write a program reading integers from stdin and printing a result; hidden stdin/stdout cases"
+    )
     config_cls = CodeStdioConfig
     injectable = False
 
@@ -42,12 +46,18 @@ class CodeStdio:
         spec, cases = params["spec"], params["cases"]
         io = [{"input": " ".join(str(v) for v in a[0]) + "\n", "output": _fmt(out)} for a, out in cases]
         ex = io[-1]
-        prompt = (f"Write a Python program that reads integers separated by spaces from standard input (call the "
-                  f"list xs) and prints {spec.doc}. Print a list as space-separated integers on one line. "
-                  f"Example: input '{ex['input'].strip()}' prints '{ex['output']}'.")
+        prompt = (
+            f"Write a Python program that reads integers separated by spaces from standard input (call the "
+            f"list xs) and prints {spec.doc}. Print a list as space-separated integers on one line. "
+            f"Example: input '{ex['input'].strip()}' prints '{ex['output']}'."
+        )
         program = spec.source + "\n\n" + MAIN.format(name=spec.name)
-        steps = [f"Case {i + 1}: {spec.name}({list(a[0])!r}) = {out!r}" for i, (a, out) in enumerate(cases[:3])]
-        return Solution(prompt, program, steps, {"cases": io, "entry_point": spec.name, "step_check": "execution"})
+        steps = [
+            f"Case {i + 1}: {spec.name}({list(a[0])!r}) = {out!r}" for i, (a, out) in enumerate(cases[:3])
+        ]
+        return Solution(
+            prompt, program, steps, {"cases": io, "entry_point": spec.name, "step_check": "execution"}
+        )
 
     def validate(self, sol: Solution) -> bool:
         return validate_stdio(sol.answer, sol.meta["cases"])

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import expression_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import coef_text, mono, pcoef, poly_str, power
 
 
@@ -51,8 +51,11 @@ class Derivative:
         steps: list[str] = []
         parts_d: list[str] = []
         for c, e in terms:
-            wrong = (((c * e, e), "power_not_lowered"), ((c * e + 1, e - 1), "arithmetic_slip"),
-                     ((-c * e, e - 1), "sign_flip"))
+            wrong = (
+                ((c * e, e), "power_not_lowered"),
+                ((c * e + 1, e - 1), "arithmetic_slip"),
+                ((-c * e, e - 1), "sign_flip"),
+            )
             dc, de = tamper.at(len(steps), (c * e, e - 1), extra=wrong)
             steps.append(f"Derivative of {mono(c, e)}: {e} * {pcoef(c)}*x^({e} - 1) = {mono(dc, de)}")
             parts_d.append(mono(dc, de))
@@ -61,19 +64,29 @@ class Derivative:
             inner = _lin(a, b)
             parts_f.append(f"({inner})^{n}")
             k = tamper.at(len(steps), n * a, extra=((n, "forgot_inner_derivative"),))
-            steps.append(f"Derivative of ({inner})^{n}: {n} * ({inner})^({n} - 1) * {a} = {coef_text(k)}*{power(f'({inner})', n - 1)}")
+            steps.append(
+                f"Derivative of ({inner})^{n}: {n} * ({inner})^({n} - 1) * {a} = {coef_text(k)}*{power(f'({inner})', n - 1)}"
+            )
             parts_d.append(f"{coef_text(k)}*{power(f'({inner})', n - 1)}")
-        f_txt = " + ".join(parts_f).replace("+ -", "- ") + (f" + {const}" if const > 0 else f" - {-const}" if const else "")
+        f_txt = " + ".join(parts_f).replace("+ -", "- ") + (
+            f" + {const}" if const > 0 else f" - {-const}" if const else ""
+        )
         total = " + ".join(f"({p})" for p in parts_d) if len(parts_d) > 1 else parts_d[0]
         if len(parts_d) > 1:
-            drops = tuple((tuple(parts_d[:i] + parts_d[i + 1 :]), "dropped_term") for i in range(len(parts_d)))
+            drops = tuple(
+                (tuple(parts_d[:i] + parts_d[i + 1 :]), "dropped_term") for i in range(len(parts_d))
+            )
             kept = tamper.at(len(steps), tuple(parts_d), extra=drops)
             answer = " + ".join(kept).replace("+ -", "- ")
             steps.append(f"Add the term derivatives: {total} = {answer}")
         else:
             answer = parts_d[0]
-        return Solution(f"Find the derivative of f(x) = {f_txt} with respect to x.", answer, steps,
-                        {"function": f_txt, "step_check": "equal"})
+        return Solution(
+            f"Find the derivative of f(x) = {f_txt} with respect to x.",
+            answer,
+            steps,
+            identity_meta(function=f_txt),
+        )
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return expression_score(item["answer"], response)

@@ -57,30 +57,53 @@ class Dosage:
             if k == "volume_lb":
                 lb = Fraction(w * 22, 10)
                 who = f"who weighs {c.t(lb)} lb (1 kg = 2.2 lb)"
-                kg = c.calc("Weight in kg", f"{c.t(lb)} / 2.2", lb / Fraction(22, 10), swapped=Fraction(22, 10) / lb)
+                kg = c.calc(
+                    "Weight in kg", f"{c.t(lb)} / 2.2", lb / Fraction(22, 10), swapped=Fraction(22, 10) / lb
+                )
             else:
                 who, kg = f"who weighs {w} kg", Fraction(w)
-            prompt = (f"A patient {who} is prescribed {drug} {dose} mg/kg. The stock is {stock}. "
-                      "How many mL should be given? Round to 2 decimal places.")
+            prompt = (
+                f"A patient {who} is prescribed {drug} {dose} mg/kg. The stock is {stock}. "
+                "How many mL should be given? Round to 2 decimal places."
+            )
             mg = c.calc("Dose in mg", f"{c.t(kg)} * {dose}", kg * dose)
-            ml = c.calc("Volume", f"{c.t(mg)} / {conc} * {per_ml}", mg / conc * per_ml, swapped=Fraction(conc) / mg * per_ml if mg else None)
+            ml = c.calc(
+                "Volume",
+                f"{c.t(mg)} / {conc} * {per_ml}",
+                mg / conc * per_ml,
+                swapped=Fraction(conc) / mg * per_ml if mg else None,
+            )
             ans, unit = ml, "mL"
         elif k == "daily_split":
             times = params["times"]
-            prompt = (f"A patient weighing {w} kg needs {drug} {dose} mg/kg/day, divided into {times} equal doses. "
-                      "How many mg is each dose? Round to 2 decimal places.")
+            prompt = (
+                f"A patient weighing {w} kg needs {drug} {dose} mg/kg/day, divided into {times} equal doses. "
+                "How many mg is each dose? Round to 2 decimal places."
+            )
             day = c.calc("Daily dose", f"{w} * {dose}", w * dose)
-            ans = c.calc("Each dose", f"{c.t(day)} / {times}", day / times, swapped=Fraction(times) / day if day else None)
+            ans = c.calc(
+                "Each dose",
+                f"{c.t(day)} / {times}",
+                day / times,
+                swapped=Fraction(times) / day if day else None,
+            )
             unit = "mg"
         else:
             vol, hours, df = params["volume"], params["hours"], params["drop_factor"]
-            prompt = (f"Infuse {vol} mL over {hours} hours with a giving set of {df} drops/mL. "
-                      "What is the drip rate in drops per minute? Round to 2 decimal places.")
+            prompt = (
+                f"Infuse {vol} mL over {hours} hours with a giving set of {df} drops/mL. "
+                "What is the drip rate in drops per minute? Round to 2 decimal places."
+            )
             mins = c.calc("Minutes", f"{hours} * 60", hours * 60)
             rate = c.calc("mL per minute", f"{vol} / {c.t(mins)}", vol / mins if mins else 0)
             ans = c.calc("Drops per minute", f"{c.t(rate)} * {df}", rate * df)
             unit = "drops/min"
-        meta = {"step_check": "equal", "kind": k, "unit": unit, "abs_tol": float(Fraction(1, 2 * 10**STEP_DECIMALS))}
+        meta = {
+            "step_check": "equal",
+            "kind": k,
+            "unit": unit,
+            "abs_tol": float(Fraction(1, 2 * 10**STEP_DECIMALS)),
+        }
         return Solution(prompt, fmt_decimal(ans, 2), c.steps, meta)
 
     def score(self, item: dict[str, Any], response: str) -> float:

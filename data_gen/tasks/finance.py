@@ -45,8 +45,10 @@ class Finance:
             "years": rng.randint(1, cfg.max_years),
             "per_year": rng.choice((1, 4, 12)),
             "new": rng.randint(1, cfg.max_principal // 100) * 100 + rng.randint(0, 99),
-            "flows": [rng.randint(1, max(1, cfg.max_principal // 400)) * 100
-                      for _ in range(rng.randint(1, cfg.max_flows))],
+            "flows": [
+                rng.randint(1, max(1, cfg.max_principal // 400)) * 100
+                for _ in range(rng.randint(1, cfg.max_flows))
+            ],
         }
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
@@ -60,38 +62,61 @@ class Finance:
             ans = c.calc("Total", f"{p} + {c.t(i)}", p + i)
         elif kind == "compound_interest":
             m = params["per_year"]
-            prompt = (f"{p} dollars is invested at {r}% annual interest compounded {_PERIODS[m]} for {years} years. "
-                      f"What is the final amount?{cents}")
+            prompt = (
+                f"{p} dollars is invested at {r}% annual interest compounded {_PERIODS[m]} for {years} years. "
+                f"What is the final amount?{cents}"
+            )
             per = c.calc("Rate per period", f"{r} / 100 / {m}", rate / 100 / m)
             n = c.calc("Number of periods", f"{m} * {years}", m * years)
-            g = c.calc("Growth factor", f"(1 + {c.t(per)})^{c.t(n)}", (1 + per) ** int(n) if n.denominator == 1 else 0)
+            g = c.calc(
+                "Growth factor",
+                f"(1 + {c.t(per)})^{c.t(n)}",
+                (1 + per) ** int(n) if n.denominator == 1 else 0,
+            )
             ans = c.calc("Final amount", f"{p} * {c.t(g)}", p * g)
         elif kind == "amortization":
-            prompt = (f"A loan of {p} dollars at {r}% annual interest is repaid in equal monthly payments over "
-                      f"{years} years. What is the monthly payment?{cents}")
+            prompt = (
+                f"A loan of {p} dollars at {r}% annual interest is repaid in equal monthly payments over "
+                f"{years} years. What is the monthly payment?{cents}"
+            )
             i = c.calc("Monthly rate", f"{r} / 100 / 12", rate / 1200)
             n = c.calc("Number of payments", f"12 * {years}", 12 * years)
-            g = c.calc("Growth factor", f"(1 + {c.t(i)})^{c.t(n)}", (1 + i) ** int(n) if n.denominator == 1 else 0)
-            ans = c.calc("Payment", f"{p} * {c.t(i)} * {c.t(g)} / ({c.t(g)} - 1)",
-                         p * i * g / (g - 1) if g != 1 else 0)
+            g = c.calc(
+                "Growth factor", f"(1 + {c.t(i)})^{c.t(n)}", (1 + i) ** int(n) if n.denominator == 1 else 0
+            )
+            ans = c.calc(
+                "Payment", f"{p} * {c.t(i)} * {c.t(g)} / ({c.t(g)} - 1)", p * i * g / (g - 1) if g != 1 else 0
+            )
         elif kind == "percent_change":
             new = params["new"]
-            prompt = (f"A stock's price moves from {p} dollars to {new} dollars. What is the percentage change? "
-                      "Round to 2 decimal places.")
+            prompt = (
+                f"A stock's price moves from {p} dollars to {new} dollars. What is the percentage change? "
+                "Round to 2 decimal places."
+            )
             d = c.calc("Change", f"{new} - {p}", new - p, swapped=p - new)
             ans = c.calc("Percentage change", f"{c.t(d)} / {p} * 100", d / p * 100)
         else:
             flows = params["flows"]
             listed = ", ".join(f"{f} dollars at the end of year {t + 1}" for t, f in enumerate(flows))
-            prompt = (f"A project costs {p} dollars today and returns {listed}. At a discount rate of {r}% per year, "
-                      f"what is its net present value?{cents}")
+            prompt = (
+                f"A project costs {p} dollars today and returns {listed}. At a discount rate of {r}% per year, "
+                f"what is its net present value?{cents}"
+            )
             pvs = []
             for t, f in enumerate(flows, 1):
-                pvs.append(c.calc(f"Present value of year {t}", f"{f} / (1 + {r} / 100)^{t}", f / (1 + rate / 100) ** t))
+                pvs.append(
+                    c.calc(
+                        f"Present value of year {t}", f"{f} / (1 + {r} / 100)^{t}", f / (1 + rate / 100) ** t
+                    )
+                )
             terms = " + ".join(c.t(v) for v in pvs)
             ans = c.calc("NPV", f"{terms} - {p}", sum(pvs) - p)
-        return Solution(prompt, fmt_decimal(ans, 2), c.steps,
-                        {"step_check": "equal", "kind": kind, "abs_tol": float(Fraction(1, 2 * 10**STEP_DECIMALS))})
+        return Solution(
+            prompt,
+            fmt_decimal(ans, 2),
+            c.steps,
+            {"step_check": "equal", "kind": kind, "abs_tol": float(Fraction(1, 2 * 10**STEP_DECIMALS))},
+        )
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return numeric_score(item["answer"], response, Fraction(1, 100))

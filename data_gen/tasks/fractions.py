@@ -16,8 +16,12 @@ from data_gen.answers import numeric_score
 from data_gen.chain import Chain, show, term
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
-_OPS = {"+": ("Add", lambda a, b: a + b), "-": ("Subtract", lambda a, b: a - b),
-        "*": ("Multiply", lambda a, b: a * b), "/": ("Divide", lambda a, b: a / b)}
+_OPS = {
+    "+": ("Add", lambda a, b: a + b),
+    "-": ("Subtract", lambda a, b: a - b),
+    "*": ("Multiply", lambda a, b: a * b),
+    "/": ("Divide", lambda a, b: a / b),
+}
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,19 @@ class Fractions:
                 b_num = int(b * lcd)
                 a_new = f"{a_num}/{lcd}" if a_num >= 0 else f"({a_num})/{lcd}"
                 c.steps.append(f"Common denominator: {a_txt} {op} {b_txt} = {a_new} {op} {b_num}/{lcd}")
-                acc = c.calc(label, f"{a_new} {op} {b_num}/{lcd}", fn(Fraction(a_num, lcd), b),
-                             swapped=fn(b, Fraction(a_num, lcd)) if op == "-" else None)
+                acc = c.calc(
+                    label,
+                    f"{a_new} {op} {b_num}/{lcd}",
+                    fn(Fraction(a_num, lcd), b),
+                    swapped=fn(b, Fraction(a_num, lcd)) if op == "-" else None,
+                )
             else:
-                acc = c.calc(label, f"{a_txt} {op} {b_txt}", fn(acc, b), swapped=fn(b, acc) if op == "-" or (op == "/" and acc) else None)
+                acc = c.calc(
+                    label,
+                    f"{a_txt} {op} {b_txt}",
+                    fn(acc, b),
+                    swapped=fn(b, acc) if op == "-" or (op == "/" and acc) else None,
+                )
         answer = show(acc) if decimal else _frac_text(acc)
         prompt = f"Compute {expression}." + ("" if decimal else " Give the answer as a reduced fraction.")
         return Solution(prompt, answer, c.steps, {"expression": expression, "step_check": "equal"})

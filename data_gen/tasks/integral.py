@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import extract_answer, sympy_expr
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import mono, pcoef, poly_str
 
 
@@ -23,7 +23,9 @@ class IntegralConfig(TaskConfig):
     terms: int = knob(2, 4, 1, 8, "terms in the integrand")
     max_power: int = knob(2, 5, 0, 12, "largest power in the integrand")
     max_coef: int = knob(4, 10, 1, 100, "largest |coefficient| before scaling")
-    fraction_prob: float = knob(0.0, 0.5, 0.0, 1.0, "chance a term's antiderivative has a fractional coefficient")
+    fraction_prob: float = knob(
+        0.0, 0.5, 0.0, 1.0, "chance a term's antiderivative has a fractional coefficient"
+    )
 
 
 class Integral:
@@ -48,21 +50,26 @@ class Integral:
         anti: list[tuple[Fraction, int]] = []
         for c, e in terms:
             good = (Fraction(c, e + 1), e + 1)
-            wrong = (((Fraction(c), e + 1), "forgot_division"), ((Fraction(c, e + 1), e), "power_not_raised"),
-                     ((-good[0], e + 1), "sign_flip"))
+            wrong = (
+                ((Fraction(c), e + 1), "forgot_division"),
+                ((Fraction(c, e + 1), e), "power_not_raised"),
+                ((-good[0], e + 1), "sign_flip"),
+            )
             ac, ae = tamper.at(len(steps), good, extra=wrong)
             steps.append(f"Integrate {mono(c, e)}: {c} * x^({e} + 1) / ({e} + 1) = {mono(ac, ae)}")
             anti.append((ac, ae))
         answer = poly_str(anti)
         back = [(ac * ae, ae - 1) for ac, ae in anti]
-        back = tamper.at(len(steps), tuple(back), extra=((tuple((c, e + 1) for c, e in back), "power_not_lowered"),))
+        back = tamper.at(
+            len(steps), tuple(back), extra=((tuple((c, e + 1) for c, e in back), "power_not_lowered"),)
+        )
         rule = " + ".join(f"{ae} * {pcoef(ac)}*x^({ae} - 1)" for ac, ae in anti)
         steps.append(f"Check by differentiating: {rule} = {poly_str(list(back))}")
         return Solution(
             f"Find an antiderivative of f(x) = {f_txt} (omit the constant of integration).",
             answer,
             steps,
-            {"integrand": f_txt, "step_check": "equal"},
+            identity_meta(integrand=f_txt),
         )
 
     def score(self, item: dict[str, Any], response: str) -> float:

@@ -67,7 +67,11 @@ class LinearEquation:
             verb = f"Subtract {b} from" if b > 0 else f"Add {-b} to"
             steps.append(f"{verb} both sides: {mono(coef, 1)} = {rhs}")
         if coef != 1 or not steps:
-            val = tamper.at(len(steps), Fraction(rhs, coef) if coef else Fraction(rhs), swapped=Fraction(coef, rhs) if rhs else None)
+            val = tamper.at(
+                len(steps),
+                Fraction(rhs, coef) if coef else Fraction(rhs),
+                swapped=Fraction(coef, rhs) if rhs else None,
+            )
             steps.append(f"Divide both sides by {coef}: x = {show(val, fraction=True)}")
         else:
             val = Fraction(rhs)
@@ -75,7 +79,11 @@ class LinearEquation:
             prompt=f"Solve {equation} for x.",
             answer=show(val, fraction=True),
             steps=steps,
-            meta={"equation": equation, "variables": {"x": show(x, fraction=True)}, "step_check": "substitute"},
+            meta={
+                "equation": equation,
+                "variables": {"x": show(x, fraction=True)},
+                "step_check": "substitute",
+            },
         )
 
     def score(self, item: dict[str, Any], response: str) -> float:

@@ -27,6 +27,7 @@ class LinearSystemConfig(TaskConfig):
 
 def lin(a: int, b: int, rhs: Any) -> str:
     """a*x + b*y = rhs with tidy signs."""
+
     def term(c: int, v: str, first: bool) -> str:
         mag = v if abs(c) == 1 else f"{abs(c)}*{v}"
         if first:
@@ -54,7 +55,9 @@ class LinearSystem:
             a1, b1, a2, b2 = (rng.choice(nz) for _ in range(4))
             if a1 * b2 - a2 * b1 != 0:
                 break
-        x, y = (rng.choice([v for v in range(-cfg.max_solution, cfg.max_solution + 1) if v]) for _ in range(2))
+        x, y = (
+            rng.choice([v for v in range(-cfg.max_solution, cfg.max_solution + 1) if v]) for _ in range(2)
+        )
         return {"a1": a1, "b1": b1, "a2": a2, "b2": b2, "x": x, "y": y}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
@@ -74,7 +77,9 @@ class LinearSystem:
         yt = f"({yt})" if yv < 0 or "/" in yt else yt
         rest = tamper.at(len(steps), c1 - b1 * yv)
         bt = f"({b1})" if b1 < 0 else str(b1)
-        steps.append(f"Substitute y into the first equation: {mono(a1, 1)} = {c1} - {bt}*{yt} = {show(rest, fraction=True)}")
+        steps.append(
+            f"Substitute y into the first equation: {mono(a1, 1)} = {c1} - {bt}*{yt} = {show(rest, fraction=True)}"
+        )
         xv = tamper.at(len(steps), rest / a1)
         steps.append(f"Divide both sides by {a1}: x = {show(xv, fraction=True)}")
         e1, e2 = lin(a1, b1, c1), lin(a2, b2, c2)

@@ -30,8 +30,11 @@ class Percentages:
 
     def sample(self, rng: random.Random, cfg: PercentagesConfig) -> dict[str, Any]:
         kind = rng.choice(KINDS)
-        base = rng.randint(2, cfg.max_base // 10 if cfg.max_base >= 20 else 2) * 10 if rng.random() < 0.5 \
+        base = (
+            rng.randint(2, cfg.max_base // 10 if cfg.max_base >= 20 else 2) * 10
+            if rng.random() < 0.5
             else rng.randint(10, cfg.max_base)
+        )
         pct = rng.randint(1, max(1, cfg.max_percent // cfg.percent_step)) * cfg.percent_step
         return {"kind": kind, "base": base, "pct": pct, "up": rng.random() < 0.5}
 
@@ -47,8 +50,12 @@ class Percentages:
             prompt = f"A price of {base} {word} by {pct}%. What is the new price?"
             ch = c.calc("Change", f"{base} * {pct} / 100", Fraction(base * pct, 100))
             op = "+" if up else "-"
-            ans = c.calc("New price", f"{base} {op} {show(ch)}", base + ch if up else base - ch,
-                         swapped=None if up else ch - base)
+            ans = c.calc(
+                "New price",
+                f"{base} {op} {show(ch)}",
+                base + ch if up else base - ch,
+                swapped=None if up else ch - base,
+            )
         elif kind == "what_percent":
             part = Fraction(base * pct, 100)
             prompt = f"What percent of {base} is {show(part)}?"
@@ -60,7 +67,11 @@ class Percentages:
                 up, final = True, Fraction(base * (100 + pct), 100)
             word = "increase" if up else "decrease"
             prompt = f"After a {pct}% {word} a price is {show(final)}. What was the original price?"
-            mult = c.calc("Multiplier", f"1 {'+' if up else '-'} {pct} / 100", Fraction(100 + (pct if up else -pct), 100))
+            mult = c.calc(
+                "Multiplier",
+                f"1 {'+' if up else '-'} {pct} / 100",
+                Fraction(100 + (pct if up else -pct), 100),
+            )
             ans = c.calc("Original", f"{show(final)} / {show(mult)}", final / mult, swapped=mult / final)
         return Solution(prompt, show(ans), c.steps, {"step_check": "equal", "kind": kind})
 

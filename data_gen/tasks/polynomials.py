@@ -14,7 +14,7 @@ from math import comb
 from typing import Any
 
 from data_gen.answers import expression_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import Poly, add, poly_str
 
 Terms = tuple[tuple[Fraction, int], ...]
@@ -61,8 +61,12 @@ class Polynomials:
             coefs = [rng.randint(-cfg.max_coef, cfg.max_coef) for _ in range(cfg.degree)] + [rng.choice(nz)]
             return {"mode": "difference", "f": coefs}  # low -> high
         lead = [1, 1, 1, 2, 3, -1]
-        return {"mode": "expand", "factors": [(rng.choice(lead[: 3 + min(cfg.max_coef, 3)]), rng.choice(nz))
-                                              for _ in range(cfg.factors)]}
+        return {
+            "mode": "expand",
+            "factors": [
+                (rng.choice(lead[: 3 + min(cfg.max_coef, 3)]), rng.choice(nz)) for _ in range(cfg.factors)
+            ],
+        }
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         steps: list[str] = []
@@ -72,8 +76,11 @@ class Polynomials:
             problem = "*".join(fac_txt)
             acc, acc_txt = facs[0], fac_txt[0]
             for f, ft in zip(facs[1:], fac_txt[1:]):
-                raw: Terms = tuple((c1 * c2, e1 + e2) for e1, c1 in sorted(acc.items(), reverse=True)
-                                   for e2, c2 in sorted(f.items(), reverse=True))
+                raw: Terms = tuple(
+                    (c1 * c2, e1 + e2)
+                    for e1, c1 in sorted(acc.items(), reverse=True)
+                    for e2, c2 in sorted(f.items(), reverse=True)
+                )
                 raw = tamper.at(len(steps), raw, extra=lambda t=raw: term_errors(t))
                 steps.append(f"Distribute: {acc_txt}*{ft} = {poly_str(list(raw))}")
                 combined = _terms(_poly(raw))
@@ -81,7 +88,7 @@ class Polynomials:
                 acc = _poly(combined)
                 steps.append(f"Combine like terms: {poly_str(list(raw))} = {poly_str(acc)}")
                 acc_txt = f"({poly_str(acc)})"
-            return Solution(f"Expand {problem}.", poly_str(acc), steps, {"expression": problem, "step_check": "equal"})
+            return Solution(f"Expand {problem}.", poly_str(acc), steps, identity_meta(expression=problem))
         f = {e: Fraction(c) for e, c in enumerate(params["f"]) if c}
         f_txt = poly_str(f)
         shifted_txt = poly_str([(c, e) for e, c in sorted(f.items(), reverse=True)]).replace("x", "(x + 1)")
@@ -91,8 +98,12 @@ class Polynomials:
         diff = _terms(add(_poly(shifted), {e: -c for e, c in f.items()}))
         diff = tamper.at(len(steps), diff, extra=lambda t=diff: term_errors(t))
         steps.append(f"Subtract f(x): {poly_str(_poly(shifted))} - ({f_txt}) = {poly_str(_poly(diff))}")
-        return Solution(f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.", poly_str(_poly(diff)), steps,
-                        {"expression": f_txt, "step_check": "equal"})
+        return Solution(
+            f"Let f(x) = {f_txt}. Find f(x + 1) - f(x) and simplify.",
+            poly_str(_poly(diff)),
+            steps,
+            identity_meta(expression=f_txt),
+        )
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return expression_score(item["answer"], response)

@@ -12,7 +12,7 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import list_score
-from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, identity_meta, knob
 from data_gen.poly import poly_str
 
 
@@ -48,8 +48,13 @@ class Quadratic:
         k, r1, r2 = params["k"], params["r1"], params["r2"]
         poly = poly_str({2: Fraction(k), 1: Fraction(-k * (r1 + r2)), 0: Fraction(k * r1 * r2)})
         steps: list[str] = []
-        wrong = ((( -r1, r2), "sign_flip"), ((r1 + 1, r2), "arithmetic_slip"), ((r1, r2 - 1), "arithmetic_slip"),
-                 ((r1, -r2), "sign_flip"), ((r1 - 1, r2), "arithmetic_slip"))
+        wrong = (
+            ((-r1, r2), "sign_flip"),
+            ((r1 + 1, r2), "arithmetic_slip"),
+            ((r1, r2 - 1), "arithmetic_slip"),
+            ((r1, -r2), "sign_flip"),
+            ((r1 - 1, r2), "arithmetic_slip"),
+        )
         roots = tamper.at(len(steps), (r1, r2), extra=tuple(w for w in wrong if w[0][0] != w[0][1]))
         a, b = roots
         lead = f"{k}*" if k != 1 else ""
@@ -63,7 +68,7 @@ class Quadratic:
             prompt=f"Solve {poly} = 0 for x. List both roots separated by a comma.",
             answer=f"{lo}, {hi}",
             steps=steps,
-            meta={"equation": f"{poly} = 0", "step_check": "equal"},
+            meta=identity_meta(polynomial=poly),
         )
 
     def score(self, item: dict[str, Any], response: str) -> float:

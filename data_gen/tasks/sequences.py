@@ -49,11 +49,15 @@ class Sequences:
         t1, t2 = terms[0], terms[1]
         p2 = f"({t2})" if t2 < 0 else str(t2)
         if g:
-            r = c.calc("Common ratio", f"{p2} / {t1}", Fraction(t2, t1), swapped=Fraction(t1, t2), avoid=(0, 1))
+            r = c.calc(
+                "Common ratio", f"{p2} / {t1}", Fraction(t2, t1), swapped=Fraction(t1, t2), avoid=(0, 1)
+            )
             rr = f"({show(r)})" if r < 0 else show(r)
             last = c.calc(f"Term {n}", f"{t1} * {rr}^({n} - 1)", t1 * r ** (n - 1))
             if want_sum:
-                last = c.calc(f"Sum of {n} terms", f"{t1} * ({rr}^{n} - 1) / ({rr} - 1)", t1 * (r**n - 1) / (r - 1))
+                last = c.calc(
+                    f"Sum of {n} terms", f"{t1} * ({rr}^{n} - 1) / ({rr} - 1)", t1 * (r**n - 1) / (r - 1)
+                )
         else:
             p1 = f"({t1})" if t1 < 0 else str(t1)
             d = c.calc("Common difference", f"{p2} - {p1}", t2 - t1, swapped=t1 - t2)

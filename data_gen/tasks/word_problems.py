@@ -54,16 +54,22 @@ class WordProblems:
             ans = c.calc("Total", " + ".join(show(d) for d in dists), sum(dists))
         elif t == "ages":
             age, k, years = nums[0], small[0], small[1]
-            prompt = (f"{name} is {age} years old. {name}'s grandmother is {k} times as old. "
-                      f"How old will the grandmother be in {years} years?")
+            prompt = (
+                f"{name} is {age} years old. {name}'s grandmother is {k} times as old. "
+                f"How old will the grandmother be in {years} years?"
+            )
             g = c.calc("Grandmother now", f"{k} * {age}", k * age)
             ans = c.calc(f"In {years} years", f"{show(g)} + {years}", g + years)
         elif t == "mixture":
             parts = " and ".join(f"{v} litres of a {p}% solution" for v, p in zip(nums, pcts))
-            prompt = (f"{name} mixes {parts}. What is the concentration of the mixture in percent? "
-                      "Round to 2 decimal places.")
-            solutes = [c.calc(f"Solute {i + 1}", f"{v} * {p} / 100", Fraction(v * p, 100))
-                       for i, (v, p) in enumerate(zip(nums, pcts))]
+            prompt = (
+                f"{name} mixes {parts}. What is the concentration of the mixture in percent? "
+                "Round to 2 decimal places."
+            )
+            solutes = [
+                c.calc(f"Solute {i + 1}", f"{v} * {p} / 100", Fraction(v * p, 100))
+                for i, (v, p) in enumerate(zip(nums, pcts))
+            ]
             tot = c.calc("Total solute", " + ".join(show(x) for x in solutes), sum(solutes))
             vol = c.calc("Total volume", " + ".join(str(v) for v in nums), sum(nums))
             ans = c.calc("Concentration", f"{show(tot)} / {show(vol)} * 100", tot / vol * 100)
@@ -72,16 +78,22 @@ class WordProblems:
         elif t == "work":
             hours = [h + 1 for h in small]
             who = ", ".join(f"worker {i + 1} alone in {h} hours" for i, h in enumerate(hours))
-            prompt = (f"A job takes {who}. How many hours does it take all of them together? "
-                      "Give the answer as a reduced fraction.")
-            rate = c.calc("Combined rate", " + ".join(f"1/{h}" for h in hours), sum(Fraction(1, h) for h in hours))
+            prompt = (
+                f"A job takes {who}. How many hours does it take all of them together? "
+                "Give the answer as a reduced fraction."
+            )
+            rate = c.calc(
+                "Combined rate", " + ".join(f"1/{h}" for h in hours), sum(Fraction(1, h) for h in hours)
+            )
             ans = c.calc("Time", f"1 / ({show(rate, fraction=True)})", 1 / rate, swapped=rate)
         else:
             items = ", ".join(f"{q} items at {p} dollars each" for q, p in zip(small, nums))
             cost_sum = sum(q * p for q, p in zip(small, nums))
             paid = (cost_sum // 50 + 1) * 50
             prompt = f"{name} buys {items}, and pays with {paid} dollars. How much change does {name} get?"
-            costs = [c.calc(f"Cost {i + 1}", f"{q} * {p}", q * p) for i, (q, p) in enumerate(zip(small, nums))]
+            costs = [
+                c.calc(f"Cost {i + 1}", f"{q} * {p}", q * p) for i, (q, p) in enumerate(zip(small, nums))
+            ]
             tot = c.calc("Total cost", " + ".join(show(x) for x in costs), sum(costs))
             ans = c.calc("Change", f"{paid} - {show(tot)}", paid - tot, swapped=tot - paid)
         return Solution(prompt, show(ans, fraction=t == "work"), c.steps, meta)

@@ -101,7 +101,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             sched.step()
             step += 1
             loss = loss.detach()
-            losses.append(float(prm_loss))  # the step classification loss (the plot's curve)
+            losses.append(float(prm_loss.detach()))  # the step classification loss (the plot's curve)
             bar.update(1)
             bar.set_postfix(step_loss=f"{prm_loss.item():.4f}", lm_loss=f"{aux.item():.3f}")
             if step % max(cfg.run.log_every, 1) == 0 or step == total:

@@ -17,7 +17,11 @@ X, Y = sympy.symbols("x y")
 
 @lru_cache(maxsize=100_000)
 def _parse(text: str):
-    return parse_expr(text, local_dict={"x": X, "y": Y}, transformations=standard_transformations + (convert_xor, rationalize))
+    return parse_expr(
+        text,
+        local_dict={"x": X, "y": Y},
+        transformations=standard_transformations + (convert_xor, rationalize),
+    )
 
 
 def claim_sides(step: str) -> list[str]:
@@ -28,6 +32,13 @@ def claim_sides(step: str) -> list[str]:
 
 
 def step_holds(step: str, meta: dict) -> bool:
+    """Holds after substituting meta["variables"]; identity steps must also hold symbolically."""
+    if meta.get("step_check") == "identity" and not _holds(step, {**meta, "variables": {}}):
+        return False
+    return _holds(step, meta)
+
+
+def _holds(step: str, meta: dict) -> bool:
     subs = {sympy.Symbol(k): sympy.Rational(v) for k, v in (meta.get("variables") or {}).items()}
     tol = sympy.Rational(str(meta.get("abs_tol", 0)))
     values = [_parse(s).subs(subs) if subs else _parse(s) for s in claim_sides(step)]

@@ -21,8 +21,22 @@ def test_list_shows_tasks_and_knobs(capsys):
 
 def test_gen_jsonl_with_prm(tmp_path, capsys):
     out = tmp_path / "d" / "train.jsonl"
-    argv = ["gen", "--task", "integer_arithmetic", "--n", "25", "--seed", "4", "--out", str(out), "--prm",
-            "--difficulty", "3", "--set", "max_digits=3"]
+    argv = [
+        "gen",
+        "--task",
+        "integer_arithmetic",
+        "--n",
+        "25",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+        "--prm",
+        "--difficulty",
+        "3",
+        "--set",
+        "max_digits=3",
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n"] == 25 and summary["prm_rows"] == 50
@@ -40,8 +54,25 @@ def test_gen_jsonl_with_prm(tmp_path, capsys):
 def test_gen_parquet_and_hf_load_with_datasets(tmp_path, capsys):
     from datasets import Dataset, load_from_disk
 
-    assert main(["gen", "--task", "integer_arithmetic", "--n", "10", "--out", str(tmp_path / "a.parquet")]) == 0
-    assert main(["gen", "--task", "integer_arithmetic", "--n", "10", "--format", "hf", "--out", str(tmp_path / "h")]) == 0
+    assert (
+        main(["gen", "--task", "integer_arithmetic", "--n", "10", "--out", str(tmp_path / "a.parquet")]) == 0
+    )
+    assert (
+        main(
+            [
+                "gen",
+                "--task",
+                "integer_arithmetic",
+                "--n",
+                "10",
+                "--format",
+                "hf",
+                "--out",
+                str(tmp_path / "h"),
+            ]
+        )
+        == 0
+    )
     ds = Dataset.from_parquet(str(tmp_path / "a.parquet"))
     hf = load_from_disk(str(tmp_path / "h"))
     for d in (ds, hf):
@@ -54,7 +85,10 @@ def test_gen_parquet_and_hf_load_with_datasets(tmp_path, capsys):
     [
         (["--task", "nope", "--n", "3"], "valid: "),
         (["--task", "integer_arithmetic", "--n", "0"], "--n must be positive"),
-        (["--task", "integer_arithmetic", "--n", "3", "--set", "max_digits=99"], "max_digits=99 is out of range"),
+        (
+            ["--task", "integer_arithmetic", "--n", "3", "--set", "max_digits=99"],
+            "max_digits=99 is out of range",
+        ),
         (["--task", "integer_arithmetic", "--n", "3", "--set", "bogus=1"], "unknown knob 'bogus'"),
         (["--task", "integer_arithmetic", "--n", "3", "--difficulty", "42"], "level"),
     ],
@@ -72,9 +106,16 @@ def test_existing_output_and_unwritable_path(tmp_path, capsys):
     out.write_text("keep")
     assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err and out.read_text() == "keep"
+    adir = tmp_path / "adir"
+    adir.mkdir()
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(adir), "--overwrite"]) == 2
+    assert "is a directory" in capsys.readouterr().err and adir.is_dir()
     blocker = tmp_path / "afile"
     blocker.write_text("")
-    assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(blocker / "sub" / "x.jsonl")]) == 2
+    assert (
+        main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(blocker / "sub" / "x.jsonl")])
+        == 2
+    )
     assert "cannot write" in capsys.readouterr().err
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -82,7 +123,9 @@ def test_existing_output_and_unwritable_path(tmp_path, capsys):
     try:
         if os.access(locked, os.W_OK):
             pytest.skip("running as root: permissions are not enforced")
-        assert main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(locked / "x.jsonl")]) == 2
+        assert (
+            main(["gen", "--task", "integer_arithmetic", "--n", "3", "--out", str(locked / "x.jsonl")]) == 2
+        )
         assert "cannot write" in capsys.readouterr().err
     finally:
         os.chmod(locked, 0o700)
@@ -90,8 +133,21 @@ def test_existing_output_and_unwritable_path(tmp_path, capsys):
 
 def test_cotrl_gen_subprocess(tmp_path, repo_root):
     res = subprocess.run(
-        [sys.executable, "-m", "rlhf.cli", "gen", "--task", "integer_arithmetic", "--n", "2", "--out", str(tmp_path / "s.jsonl")],
-        capture_output=True, text=True, cwd=repo_root,
+        [
+            sys.executable,
+            "-m",
+            "rlhf.cli",
+            "gen",
+            "--task",
+            "integer_arithmetic",
+            "--n",
+            "2",
+            "--out",
+            str(tmp_path / "s.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo_root,
     )
     assert res.returncode == 0, res.stderr
     assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 2
@@ -108,8 +164,17 @@ def test_reasoning_gym_adapter_and_chat_prompt(tmp_path, capsys):
         assert gen.score(it, f"<answer>{it['answer']}</answer>") == 1.0
         assert gen.score(it, f"<answer>{int(it['answer']) + 1}</answer>") == 0.0
     out = tmp_path / "rg.jsonl"
-    argv = ["gen", "--task", "rg:basic_arithmetic,integer_arithmetic", "--n", "6", "--out", str(out), "--prm",
-            "--chat-prompt"]
+    argv = [
+        "gen",
+        "--task",
+        "rg:basic_arithmetic,integer_arithmetic",
+        "--n",
+        "6",
+        "--out",
+        str(out),
+        "--prm",
+        "--chat-prompt",
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["prm_rows"] == 6  # 3 arithmetic items x (gold + corrupted); rg items have no steps
@@ -118,3 +183,38 @@ def test_reasoning_gym_adapter_and_chat_prompt(tmp_path, capsys):
     assert read_items(out)[0]["prompt"] == raw[0]["messages"][0]["content"]
     assert main(["gen", "--task", "rg:no_such_task", "--n", "1", "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "basic_arithmetic" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_same_bytes_across_processes_and_hash_seeds(tmp_path, repo_root):
+    tasks = "integer_arithmetic,fractions,linear_system,polynomials,finance,word_problems,code_output"
+    outs = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"run{hash_seed}.jsonl"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rlhf.cli",
+                "gen",
+                "--task",
+                tasks,
+                "--n",
+                "14",
+                "--seed",
+                "7",
+                "--out",
+                str(out),
+                "--difficulty",
+                "5",
+                "--prm",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=repo_root,
+            env=env,
+        )
+        assert res.returncode == 0, res.stderr
+        outs.append((out.read_bytes(), (tmp_path / f"run{hash_seed}.prm.jsonl").read_bytes()))
+    assert outs[0] == outs[1]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from data_gen.core import HELDOUT_PERCENT, item_seed, split_of, prompt_hash
+from data_gen.core import HELDOUT_PERCENT, item_seed, prompt_hash, split_of
 from data_gen.generate import build_item, generate, make_config, resolve_configs
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
@@ -117,3 +117,13 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_items(rows(), tmp_path / "x.jsonl")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mixed_tasks_round_trip_through_parquet(tmp_path):
+    tasks = [t for t in GENERATORS.names() if not t.startswith("code_")]
+    items = generate(tasks, 2 * len(tasks), seed=8, level=5)
+    assert {i["task"] for i in items} == set(tasks)
+    write_items(items, tmp_path / "mix.parquet", "parquet")
+    back = read_items(tmp_path / "mix.parquet")
+    assert back == items
+    assert all(Problem.from_dict(r).to_dict() == r for r in back)

@@ -32,7 +32,10 @@ def perturb_answer(answer: str) -> str:
 
 @pytest.fixture(scope="module", params=[0, 7])
 def items(request):
-    return {t: generate(t, N_CODE if t in CODE_TASKS else N, seed=5, level=request.param) for t in GENERATORS.names()}
+    return {
+        t: generate(t, N_CODE if t in CODE_TASKS else N, seed=5, level=request.param)
+        for t in GENERATORS.names()
+    }
 
 
 @pytest.mark.parametrize(
@@ -73,7 +76,9 @@ def test_code_steps_are_true_execution_facts(items, task):
         assert it["meta"]["step_check"] == "execution"
 
 
-@pytest.mark.parametrize("task", [t for t in SYMPY_STEP_TASKS if getattr(GENERATORS.get(t), "injectable", False)])
+@pytest.mark.parametrize(
+    "task", [t for t in SYMPY_STEP_TASKS if getattr(GENERATORS.get(t), "injectable", False)]
+)
 def test_injected_errors_are_labelled_at_their_true_index(items, task):
     for it in items[task]:
         n = len(it["solution_steps"])

@@ -1,0 +1,135 @@
+"""Physical unit conversion through a base unit (length, mass, volume, time, speed) and temperature.
+
+Exact conversion factors (1 mile = 1609.344 m, 1 lb = 0.45359237 kg, ...), so every step is
+an exact product or quotient up to the shown rounding (`meta["abs_tol"]`); the answer is
+rounded to the 2 decimal places the prompt asks for.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from data_gen.answers import fmt_decimal, numeric_score
+from data_gen.chain import Chain, show
+from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
+
+STEP_DECIMALS = 6
+# quantity -> (base unit, {unit: size of one unit in the base unit})
+UNITS: dict[str, tuple[str, dict[str, Fraction]]] = {
+    "length": (
+        "metres",
+        {
+            "kilometres": Fraction(1000),
+            "metres": Fraction(1),
+            "centimetres": Fraction(1, 100),
+            "miles": Fraction("1609.344"),
+            "feet": Fraction("0.3048"),
+            "inches": Fraction("0.0254"),
+        },
+    ),
+    "mass": (
+        "kilograms",
+        {
+            "kilograms": Fraction(1),
+            "grams": Fraction(1, 1000),
+            "pounds": Fraction("0.45359237"),
+            "ounces": Fraction("0.028349523125"),
+        },
+    ),
+    "volume": (
+        "litres",
+        {
+            "litres": Fraction(1),
+            "millilitres": Fraction(1, 1000),
+            "US gallons": Fraction("3.785411784"),
+            "cubic metres": Fraction(1000),
+        },
+    ),
+    "time": (
+        "seconds",
+        {"seconds": Fraction(1), "minutes": Fraction(60), "hours": Fraction(3600), "days": Fraction(86400)},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class UnitConversionConfig(TaskConfig):
+    task = "unit_conversion"
+    max_value: int = knob(100, 5000, 1, 1_000_000, "largest quantity to convert")
+    value_decimals: int = knob(0, 2, 0, 4, "decimal places of the quantity")
+    temperature_prob: float = knob(0.15, 0.2, 0.0, 1.0, "chance of a Celsius/Fahrenheit conversion")
+    speed_prob: float = knob(0.15, 0.25, 0.0, 1.0, "chance of a km/h <-> m/s conversion")
+
+
+class UnitConversion:
+    name = "unit_conversion"
+    description = "unit conversion through a base unit (length, mass, volume, time), speed and temperature"
+    config_cls = UnitConversionConfig
+    injectable = True
+
+    def sample(self, rng: random.Random, cfg: UnitConversionConfig) -> dict[str, Any]:
+        scale = 10**cfg.value_decimals
+        value = Fraction(rng.randint(1, cfg.max_value * scale), scale)
+        u = rng.random()
+        if u < cfg.temperature_prob:
+            return {"kind": "temperature", "value": value - 40, "to_f": rng.random() < 0.5}
+        if u < cfg.temperature_prob + cfg.speed_prob:
+            return {"kind": "speed", "value": value, "to_ms": rng.random() < 0.5}
+        quantity = rng.choice(sorted(UNITS))
+        sizes = UNITS[quantity][1]
+        pairs = [
+            (a, b)
+            for a in sorted(sizes)
+            for b in sorted(sizes)
+            if a != b and 1 / 2000 <= sizes[a] / sizes[b] <= 2000
+        ]
+        a, b = rng.choice(pairs)  # no conversions whose answer rounds to 0.00 or has 9 digits
+        return {"kind": quantity, "value": value, "from": a, "to": b}
+
+    def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
+        kind, v = params["kind"], params["value"]
+        c = Chain(tamper, decimals=STEP_DECIMALS)
+        tail = " Round to 2 decimal places."
+        if kind == "temperature":
+            if params["to_f"]:
+                prompt = f"Convert {c.t(v)} degrees Celsius to degrees Fahrenheit.{tail}"
+                m = c.calc("Multiply by 9/5", f"{c.t(v)} * 9 / 5", v * Fraction(9, 5))
+                ans = c.calc("Add 32", f"{c.t(m)} + 32", m + 32)
+            else:
+                prompt = f"Convert {c.t(v)} degrees Fahrenheit to degrees Celsius.{tail}"
+                d = c.calc("Subtract 32", f"{c.t(v)} - 32", v - 32, swapped=32 - v)
+                ans = c.calc("Multiply by 5/9", f"{c.t(d)} * 5 / 9", d * Fraction(5, 9))
+        elif kind == "speed":
+            if params["to_ms"]:
+                prompt = f"Convert {show(v)} km/h to m/s.{tail}"
+                m = c.calc("Kilometres to metres per hour", f"{show(v)} * 1000", v * 1000)
+                ans = c.calc("Per second", f"{c.t(m)} / 3600", m / 3600, swapped=Fraction(3600) / m)
+            else:
+                prompt = f"Convert {show(v)} m/s to km/h.{tail}"
+                m = c.calc("Metres per hour", f"{show(v)} * 3600", v * 3600)
+                ans = c.calc("Kilometres per hour", f"{c.t(m)} / 1000", m / 1000, swapped=Fraction(1000) / m)
+        else:
+            base, sizes = UNITS[kind]
+            a, b = params["from"], params["to"]
+            prompt = f"Convert {show(v)} {a} to {b}.{tail}"
+            in_base = v if a == base else c.calc(f"To {base}", f"{show(v)} * {show(sizes[a])}", v * sizes[a])
+            if b == base:
+                ans = in_base
+            else:
+                ans = c.calc(
+                    f"To {b}",
+                    f"{c.t(in_base)} / {show(sizes[b])}",
+                    in_base / sizes[b],
+                    swapped=sizes[b] / in_base,
+                )
+        meta = {"step_check": "equal", "kind": kind, "abs_tol": float(Fraction(1, 2 * 10**STEP_DECIMALS))}
+        return Solution(prompt, fmt_decimal(ans, 2), c.steps, meta)
+
+    def score(self, item: dict[str, Any], response: str) -> float:
+        return numeric_score(item["answer"], response, Fraction(1, 100))
+
+
+TASK = UnitConversion()
