@@ -9,12 +9,15 @@ the `<answer>` span (numbers compared as numbers), or a registered outcome rewar
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from rlhf.datasets_io import SftExample, extract_answer
+
+_FORMAT_RE = re.compile(r"^\s*<think>.*</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
 
 
 def answers_match(predicted: str, reference: str) -> bool:
@@ -91,7 +94,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, st
 
 def evaluate(model: Any, tokenizer: Any, examples: Sequence[SftExample], metric: str, max_new_tokens: int,
              scorer=None) -> dict[str, Any]:
-    """Accuracy (mean over checkable items), how many were checkable, and a few samples."""
+    """Accuracy (mean over checkable items), format rate (<think>..</think><answer>..</answer>), a few samples."""
     if not examples:
         return {}
     scorer = scorer or make_scorer(metric, examples)
@@ -102,6 +105,7 @@ def evaluate(model: Any, tokenizer: Any, examples: Sequence[SftExample], metric:
         "accuracy": sum(checked) / len(checked) if checked else float("nan"),
         "checked": len(checked),
         "items": len(examples),
+        "format_rate": sum(bool(_FORMAT_RE.match(c)) for c in completions) / len(completions),
         "samples": [
             {"prompt": e.prompt[-1]["content"], "completion": c, "reference": e.answer, "score": s}
             for e, c, s in list(zip(examples, completions, scores))[:3]

@@ -219,6 +219,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         "heldout_accuracy_before": before.get("accuracy"),
         "heldout_accuracy_after": after.get("accuracy"),
         "heldout_items": after.get("items", 0),
+        "heldout_format_rate_before": before.get("format_rate"),
+        "heldout_format_rate_after": after.get("format_rate"),
         "eval_metric": s.eval_metric,
         "base_model": model_path,
         "outputs": outputs,

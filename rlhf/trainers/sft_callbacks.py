@@ -55,7 +55,8 @@ class HeldoutEval(TrainerCallback):
             self.history.pop()  # the final evaluation replaces an in-training one at the same step
         self.history.append((step, res["accuracy"]))
         self.run_dir.append_jsonl(self.run_dir.metrics_path, {
-            "step": step, "heldout_accuracy": res["accuracy"], "heldout_checked": res["checked"]})
+            "step": step, "heldout_accuracy": res["accuracy"], "heldout_checked": res["checked"],
+            "heldout_format_rate": res["format_rate"]})
         self.run_dir.append_jsonl(self.run_dir.samples_path, {"step": step, "samples": res["samples"]})
         return res
 
