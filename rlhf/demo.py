@@ -45,8 +45,9 @@ class DemoSettings:
     sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
     sft_eval_every: int = 25
     sft_lr: float = 3e-3
-    grpo_steps: int = 60
-    grpo_lr: float = 3e-4
+    model: str = "{hidden_size: 256, num_layers: 3, num_heads: 4, intermediate_size: 768}"  # tiny: overrides of the recipe's tiny section
+    grpo_steps: int = 80
+    grpo_lr: float = 1e-4
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
@@ -56,7 +57,8 @@ class DemoSettings:
     threads: int = 1  # torch threads (one is fastest for this tiny model, and leaves a core for the verifier)
 
 
-QUICK = DemoSettings(n_train=64, n_val=4, n_heldout=8, sft_steps=4, sft_eval_every=2, grpo_steps=2, prompts_per_step=2, group_size=2,
+QUICK = DemoSettings(model="{hidden_size: 128, num_layers: 1, num_heads: 2}", n_train=64, n_val=4, n_heldout=8,
+                     sft_steps=4, sft_eval_every=2, grpo_steps=2, prompts_per_step=2, group_size=2,
                      max_new_tokens=24, eval_every=1, k=2)
 
 
@@ -97,11 +99,14 @@ def make_data(s: DemoSettings, out: Path) -> dict[str, Any]:
 
 
 def sft_config(s: DemoSettings, out: Path, train_path: str, val_path: str) -> Any:
+    import yaml
+
     return recipe("sft_warmstart", [
         f"run.output_dir={out / 'sft'}", f"run.seed={s.seed}", "run.device=cpu", "run.log_every=10",
         "sft.generate=null", f"sft.train_path={train_path}", f"sft.eval_path={val_path}",
         f"sft.eval_max_items={s.n_val}", f"sft.eval_every={s.sft_eval_every}", "sft.eval_metric=math_answer",
         f"sft.stop_at_accuracy={s.sft_stop_at}", f"sft.eval_max_new_tokens={s.max_new_tokens}",
+        *(f"tiny.{k}={v}" for k, v in yaml.safe_load(s.model).items()),
         f"sft.max_steps={s.sft_steps}", f"sft.lr={s.sft_lr}", f"train.cpu_threads={s.threads}",
     ])
 
@@ -251,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
             key, _, raw = item.partition("=")
             if key not in fields:
                 raise SystemExit(f"rlhf.demo: unknown setting {key!r}; valid: {', '.join(sorted(fields))}")
-            changes[key] = raw if key == "knobs" else yaml.safe_load(raw)
+            changes[key] = raw if key in ("knobs", "model") else yaml.safe_load(raw)
         s = replace(s, **changes)
     run(s, Path(args.out))
     return 0
