@@ -17,7 +17,7 @@ from typing import Any
 from rlhf.config import atomic_write_text
 from rlhf.metrics import read_metrics
 
-CURVES = (("reward_mean", "reward (outcome + format)"), ("accuracy", "rollout accuracy"), ("kl", "KL to SFT model"),
+CURVES = (("reward_mean", "reward (weighted outcome rewards)"), ("accuracy", "rollout accuracy"), ("kl", "KL to SFT model"),
           ("response_len_mean", "completion length (tokens)"), ("step_reward/rule/mean", "rule step reward"),
           ("seconds", "seconds per step"))
 
