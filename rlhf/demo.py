@@ -37,15 +37,16 @@ class DemoSettings:
     """The demo's knobs; every one ends up as a recipe override or an eval setting."""
 
     task: str = "integer_arithmetic"
-    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1, mul_prob: 0.0}"  # data_gen knob overrides: + and - of one-digit numbers
-    n_train: int = 2000  # training items (SFT and the GRPO prompt pool)
+    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1}"  # data_gen knob overrides: one-digit + - *
+    n_train: int = 6000  # training items (SFT and the GRPO prompt pool)
     n_val: int = 64  # more training-split items, held out of training: SFT's stopping check
     n_heldout: int = 200  # held-out items (test split) for every evaluation
-    sft_steps: int = 600  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
+    sft_steps: int = 1500  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
     sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
-    sft_eval_every: int = 25
-    sft_lr: float = 3e-3
-    model: str = "{hidden_size: 256, num_layers: 3, num_heads: 4, intermediate_size: 768}"  # tiny: overrides of the recipe's tiny section
+    sft_eval_every: int = 100
+    sft_lr: float = 2e-3
+    sft_batch: int = 32
+    model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"
     grpo_steps: int = 80
     grpo_lr: float = 1e-4
     prompts_per_step: int = 8
@@ -58,7 +59,7 @@ class DemoSettings:
 
 
 QUICK = DemoSettings(model="{hidden_size: 128, num_layers: 1, num_heads: 2}", n_train=64, n_val=4, n_heldout=8,
-                     sft_steps=4, sft_eval_every=2, grpo_steps=2, prompts_per_step=2, group_size=2,
+                     sft_steps=4, sft_eval_every=2, sft_batch=8, grpo_steps=2, prompts_per_step=2, group_size=2,
                      max_new_tokens=24, eval_every=1, k=2)
 
 
@@ -107,7 +108,7 @@ def sft_config(s: DemoSettings, out: Path, train_path: str, val_path: str) -> An
         f"sft.eval_max_items={s.n_val}", f"sft.eval_every={s.sft_eval_every}", "sft.eval_metric=math_answer",
         f"sft.stop_at_accuracy={s.sft_stop_at}", f"sft.eval_max_new_tokens={s.max_new_tokens}",
         *(f"tiny.{k}={v}" for k, v in yaml.safe_load(s.model).items()),
-        f"sft.max_steps={s.sft_steps}", f"sft.lr={s.sft_lr}", f"train.cpu_threads={s.threads}",
+        f"sft.max_steps={s.sft_steps}", f"sft.batch_size={s.sft_batch}", f"sft.lr={s.sft_lr}", f"train.cpu_threads={s.threads}",
     ])
 
 
