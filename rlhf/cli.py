@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rlhf.train_cli",
     "rlhf.tiny",
     "rlhf.export_cli",
+    "rlhf.eval_cli",
     "data_gen.cli",
 )
 

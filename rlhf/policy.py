@@ -41,6 +41,8 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
         local = Path(path).expanduser()
         if local.exists() and not (local / "config.json").is_file():
             raise ValueError(f"model.path {path!r} is a directory without config.json (not an HF model directory)")
+        if not local.exists() and (path.startswith(("/", ".", "~")) or path.count("/") > 1):
+            raise FileNotFoundError(f"model.path {path!r}: no such model directory (and not a hub id)")
         return str(local) if local.exists() else path
     from rlhf.tiny import DEFAULT_CORPUS, build_tiny_model
 
@@ -121,6 +123,9 @@ def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
         model.enable_input_require_grads()
     if cfg.lora.adapter_path:
         return PeftModel.from_pretrained(model, cfg.lora.adapter_path, is_trainable=True)
+    from rlhf.adapters import check_target_modules  # local: rlhf.adapters imports this module
+
+    check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
     lcfg = LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,

@@ -348,6 +348,7 @@ class SftSection:
     eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
     eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
     eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
+    stop_at_accuracy: float | None = None  # stop once an in-training held-out evaluation reaches this (a warm start that leaves RL headroom); null: never
     eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
     eval_max_new_tokens: int = 96  # generation budget per held-out item
     max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
@@ -397,6 +398,35 @@ class FaultsSection:
 
 
 @dataclass(frozen=True)
+class DistillSection:
+    """R1-style distillation (trainer: distill): a teacher samples traces, a verifier keeps the correct
+    ones (rejection sampling), and the student (`model.path`) is finetuned on them by the sft trainer
+    with the `sft:` section's schedule."""
+
+    teacher: str = ""  # teacher checkpoint: HF model dir, LoRA adapter dir, or a run dir (see `cotrl eval`)
+    teacher_base: str | None = None  # base model dir when `teacher` is an adapter that does not record one
+    generate: SftGenerateSpec | None = None  # problems to solve: a data_gen task's training split
+    problems_path: str | None = None  # or a file of data_gen items (JSONL/CSV/Parquet/datasets dir)
+    samples_per_problem: int = 4  # teacher samples drawn per problem
+    keep_per_problem: int = 1  # correct traces kept per problem (distinct texts; first ones sampled)
+    temperature: float = 0.8  # teacher sampling temperature
+    max_new_tokens: int = 96
+    verifier: str = "math_answer"  # outcome reward (rewards.registry.REWARDS) a kept trace must score >= 0.5 on
+    require_correct_steps: bool = False  # also reject traces whose steps the rule verifier finds wrong
+    backend: Literal["auto", "transformers", "vllm"] = "transformers"  # the teacher's sampler
+    heldout: int = 64  # held-out test-split items scored before/after finetuning (with `generate`)
+
+    def __post_init__(self) -> None:
+        for name in ("samples_per_problem", "keep_per_problem", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"distill.{name} must be >= 1, got {getattr(self, name)}")
+        if self.temperature <= 0:
+            raise ValueError(f"distill.temperature must be > 0, got {self.temperature}")
+        if self.heldout < 0:
+            raise ValueError(f"distill.heldout must be >= 0, got {self.heldout}")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """The top level of a recipe."""
 
@@ -413,5 +443,6 @@ class RunConfig:
     reward_options: RewardOptionsSection = field(default_factory=RewardOptionsSection)
     prm: PRMSection = field(default_factory=PRMSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)
-    sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft
+    sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft (and distill's finetune)
     faults: FaultsSection = field(default_factory=FaultsSection)  # used by trainers grpo, ppo
+    distill: DistillSection = field(default_factory=DistillSection)  # used by trainer: distill

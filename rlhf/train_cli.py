@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rlhf import config
 from rlhf.recipe import RunConfig
-from rlhf.distributed import prepare_run_dir_once
+from rlhf.distributed import is_main_process, prepare_run_dir_once
 from rlhf.trainers import TRAINERS
 
 
@@ -23,13 +23,39 @@ def add_parser(subparsers) -> None:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
     cfg = config.load(RunConfig, path, overrides)
     TRAINERS.get(cfg.trainer)  # unknown trainer fails here, listing the valid ones
+    check_reward_names(cfg)
     return cfg
+
+
+def check_reward_names(cfg: RunConfig) -> None:
+    """Unknown reward names fail at load time (before a run directory exists), listing both families."""
+    from rewards.registry import REWARDS, STEP_REWARDS
+
+    for i, spec in enumerate(cfg.rewards):
+        if spec.name in REWARDS or spec.name in STEP_REWARDS or ":" in spec.name:
+            continue
+        valid = ", ".join(sorted(set(REWARDS.names()) | set(STEP_REWARDS.names())))
+        raise ValueError(f"rewards[{i}].name: unknown reward {spec.name!r}; valid: {valid} (or package.module:attr)")
 
 
 def run(args) -> int:
     cfg = load_recipe(args.recipe, args.overrides)
     trainer = TRAINERS.get(cfg.trainer)
+    root = Path(cfg.run.output_dir)
+    fresh = not root.exists() or (root.is_dir() and not any(root.iterdir()))
     run_dir = prepare_run_dir_once(cfg, cfg.run.output_dir, resume=args.resume, overwrite=args.overwrite)
-    result = trainer(cfg, run_dir)
+    try:
+        result = trainer(cfg, run_dir)
+    except Exception:
+        if (fresh or args.overwrite) and is_main_process() and not _has_progress(run_dir.root):
+            import shutil
+
+            shutil.rmtree(run_dir.root, ignore_errors=True)  # a run that never started leaves nothing behind
+        raise
     print(json.dumps({"output_dir": str(run_dir.root), **(result or {})}, default=str))
     return 0
+
+
+def _has_progress(root: Path) -> bool:
+    """Whether a failed run wrote anything worth keeping (metrics or a checkpoint)."""
+    return (root / "metrics.jsonl").is_file() or any((root / "checkpoints").glob("*"))

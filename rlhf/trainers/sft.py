@@ -194,7 +194,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
     train_ds = Dataset.from_list([e.to_record() for e in data.train])
     eval_ds = Dataset.from_list([e.to_record() for e in data.heldout]) if data.heldout else None
-    heldout_eval = HeldoutEval(run_dir, tokenizer, data.heldout, s.eval_metric, s.eval_max_new_tokens, s.eval_every)
+    heldout_eval = HeldoutEval(run_dir, tokenizer, data.heldout, s.eval_metric, s.eval_max_new_tokens, s.eval_every,
+                               s.stop_at_accuracy)
     trainer = SFTTrainer(
         model=model,
         args=sft_args(cfg, run_dir, eval_ds is not None),

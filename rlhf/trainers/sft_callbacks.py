@@ -36,13 +36,14 @@ class HeldoutEval(TrainerCallback):
     """Greedy generation on the held-out split every `every` steps; also callable directly."""
 
     def __init__(self, run_dir: RunDir, tokenizer: Any, examples: Sequence[SftExample], metric: str,
-                 max_new_tokens: int, every: int) -> None:
+                 max_new_tokens: int, every: int, stop_at: float | None = None) -> None:
         self.run_dir = run_dir
         self.tokenizer = tokenizer
         self.examples = list(examples)
         self.metric = metric
         self.max_new_tokens = max_new_tokens
         self.every = every
+        self.stop_at = stop_at  # end training once held-out accuracy reaches this
         self.scorer = make_scorer(metric, self.examples) if self.examples else None
         self.history: list[tuple[int, float]] = []
 
@@ -61,7 +62,9 @@ class HeldoutEval(TrainerCallback):
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            self.run(model, state.global_step)
+            res = self.run(model, state.global_step)
+            if self.stop_at is not None and res.get("accuracy", 0.0) >= self.stop_at:
+                control.should_training_stop = True
 
     def plot(self) -> None:
         """plots/sft.png: loss and held-out accuracy over steps, from what the run logged."""
