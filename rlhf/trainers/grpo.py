@@ -30,11 +30,11 @@ import time
 from typing import Any
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards
-from rlhf import distributed as dist
 from rlhf.recipe import RunConfig
 from rlhf.rundir import RunDir
 from rlhf.trainers import rl_common as rc
 from rlhf.trainers import rl_report as report
+from rlhf.trainers import rl_step as steps
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
@@ -50,9 +50,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
             col = rc.collect(rl, step)  # 1-2: sample and score
             if col.batch is None:
-                record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
-                rl.log.log(record)
-                _maybe_save(rl, step)
+                steps.skip_step(rl, step, record, col, t_start)
                 continue
             record.update(col.metrics)
 
@@ -67,45 +65,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             record.update(stats, time_update=time.perf_counter() - t_update)
             record["kl"] = stats.get("kl_ref", record.get("kl"))  # null: no reference in this run
 
-            sync = rl.sampler.sync_weights(rl.unwrapped)  # 6: the sampler sees the new weights
-            record["time_sync"] = sync.seconds
-            record.update(dist.maybe_check_sync(rl, step))  # several processes: weights still identical?
-
-            moves = rl.curriculum.update(dist.gather_flat(rl.accelerator, rc.group_pass_rates(col)))  # 7: difficulty
-            record.update({f"level/{t}": lv for t, lv in rl.curriculum.levels.items()} if rl.curriculum.cfg.enabled
-                          else {})
-            record["curriculum_moves"] = sum(abs(v) for v in moves.values())
-
-            record["seconds"] = time.perf_counter() - t_start  # 8: record, samples, checkpoint
-            record["tokens_per_second"] = record["rollout_tokens"] / record["seconds"]
-            rl.log.log(record)
-            for sample in report.sample_records(step, col, cfg.train.samples_per_step):
-                run_dir.append_jsonl(run_dir.samples_path, sample)
-            bar.update(step + 1, report.step_info(record))
-            last = record
-            _check_bad_steps(rl, step, stats)
-            _maybe_save(rl, step)
-    if cfg.train.steps > 0 and not (cfg.run.save_every and cfg.train.steps % cfg.run.save_every == 0):
-        rc.save(rl, cfg.train.steps - 1)
+            last = steps.finish_step(rl, step, record, col, stats, t_start, bar)  # 6-8: sync, curriculum, log
+    steps.save_last(rl)
     return {**report.finish(rl), "steps": cfg.train.steps, "final": {k: last.get(k) for k in
                                                                      ("reward_mean", "accuracy", "kl")}}
-
-
-def _maybe_save(rl: rc.RL, step: int) -> None:
-    every = rl.cfg.run.save_every
-    if every and (step + 1) % every == 0:
-        rc.save(rl, step)
-
-
-def _check_bad_steps(rl: rc.RL, step: int, stats: dict[str, float]) -> None:
-    """Count steps whose every update was skipped for a non-finite loss; stop after K in a row."""
-    if stats.get("skipped_updates", 0) >= rc.optimizer_steps_per_rl_step(rl.cfg):
-        rl.bad_steps += 1
-        print(f"cotrl: step {step}: non-finite loss, update skipped ({rl.bad_steps} in a row)")
-    else:
-        rl.bad_steps = 0
-    if rl.bad_steps >= rl.cfg.train.max_bad_steps:
-        rc.save(rl, step)
-        raise rc.RunStopped(
-            f"stopped at step {step}: {rl.bad_steps} steps in a row had a non-finite loss "
-            f"(train.max_bad_steps={rl.cfg.train.max_bad_steps}); checkpoint saved in {rl.run_dir.checkpoints}")

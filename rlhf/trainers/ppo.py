@@ -23,12 +23,11 @@ import torch
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards, gae_advantages_returns, value_loss
 from rlhf.policy import load_value_model
-from rlhf import distributed as dist
 from rlhf.recipe import RunConfig
 from rlhf.rundir import RunDir
 from rlhf.trainers import rl_common as rc
 from rlhf.trainers import rl_report as report
-from rlhf.trainers.grpo import _check_bad_steps, _maybe_save
+from rlhf.trainers import rl_step as steps
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
@@ -48,9 +47,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
             col = rc.collect(rl, step)  # sample and score
             if col.batch is None:
-                record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
-                rl.log.log(record)
-                _maybe_save(rl, step)
+                steps.skip_step(rl, step, record, col, t_start)
                 continue
             record.update(col.metrics)
 
@@ -72,24 +69,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             record.update(stats, time_update=time.perf_counter() - t_update)
             record["kl"] = stats.get("kl_ref", record.get("kl"))
 
-            record["time_sync"] = rl.sampler.sync_weights(rl.unwrapped).seconds
-            record.update(dist.maybe_check_sync(rl, step))  # several processes: weights still identical?
-            moves = rl.curriculum.update(dist.gather_flat(rl.accelerator, rc.group_pass_rates(col)))
-            if rl.curriculum.cfg.enabled:
-                record.update({f"level/{t}": lv for t, lv in rl.curriculum.levels.items()})
-            record["curriculum_moves"] = sum(abs(v) for v in moves.values())
-
-            record["seconds"] = time.perf_counter() - t_start
-            record["tokens_per_second"] = record["rollout_tokens"] / record["seconds"]
-            rl.log.log(record)
-            for sample in report.sample_records(step, col, cfg.train.samples_per_step):
-                run_dir.append_jsonl(run_dir.samples_path, sample)
-            bar.update(step + 1, report.step_info(record))
-            last = record
-            _check_bad_steps(rl, step, stats)
-            _maybe_save(rl, step)
-    if cfg.train.steps > 0 and not (cfg.run.save_every and cfg.train.steps % cfg.run.save_every == 0):
-        rc.save(rl, cfg.train.steps - 1)
+            last = steps.finish_step(rl, step, record, col, stats, t_start, bar)  # sync, curriculum, log
+    steps.save_last(rl)
     result = report.finish(rl)
     if rl.accelerator.is_main_process:
         torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
