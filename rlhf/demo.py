@@ -47,12 +47,13 @@ class DemoSettings:
     sft_lr: float = 2e-3
     sft_batch: int = 32
     model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"
-    grpo_steps: int = 80
+    grpo_steps: int = 200
     grpo_lr: float = 1e-4
+    grpo_temperature: float = 0.7  # rollout temperature: closer to the greedy policy the eval scores
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
-    eval_every: int = 10  # GRPO checkpoints evaluated on the held-out set every N steps (0: only the end)
+    eval_every: int = 25  # GRPO checkpoints evaluated on the held-out set every N steps (0: only the end)
     k: int = 4  # pass@k / maj@k samples in the before/after evaluations
     seed: int = 0
     threads: int = 1  # torch threads (one is fastest for this tiny model, and leaves a core for the verifier)
@@ -119,7 +120,7 @@ def grpo_config(s: DemoSettings, run_dir: Path, model_dir: str, train_path: str,
         f"run.save_every={s.eval_every or s.grpo_steps}", f"run.keep_checkpoints={s.grpo_steps + 1}",
         f"model.path={model_dir}", "lora.enabled=false",
         "data.source=jsonl", f"data.path={train_path}", "data.tasks=[]", f"data.prompts_per_step={s.prompts_per_step}",
-        "rollout.backend=transformers", f"rollout.n={s.group_size}", f"rollout.max_new_tokens={s.max_new_tokens}",
+        "rollout.backend=transformers", f"rollout.n={s.group_size}", f"rollout.max_new_tokens={s.max_new_tokens}", f"rollout.temperature={s.grpo_temperature}",
         f"train.steps={s.grpo_steps}", f"train.lr={s.grpo_lr}", f"train.cpu_threads={s.threads}",
         "train.dynamic_sampling=false", *extra,
     ])
