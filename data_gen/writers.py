@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from rlhf.config import atomic_path
+
 FORMATS = ("jsonl", "parquet", "hf")
 _JSON_COLUMNS = ("difficulty", "meta")
 
@@ -44,22 +46,14 @@ def dumps(item: dict[str, Any]) -> str:
 
 def write_jsonl(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> int:
     """Stream rows to a temp file, then rename over `path`. Returns the row count."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(dumps(row))
-                fh.write("\n")
-                count += 1
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(dumps(row))
+            fh.write("\n")
+            count += 1
+        fh.flush()
+        os.fsync(fh.fileno())
     return count
 
 
@@ -75,16 +69,8 @@ def write_parquet(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) 
     import pyarrow.parquet as pq
 
     data = _columnar(rows)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(pa.Table.from_pylist(data), tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(data)
 
 
