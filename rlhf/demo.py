@@ -167,6 +167,9 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     console = Console()
     torch.set_num_threads(s.threads)
     if out.exists():
+        # a previous demo is replaced; anything else is refused, so a mistyped --out never deletes user data
+        if not out.is_dir() or (any(out.iterdir()) and not (out / "data" / "train.jsonl").is_file()):
+            raise ValueError(f"--out {out} exists and does not hold a previous demo run; choose another directory")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     times: dict[str, float] = {}
@@ -260,7 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"rlhf.demo: unknown setting {key!r}; valid: {', '.join(sorted(fields))}")
             changes[key] = raw if key in ("knobs", "model") else yaml.safe_load(raw)
         s = replace(s, **changes)
-    run(s, Path(args.out))
+    try:
+        run(s, Path(args.out))
+    except ValueError as exc:
+        raise SystemExit(f"rlhf.demo: error: {exc}") from None
     return 0
 
 

@@ -40,3 +40,17 @@ def test_demo_rejects_unknown_setting(tmp_path):
 
     with pytest.raises(SystemExit, match="unknown setting"):
         main(["--quick", "--out", str(tmp_path / "d"), "--set", "no_such=1"])
+
+
+def test_demo_refuses_an_out_dir_that_is_not_a_demo(tmp_path, repo_root):
+    import subprocess
+    import sys
+
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("do not delete")
+    proc = subprocess.run([sys.executable, "-m", "rlhf.demo", "--quick", "--out", str(keep)], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "does not hold a previous demo run" in proc.stderr and "Traceback" not in proc.stderr
+    assert (keep / "notes.txt").read_text() == "do not delete"
