@@ -19,6 +19,17 @@ def test_train_cli_bad_inputs_one_line(tmp_path, capsys):
     assert "did you mean 'run.seed'" in capsys.readouterr().err
 
 
+def test_overrides_after_a_flag_still_reach_the_recipe(tmp_path, capsys):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("trainer: grpo\n")
+    # the override comes after --overwrite; it must be applied (and here rejected by name), not dropped
+    assert main(["train", str(recipe), "--overwrite", "run.seeed=1"]) == 2
+    assert "did you mean 'run.seed'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", str(recipe), "--overwrite", "--bogus"])
+    assert exc.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_run_dir_refuses_existing_run(tmp_path):
     cfg = RunConfig(trainer="grpo")
     rd = prepare_run_dir(cfg, tmp_path / "r")
