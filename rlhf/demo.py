@@ -47,13 +47,13 @@ class DemoSettings:
     sft_lr: float = 2e-3
     sft_batch: int = 32
     model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"
-    grpo_steps: int = 200
-    grpo_lr: float = 1e-4
+    grpo_steps: int = 1000  # held-out accuracy was still rising at 1000 steps (about 6 minutes on one core)
+    grpo_lr: float = 5e-5
     grpo_temperature: float = 0.7  # rollout temperature: closer to the greedy policy the eval scores
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
-    eval_every: int = 25  # GRPO checkpoints evaluated on the held-out set every N steps (0: only the end)
+    eval_every: int = 100  # GRPO checkpoints evaluated on the held-out set every N steps (0: only the end)
     k: int = 4  # pass@k / maj@k samples in the before/after evaluations
     seed: int = 0
     threads: int = 1  # torch threads (one is fastest for this tiny model, and leaves a core for the verifier)
