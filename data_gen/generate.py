@@ -92,8 +92,11 @@ def config_of(item: dict[str, Any]) -> TaskConfig:
     return cls(**{k: v for k, v in item["difficulty"].items() if k in cls.knobs()})
 
 
-def corrupt_item(item: dict[str, Any], target: int | None = None) -> dict[str, Any] | None:
+def corrupt_item(item: dict[str, Any], target: int | None = None, variant: int = 0) -> dict[str, Any] | None:
     """The item's solution with one injected error at step `target` (random when None).
+
+    `variant` picks another deterministic draw of the target step and the wrong value
+    (0 is the item's canonical corruption; others may coincide with it).
 
     Returns `{"steps", "answer", "first_wrong", "error_kind"}` or None when the family
     does not support injection or the item has no steps.
@@ -104,7 +107,7 @@ def corrupt_item(item: dict[str, Any], target: int | None = None) -> dict[str, A
     if not getattr(gen, "injectable", False) or n_steps == 0:
         return None
     s = item_seed(item["task"], meta["seed"], meta["index"])
-    trng = random.Random(s ^ 0x5EED_E77)
+    trng = random.Random(s ^ 0x5EED_E77 if variant == 0 else f"{s}-corrupt-{variant}")
     if target is None:
         target = trng.randrange(n_steps)
     if not 0 <= target < n_steps:

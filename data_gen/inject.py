@@ -18,25 +18,30 @@ from typing import Any
 from data_gen.generate import corrupt_item, get_generator
 
 
-def labelled_solutions(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The gold solution (first_wrong -1), then one corrupted solution when the family supports it."""
-    yield {
-        "steps": list(item["solution_steps"]),
-        "answer": item["answer"],
-        "first_wrong": -1,
-        "error_kind": None,
-    }
-    bad = corrupt_item(item)
-    if bad is not None:
-        yield bad
+def labelled_solutions(item: dict[str, Any], corruptions: int = 1) -> Iterator[dict[str, Any]]:
+    """The gold solution (first_wrong -1), then up to `corruptions` distinct corrupted solutions
+    when the family supports injection (draws that repeat an earlier one are skipped)."""
+    gold = list(item["solution_steps"])
+    yield {"steps": gold, "answer": item["answer"], "first_wrong": -1, "error_kind": None}
+    seen = {tuple(gold)}
+    for variant in range(corruptions):
+        bad = corrupt_item(item, variant=variant)
+        if bad is None:
+            return
+        if tuple(bad["steps"]) not in seen:
+            seen.add(tuple(bad["steps"]))
+            yield bad
 
 
-def prm_rows(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Items without steps (reasoning-gym adapter) have nothing to label and are skipped."""
+def prm_rows(items: Iterable[dict[str, Any]], corruptions: int = 1) -> Iterator[dict[str, Any]]:
+    """Items without steps (reasoning-gym adapter) have nothing to label and are skipped.
+    `corruptions` > 1 gives more wrong variants of each problem (more contrast per problem)."""
+    if corruptions < 1:
+        raise ValueError(f"corruptions must be >= 1, got {corruptions}")
     for item in items:
         if not item["solution_steps"]:
             continue
-        for k, sol in enumerate(labelled_solutions(item)):
+        for k, sol in enumerate(labelled_solutions(item, corruptions)):
             fw = sol["first_wrong"]
             yield {
                 "id": f"{item['id']}-{k}",

@@ -241,6 +241,7 @@ class PRMSection:
     level: float | None = None  # generators' difficulty level (null: each task's level-0 defaults)
     knobs: dict[str, Any] = field(default_factory=dict)  # generator knob overrides, e.g. {max_digits: 1}
     num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
+    corruptions: int = 1  # corrupted traces per training item (distinct draws of the wrong step and value)
     num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
     train_file: str = ""  # data: file -> JSONL rows in `format`
     eval_file: str = ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
@@ -255,12 +256,14 @@ class PRMSection:
     warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
     weight_decay: float = 0.0
     lm_coef: float = 0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
-    threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this
+    threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this (unless num_val > 0)
+    num_val: int = 0  # validation traces held out of training (generate: training-split items; file: the last
+    #                   rows of train_file); > 0: the threshold is the one with the best F1 on them
     eval_every: int = 0  # optimiser steps between held-out evaluations (0: only at the end)
     eval_batch_size: int = 64  # rows per forward when scoring
 
     def __post_init__(self) -> None:
-        for key in ("num_train", "num_eval", "epochs", "batch_size", "max_length", "eval_batch_size"):
+        for key in ("num_train", "corruptions", "num_eval", "epochs", "batch_size", "max_length", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
         if self.lr <= 0:
@@ -271,6 +274,8 @@ class PRMSection:
             raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"prm.eval_fraction must be in (0, 1), got {self.eval_fraction}")
+        if self.num_val < 0:
+            raise ValueError(f"prm.num_val must be >= 0, got {self.num_val}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"prm.threshold must be in (0, 1), got {self.threshold}")
         if self.data == "file" and not self.train_file:

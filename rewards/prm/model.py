@@ -44,15 +44,18 @@ def apply_lora(model: Any, lora: Any) -> Any:
     return get_peft_model(model, cfg)
 
 
-def save_prm(model: Any, tokenizer: Any, out: str | Path, sep: str, max_length: int) -> Path:
-    """Save a self-contained PRM directory (LoRA merged into the weights)."""
+def save_prm(model: Any, tokenizer: Any, out: str | Path, sep: str, max_length: int,
+             threshold: float = 0.5) -> Path:
+    """Save a self-contained PRM directory (LoRA merged into the weights); `threshold` is the
+    P(good) below which a step counts as wrong (calibrated by the trainer when asked)."""
     out = Path(out)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    (out / PRM_CONFIG).write_text(json.dumps({"separator": sep, "max_length": max_length, "good_label": 1}))
+    (out / PRM_CONFIG).write_text(json.dumps({"separator": sep, "max_length": max_length, "good_label": 1,
+                                                "threshold": threshold}))
     return out
 
 
@@ -60,12 +63,13 @@ class PRMScorer:
     """Batched step scoring: P(step is good) at each step's label position."""
 
     def __init__(self, model: Any, tokenizer: Any, sep: str = "\n", max_length: int = 1024,
-                 batch_size: int = 16, device: str | torch.device = "cpu") -> None:
+                 batch_size: int = 16, device: str | torch.device = "cpu", threshold: float = 0.5) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.sep = sep
         self.max_length = max_length
         self.batch_size = batch_size
+        self.threshold = threshold  # P(good) below which a step counts as wrong (saved by the trainer)
         self.device = torch.device(device)
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else (tokenizer.eos_token_id or 0))
@@ -87,7 +91,7 @@ class PRMScorer:
         model = AutoModelForTokenClassification.from_pretrained(p)
         tok = AutoTokenizer.from_pretrained(p)
         return cls(model, tok, sep=meta.get("separator", "\n"), max_length=int(meta.get("max_length", 1024)),
-                   batch_size=batch_size, device=device)
+                   batch_size=batch_size, device=device, threshold=float(meta.get("threshold", 0.5)))
 
     @torch.no_grad()
     def score(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float | None]]:

@@ -11,6 +11,10 @@ Model: a 2-way token-classification head on the causal LM at `model.path` (or th
 tiny model for `tiny`, its tokenizer trained on this run's traces), LoRA or full finetuning
 per the `lora:` section. Loss: cross-entropy at each step's last token (soft labels allowed).
 
+Threshold: a step is called wrong when P(good) < `prm.threshold`; with `prm.num_val` > 0 the
+threshold is instead the one with the best F1 on validation traces held out of training (the
+reported F1 is still on the held-out test traces), and it is saved with the PRM.
+
 Writes into the run directory: `prm/` (the trained PRM, loadable by the `prm` step reward),
 `metrics.jsonl` (loss per logged step, evaluations), `eval.json` (final ProcessBench metrics
 and a few example traces), `plots/prm_loss.png`.
@@ -28,7 +32,7 @@ import torch
 
 from rewards.prm.convert import convert
 from rewards.prm.data import check_row, collate, encode_row, lm_loss, read_rows, step_loss
-from rewards.prm.evaluate import predicted_first_error, processbench_f1
+from rewards.prm.evaluate import calibrate_threshold, predicted_first_error, processbench_f1
 from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
 from rlhf.recipe import RunConfig
 from rlhf.rundir import RunDir
@@ -43,7 +47,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
                          "rerun with --overwrite instead of --resume")
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
-    rows, evals = load_data(cfg)
+    rows, evals, vals = load_data(cfg)
     if not rows:
         raise ValueError("prm: no training rows (check prm.train_file / prm.tasks)")
     device = _device(cfg.run.device)
@@ -113,13 +117,13 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
                                                             "lr": sched.get_last_lr()[0],
                                                             "seconds": time.perf_counter() - t0})
             if p.eval_every and step % p.eval_every == 0 and step < total:
-                metrics = evaluate(model, tokenizer, evals, p, device)
+                metrics = evaluate(model, tokenizer, evals, p, device, vals)
                 run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in metrics.items()
                                                                              if k != "examples"}})
     bar.close()
     train_seconds = time.perf_counter() - t0
-    metrics = evaluate(model, tokenizer, evals, p, device)
-    out_dir = save_prm(model, tokenizer, run_dir.root / "prm", p.separator, p.max_length)
+    metrics = evaluate(model, tokenizer, evals, p, device, vals)
+    out_dir = save_prm(model, tokenizer, run_dir.root / "prm", p.separator, p.max_length, metrics["threshold"])
     summary = {k: v for k, v in metrics.items() if k != "examples"}
     run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in summary.items()}})
     run_dir.write_json("eval.json", {**metrics, "train_rows": len(encoded), "steps": step,
@@ -132,8 +136,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 # ---------------------------------------------------------------------- data
 
 
-def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace]]:
-    """Training rows (stepwise) and held-out traces with their first wrong step."""
+def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace], list[EvalTrace]]:
+    """Training rows (stepwise), held-out test traces and validation traces (`prm.num_val`),
+    each trace with its first wrong step."""
     p = cfg.prm
     if p.data == "generate":
         from data_gen.generate import generate
@@ -141,11 +146,15 @@ def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace]]:
 
         tasks = list(p.tasks)
         knobs = dict(p.knobs)
-        train_items = generate(tasks, p.num_train, seed=cfg.run.seed, level=p.level, overrides=knobs, split="train")
+        items = generate(tasks, p.num_train + p.num_val, seed=cfg.run.seed, level=p.level, overrides=knobs,
+                         split="train")
         eval_items = generate(tasks, p.num_eval, seed=cfg.run.seed, level=p.level, overrides=knobs, split="test")
-        rows = list(prm_rows(train_items))
-        evals = [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(eval_items)]
-        return rows, evals
+        rows = list(prm_rows(items[: p.num_train], p.corruptions))
+
+        def traces(its: list[dict[str, Any]]) -> list[EvalTrace]:
+            return [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(its)]
+
+        return rows, traces(eval_items), traces(items[p.num_train:])
     rows = [check_row(r, f"{p.train_file} row {i}") for i, r in
             enumerate(convert(read_rows(p.train_file), p.format, p.neutral))]
     if p.eval_file:
@@ -154,7 +163,15 @@ def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace]]:
     else:
         cut = max(1, int(len(rows) * (1 - p.eval_fraction)))
         rows, held = rows[:cut], rows[cut:]
-    return rows, [(r["prompt"], list(r["completions"]), _first_bad(r["labels"])) for r in held]
+    if p.num_val >= len(rows):
+        raise ValueError(f"prm.num_val {p.num_val} leaves no training rows (the file has {len(rows)})")
+    val = rows[len(rows) - p.num_val:]
+    rows = rows[: len(rows) - p.num_val]
+
+    def traces(rs: list[dict[str, Any]]) -> list[EvalTrace]:
+        return [(r["prompt"], list(r["completions"]), _first_bad(r["labels"])) for r in rs]
+
+    return rows, traces(held), traces(val)
 
 
 def _first_bad(labels: list[Any]) -> int:
@@ -167,23 +184,33 @@ def _first_bad(labels: list[Any]) -> int:
 # ---------------------------------------------------------------------- evaluation
 
 
-def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device: torch.device) -> dict[str, Any]:
-    """ProcessBench-style metrics on held-out traces, plus step-level accuracy."""
+def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device: torch.device,
+             vals: list[EvalTrace] = ()) -> dict[str, Any]:
+    """ProcessBench-style metrics on held-out traces, plus step-level accuracy; with validation
+    traces the threshold is calibrated on them first (best F1), else it is `prm.threshold`."""
     if not evals:
-        return {"f1": float("nan"), "n_error": 0, "n_correct": 0}
+        return {"f1": float("nan"), "n_error": 0, "n_correct": 0, "threshold": p.threshold}
     scorer = PRMScorer(model, tokenizer, p.separator, p.max_length, p.eval_batch_size, device)
+    threshold, val_f1 = p.threshold, None
+    if vals:
+        threshold, val_f1 = calibrate_threshold(scorer.score([e[0] for e in vals], [e[1] for e in vals]),
+                                                [e[2] for e in vals])
     scores = scorer.score([e[0] for e in evals], [e[1] for e in evals])
     model.train()
-    predicted = [predicted_first_error(s, p.threshold) for s in scores]
     labels = [e[2] for e in evals]
+    predicted = [predicted_first_error(s, threshold) for s in scores]
     out: dict[str, Any] = processbench_f1(predicted, labels)
+    if vals:  # the fixed threshold's result too, for comparison
+        out["f1_at_fixed_threshold"] = processbench_f1([predicted_first_error(s, p.threshold) for s in scores],
+                                                       labels)["f1"]
+    out["threshold"], out["val_f1"] = threshold, val_f1
     right = total = 0
     for s, (_, _, label) in zip(scores, evals):  # steps up to and including the first wrong one
         upto = len(s) if label < 0 else label + 1
         for i, x in enumerate(s[:upto]):
             if x is not None:
                 total += 1
-                right += (x >= p.threshold) == (label < 0 or i < label)
+                right += (x >= threshold) == (label < 0 or i < label)
     out["step_acc"] = right / total if total else float("nan")
     out["examples"] = [{"prompt": e[0], "steps": e[1], "label": e[2], "predicted": pr,
                         "scores": [None if x is None else round(x, 3) for x in s]}

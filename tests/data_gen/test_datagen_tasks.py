@@ -104,6 +104,27 @@ def test_prm_and_processbench_rows():
     assert {b["label"] == -1 for b in pb} == {True, False}
 
 
+def test_several_corruptions_per_item_are_distinct_and_labelled_exactly():
+    its = generate("integer_arithmetic", 30, seed=2, level=5)
+    rows = list(prm_rows(its, corruptions=4))
+    by_item: dict[str, list[dict]] = {}
+    for row in rows:
+        by_item.setdefault(row["id"].rsplit("-", 1)[0], []).append(row)
+    assert len(by_item) == 30 and len(rows) > 60  # more than the one corruption of the default
+    for it in its:
+        group = by_item[it["id"]]
+        assert group[0]["completions"] == it["solution_steps"] and all(group[0]["labels"])
+        assert len({tuple(r["completions"]) for r in group}) == len(group) <= 5  # gold + up to 4, no repeats
+        for row in group[1:]:
+            first = row["labels"].index(False)
+            assert row["labels"] == [i < first for i in range(len(row["labels"]))]
+            assert first_false_step(row["completions"], it["meta"]) == first  # the rule verifier agrees
+    # variant 0 is the canonical corruption, so exports with one corruption are unchanged
+    assert [r["completions"] for r in prm_rows(its[:5])][1::2] == [corrupt_item(it)["steps"] for it in its[:5]]
+    with pytest.raises(ValueError, match="corruptions must be >= 1"):
+        list(prm_rows(its, corruptions=0))
+
+
 @pytest.mark.slow
 def test_items_whose_reference_fails_are_never_emitted(monkeypatch):
     """Break the reference of some candidates: the sandbox rejects them and they are skipped."""

@@ -117,6 +117,20 @@ def test_processbench_f1():
     assert processbench_f1([0], [0])["f1"] == 0.0  # no clean traces: no F1
 
 
+def test_threshold_calibration_maximises_f1_and_breaks_ties_towards_half():
+    from rewards.prm.evaluate import calibrate_threshold
+
+    # a PRM whose scores are shifted up: 0.5 misses every error, a threshold near 0.8 separates them
+    scores = [[0.9, 0.75], [0.95, 0.9], [0.7], [0.92]]
+    labels = [1, -1, 0, -1]
+    assert processbench_f1([predicted_first_error(s) for s in scores], labels)["f1"] == 0.0
+    t, f1 = calibrate_threshold(scores, labels)
+    assert 0.76 <= t <= 0.9 and f1 == 1.0
+    assert calibrate_threshold([[0.1], [0.9]], [0, -1])[0] == 0.5  # every t in (0.1, 0.9] is perfect: 0.5 wins
+    with pytest.raises(ValueError, match="calibration needs"):
+        calibrate_threshold([], [])
+
+
 def test_lm_mask_covers_prompt_and_leading_good_steps_only(tok):
     from rewards.prm.data import lm_loss
 

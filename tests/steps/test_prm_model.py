@@ -111,4 +111,5 @@ def test_mc_labels_with_the_transformers_sampler(tiny_model_dir, tok):
 
 def test_saved_prm_config(prm_dir):
     meta = json.loads((prm_dir / "prm_config.json").read_text())
-    assert meta == {"separator": "\n", "max_length": 128, "good_label": 1}
+    assert meta == {"separator": "\n", "max_length": 128, "good_label": 1, "threshold": 0.5}
+    assert PRMScorer.from_pretrained(prm_dir).threshold == 0.5

@@ -22,19 +22,24 @@ def test_recipe_runs_through_cotrl_train(repo_root, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "rlhf.cli", "train", str(repo_root / "recipes/prm_train.yaml"),
            f"run.output_dir={out}", "prm.num_train=24", "prm.num_eval=8", "prm.epochs=1", "prm.batch_size=8",
-           "run.log_every=1", "prm.lm_coef=0.5", *TINY]
+           "run.log_every=1", "prm.lm_coef=0.5", "prm.num_val=8", "prm.corruptions=2", *TINY]
     env = {**os.environ, "PYTHONPATH": str(repo_root), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["steps"] == 6  # 24 items -> 48 rows (gold + corrupted) -> 6 batches of 8
-    assert {"f1", "error_acc", "correct_acc", "step_acc"} <= set(result)
+    # 24 items -> gold + up to 2 distinct corrupted traces each -> up to 72 rows -> batches of 8
+    assert 48 / 8 < result["steps"] <= 72 / 8
+    assert {"f1", "error_acc", "correct_acc", "step_acc", "threshold", "val_f1", "f1_at_fixed_threshold"} <= set(result)
+    # the threshold was chosen on the 8 validation items and travels with the PRM
+    assert 0 < result["threshold"] < 1 and 0 <= result["val_f1"] <= 1
+    meta = json.loads((out / "prm" / "prm_config.json").read_text())
+    assert meta["threshold"] == result["threshold"]
     assert (out / "tiny_model" / "tokenizer.json").is_file()  # the run's own tiny model
     assert (out / "prm" / "prm_config.json").is_file() and (out / "plots" / "prm_loss.png").is_file()
     ev = json.loads((out / "eval.json").read_text())
     assert ev["n_error"] == 8 and ev["n_correct"] == 8 and len(ev["examples"]) == 8
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in lines if "loss" in x] == [1, 2, 3, 4, 5, 6]
+    assert [x["step"] for x in lines if "loss" in x] == list(range(1, result["steps"] + 1))
 
     from rewards.registry import STEP_REWARDS
     from rlhf.types import Problem, StepSpan
@@ -53,16 +58,25 @@ def test_file_data_with_lora(tmp_path):
     raw = {"trainer": "prm", "model": {"path": "tiny"}, "lora": {"enabled": True, "r": 4, "alpha": 8},
            "run": {"output_dir": str(tmp_path / "run")},
            "prm": {"data": "file", "train_file": str(data), "format": "processbench", "eval_fraction": 0.25,
-                   "epochs": 1, "batch_size": 10}}
+                   "epochs": 1, "batch_size": 10, "num_val": 4}}
     cfg = config.from_dict(RunConfig, config.apply_overrides(raw, TINY))
     from rlhf.trainers.prm import run
 
     result = run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
-    assert result["steps"] == 3 and result["n_error"] + result["n_correct"] == 10
+    assert result["steps"] == 3 and result["n_error"] + result["n_correct"] == 10  # 30 - 4 validation rows left
+    assert result["val_f1"] is not None
     from rewards.prm.model import PRMScorer
 
     scorer = PRMScorer.from_pretrained(tmp_path / "run" / "prm")  # LoRA merged into a plain PRM
     assert not any("lora_" in n for n, _ in scorer.model.named_parameters())
+    with pytest.raises(ValueError, match="prm.num_val 30 leaves no training rows"):
+        run(replace_prm(cfg, num_val=30), prepare_run_dir(cfg, tmp_path / "run2"))
+
+
+def replace_prm(cfg: RunConfig, **changes) -> RunConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, prm=dataclasses.replace(cfg.prm, **changes))
 
 
 def test_prm_section_validation():
