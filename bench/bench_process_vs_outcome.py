@@ -10,7 +10,10 @@ Goal: the process arm reaches the outcome arm's final accuracy (mean over seeds)
 step budget; ratio = budget / steps (goal 1/0.6). Not reached within the budget counts as the
 whole budget (ratio 1) and is said so in `extra.notes`.
 
-    python bench/bench_process_vs_outcome.py [--steps 40] [--seeds 0 1] [--sft runs/demo/sft/model]
+    python bench/bench_process_vs_outcome.py [--steps 1000] [--seeds 0 1] [--jobs 2] [--sft DIR]
+
+`--jobs N` (default: one per core) runs N arms at once in separate processes, one torch
+thread each as in the demo; the wall times it records are then those of runs sharing the machine.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -46,6 +50,13 @@ def run_arm(s: demo.DemoSettings, arm: str, seed: int, sft_model: str, data: dic
                       for st, a, sa in curve]}
 
 
+def _run_arm_args(args: tuple) -> dict:
+    import torch
+
+    torch.set_num_threads(args[0].threads)
+    return run_arm(*args)
+
+
 _SFT_CACHE: dict[str, tuple[float, float]] = {}
 
 
@@ -64,10 +75,12 @@ def mean_curve(runs: list[dict]) -> list[tuple[int, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--eval-every", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=demo.DemoSettings.grpo_steps)
+    ap.add_argument("--eval-every", type=int, default=demo.DemoSettings.eval_every)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--resummarize", action="store_true", help="recompute the result from the recorded runs")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="runs at once, each in its own process with one torch thread (default: one per core)")
     ap.add_argument("--sft", help="SFT model dir to start from (default: the demo's, trained here if absent)")
     args = ap.parse_args(argv)
     s = dataclasses.replace(demo.DemoSettings(), grpo_steps=args.steps, eval_every=args.eval_every)
@@ -82,7 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         sft_model = args.sft or str(ROOT / "runs" / "demo" / "sft" / "model")
         if not (Path(sft_model) / "config.json").is_file():
             sft_model = demo.train(demo.sft_config(s, WORK, data["train"], data["val"]))["outputs"]["model"]
-        runs = [run_arm(s, arm, seed, sft_model, data) for seed in args.seeds for arm in ARMS]
+        todo = [(s, arm, seed, sft_model, data) for seed in args.seeds for arm in ARMS]
+        if min(args.jobs, len(todo)) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(min(args.jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+                runs = list(pool.map(_run_arm_args, todo))
+        else:
+            runs = [run_arm(*t) for t in todo]
     by_arm = {arm: [r for r in runs if r["arm"] == arm] for arm in ARMS}
     outcome, process = mean_curve(by_arm["outcome"]), mean_curve(by_arm["process"])
     start, target = outcome[0][1], outcome[-1][1]
