@@ -46,6 +46,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class TorchWriteError(Exception):
+    """torch.save's file writer failed: it reports a short write (a full disk) as a RuntimeError."""
+
+
+def _save(obj: Any, path: Path) -> None:
+    try:
+        torch.save(obj, path)
+    except RuntimeError as exc:
+        raise TorchWriteError(str(path)) from exc
+
+
 def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[str, Any], keep: int) -> Path:
     """Write `objects` (each torch-saved as NAME.pt) and `state` (JSON) as checkpoint `step`."""
     root.mkdir(parents=True, exist_ok=True)
@@ -53,21 +64,24 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
         for i, (name, obj) in enumerate(objects.items()):
-            torch.save(obj, tmp / f"{name}.pt")
+            _save(obj, tmp / f"{name}.pt")
             if i == 0:
                 killpoints.reached("checkpoint", step)  # fault tests: die with the checkpoint half written
-        torch.save(rng_state(), tmp / "rng.pt")
+        _save(rng_state(), tmp / "rng.pt")
         (tmp / STATE).write_text(json.dumps({"step": step, **state}, indent=2))
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        prev = latest_checkpoint(root)
+        kept = (f"the unfinished copy was removed and the previous checkpoint {prev or '(none)'} is intact: "
+                "free space, then continue with --resume")
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            prev = latest_checkpoint(root)
-            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); the unfinished "
-                          f"copy was removed and the previous checkpoint {prev or '(none)'} is intact: free space, "
-                          f"then continue with --resume") from exc
+            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); {kept}") from exc
+        if isinstance(exc, TorchWriteError):
+            raise OSError(errno.EIO, f"writing checkpoint {final.name} failed ({exc.__cause__}), most likely a "
+                          f"full disk; {kept}") from exc
         raise
     prune(root, keep)
     return final

@@ -34,12 +34,14 @@ def test_disk_full_mid_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, 
     root = tmp_path / "checkpoints"
     ckpt.save_checkpoint(root, 0, _objects(1.0), {"data_cursor": 1}, keep=1)
     monkeypatch.setattr(ckpt.torch, "save", _fill_disk_on("optimizer.pt", torch.save, how))
-    with pytest.raises((OSError, RuntimeError)) as info:
+    with pytest.raises(OSError) as info:
         ckpt.save_checkpoint(root, 1, _objects(2.0), {"data_cursor": 2}, keep=1)
-    if how == "file":
+    if how == "file":  # the kernel's ENOSPC
         assert info.value.errno == errno.ENOSPC
         assert "disk full while writing checkpoint step-000001" in str(info.value)
-        assert "step-000000 is intact" in str(info.value)
+    else:  # torch's writer turns the short write into a RuntimeError; it is reported the same way
+        assert "writing checkpoint step-000001 failed" in str(info.value) and "full disk" in str(info.value)
+    assert "step-000000 is intact" in str(info.value) and "--resume" in str(info.value)
     monkeypatch.undo()
     assert [p.name for p in root.iterdir()] == ["step-000000"]  # the unfinished copy is gone
     latest = ckpt.latest_checkpoint(root)
