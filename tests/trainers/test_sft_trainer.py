@@ -175,3 +175,33 @@ def test_completion_only_loss_masks_the_prompt(tiny_model_dir):
     trained = tok.decode(labels[labels != -100])
     assert trained.startswith("<think>") and trained.endswith("<|im_end|>\n") or trained.endswith("<|im_end|>")
     assert "What is" not in trained
+
+
+@pytest.mark.slow
+def test_a_killed_sft_run_resumes_to_the_same_weights(tmp_path, tiny_model_dir, data_file):
+    """Full run of 4 steps vs the same run stopped after its step-2 checkpoint and resumed."""
+    import shutil
+
+    from rlhf.trainers.sft import run
+
+    def cfg(out: Path) -> RunConfig:
+        c = make_cfg(out, tiny_model_dir, data_file, max_steps=4, eval_every=0)
+        return config.from_dict(RunConfig, {**config.to_dict(c), "run": {**config.to_dict(c)["run"],
+                                                                         "save_every": 2, "keep_checkpoints": 3}})
+
+    _, full = train(cfg(tmp_path / "full"))
+    _, cut = train(cfg(tmp_path / "cut"))
+    # what a kill between the step-2 and step-4 checkpoints leaves behind: no later checkpoint, no model
+    shutil.rmtree(cut / "checkpoints" / "checkpoint-4")
+    shutil.rmtree(cut / "model")
+    c = cfg(tmp_path / "cut")
+    logged = len((cut / "metrics.jsonl").read_text().splitlines())
+    result = run(c, prepare_run_dir(c, c.run.output_dir, resume=True))
+    assert result["steps"] == 4
+    after = [json.loads(x) for x in (cut / "metrics.jsonl").read_text().splitlines()[logged:]]
+    trained = [r["step"] for r in after if "loss" in r]
+    assert trained == [3, 4], after  # it went on from the checkpoint; it did not start again
+    a, b = _weights(full / "model"), _weights(cut / "model")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
