@@ -47,6 +47,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
                          "rerun with --overwrite instead of --resume")
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
+    if cfg.train.cpu_threads:  # shared with the other trainers: 1 is fastest for tiny models
+        torch.set_num_threads(cfg.train.cpu_threads)
     rows, evals, vals = load_data(cfg)
     if not rows:
         raise ValueError("prm: no training rows (check prm.train_file / prm.tasks)")

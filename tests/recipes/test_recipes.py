@@ -19,6 +19,7 @@ COVERED_ELSEWHERE = {
     "sft_lora_domain": "tests/trainers/test_sft_recipes.py",
     "grpo_lora_domain": "tests/trainers/test_sft_recipes.py",
     "prm_train": "tests/steps/test_prm_trainer.py",
+    "prm_on_policy": "tests/steps/test_prm_trainer.py",
 }
 RL_TINY = ["train.steps=2", "data.prompts_per_step=2", "rollout.n=2", "rollout.max_new_tokens=12",
            "run.save_every=0", "run.device=cpu"]

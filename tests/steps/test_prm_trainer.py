@@ -50,6 +50,24 @@ def test_recipe_runs_through_cotrl_train(repo_root, tmp_path):
 
 
 @pytest.mark.slow
+def test_prm_on_policy_recipe_runs_as_written(repo_root, tmp_path, tiny_model_dir, capsys):
+    """recipes/prm_on_policy.yaml with a tiny model standing in for the demo's policy."""
+    from rlhf.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", str(repo_root / "recipes/prm_on_policy.yaml"), f"run.output_dir={out}",
+                 f"model.path={tiny_model_dir}", "prm.num_train=16", "prm.num_val=4", "prm.num_eval=4",
+                 "prm.epochs=1", "prm.batch_size=8", "prm.eval_every=0"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["steps"] >= 16 * 2 // 8 and result["val_f1"] is not None
+    assert json.loads((out / "prm" / "prm_config.json").read_text())["threshold"] == result["threshold"]
+    # without the demo's policy the recipe says which model is missing
+    assert main(["train", str(repo_root / "recipes/prm_on_policy.yaml"), f"run.output_dir={tmp_path / 'r2'}",
+                 f"model.path={tmp_path / 'no_demo'}"]) == 2
+    assert "no_demo': no such model directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_file_data_with_lora(tmp_path):
     rows = [{"problem": f"Compute {a} + {a}.", "steps": [f"Add: {a} + {a} = {2 * a + (k % 2)}"], "label": k % 2 - 1}
             for k, a in enumerate(range(1, 41))]
