@@ -30,8 +30,8 @@ def test_micro_batches_accumulate_to_the_full_batch(tmp_path, agg):
                                                          "train.max_grad_norm=100.0"])
     assert full_stats["grad_norm"] > 0
     assert micro_stats["grad_norm"] == pytest.approx(full_stats["grad_norm"], rel=1e-4)
-    for k in full:
-        torch.testing.assert_close(micro[k], full[k], rtol=1e-5, atol=1e-6)
+    for k in full:  # same maths in another summation order: float32 rounding differs by a few 1e-6 on some CPUs
+        torch.testing.assert_close(micro[k], full[k], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
