@@ -50,13 +50,6 @@ def run_arm(s: demo.DemoSettings, arm: str, seed: int, sft_model: str, data: dic
                       for st, a, sa in curve]}
 
 
-def _run_arm_args(args: tuple) -> dict:
-    import torch
-
-    torch.set_num_threads(args[0].threads)
-    return run_arm(*args)
-
-
 _SFT_CACHE: dict[str, tuple[float, float]] = {}
 
 
@@ -101,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(min(args.jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
-                runs = list(pool.map(_run_arm_args, todo))
+                runs = list(pool.map(run_arm, *zip(*todo)))  # the trainer sets its thread count
         else:
             runs = [run_arm(*t) for t in todo]
     by_arm = {arm: [r for r in runs if r["arm"] == arm] for arm in ARMS}

@@ -57,6 +57,11 @@ def _save(obj: Any, path: Path) -> None:
         raise TorchWriteError(str(path)) from exc
 
 
+def _kept(root: Path) -> str:
+    return (f"the unfinished copy was removed and the previous checkpoint {latest_checkpoint(root) or '(none)'} "
+            "is intact: free space, then continue with --resume")
+
+
 def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[str, Any], keep: int) -> Path:
     """Write `objects` (each torch-saved as NAME.pt) and `state` (JSON) as checkpoint `step`."""
     root.mkdir(parents=True, exist_ok=True)
@@ -74,14 +79,12 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
         os.replace(tmp, final)
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        prev = latest_checkpoint(root)
-        kept = (f"the unfinished copy was removed and the previous checkpoint {prev or '(none)'} is intact: "
-                "free space, then continue with --resume")
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); {kept}") from exc
+            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); "
+                          f"{_kept(root)}") from exc
         if isinstance(exc, TorchWriteError):
             raise OSError(errno.EIO, f"writing checkpoint {final.name} failed ({exc.__cause__}), most likely a "
-                          f"full disk; {kept}") from exc
+                          f"full disk; {_kept(root)}") from exc
         raise
     prune(root, keep)
     return final
