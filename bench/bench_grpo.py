@@ -53,8 +53,8 @@ def make_reward(**_):
 
 
 def problems(n: int = 64) -> list[dict]:
-    from rlhf.data import ProblemSource
-    from rlhf.recipe import DataSection, TaskSpec
+    from rlhf.data.problems import ProblemSource
+    from rlhf.config.recipe import DataSection, TaskSpec
 
     src = ProblemSource(DataSection(tasks=(TaskSpec("integer_arithmetic"),), prompts_per_step=n), seed=0)
     return [p.to_dict() for p in src.problems(0)]
@@ -62,7 +62,7 @@ def problems(n: int = 64) -> list[dict]:
 
 def build_model(out: Path, items: list[dict], **size) -> Path:
     from data_gen.render import gold_completion
-    from rlhf.tiny import DEFAULT_CORPUS, build_tiny_model
+    from rlhf.models.tiny import DEFAULT_CORPUS, build_tiny_model
 
     corpus = [i["prompt"] for i in items] + [gold_completion(i) for i in items] + list(DEFAULT_CORPUS)
     return build_tiny_model(out, corpus, seed=0, **size)
@@ -114,8 +114,8 @@ def run_trl(model_dir: Path, items: list[dict], work: Path) -> list[float]:
 
 
 def ours_config(model_dir: Path, data: Path, out: Path, lora: bool, steps: int = STEPS):
-    from rlhf import config
-    from rlhf.recipe import RunConfig
+    from rlhf.config import loader as config
+    from rlhf.config.recipe import RunConfig
 
     return config.from_dict(RunConfig, {
         "trainer": "grpo",
@@ -135,9 +135,9 @@ OUR_SPLIT: list[float] = []  # our rollout + reward seconds per step
 
 
 def run_ours(model_dir: Path, data: Path, out: Path) -> list[float]:
-    from rlhf.metrics import read_metrics
-    from rlhf.rundir import prepare_run_dir
-    from rlhf.trainers.grpo import run
+    from rlhf.runtime.metrics import read_metrics
+    from rlhf.runtime.rundir import prepare_run_dir
+    from rlhf.trainers.rl.grpo import run
 
     cfg = ours_config(model_dir, data, out, lora=False)
     rd = prepare_run_dir(cfg, out, overwrite=True)
@@ -151,8 +151,8 @@ def memory_child(mode: str, model_dir: str, data: str, out: str) -> None:
     """Run 3 steps of our loop and print peak memory as JSON (called in a subprocess)."""
     import torch
 
-    from rlhf.rundir import prepare_run_dir
-    from rlhf.trainers.grpo import run
+    from rlhf.runtime.rundir import prepare_run_dir
+    from rlhf.trainers.rl.grpo import run
 
     cfg = ours_config(Path(model_dir), Path(data), Path(out), lora=(mode == "lora"), steps=3)
     run(cfg, prepare_run_dir(cfg, out, overwrite=True))

@@ -35,9 +35,9 @@ def worker(variant: str, model_dir: str, data: str, steps: int, out: str) -> dic
     """One run of the SFT trainer; returns s/step (steady state) and peak memory (MiB)."""
     import torch
 
-    from rlhf import config
-    from rlhf.recipe import RunConfig
-    from rlhf.rundir import prepare_run_dir
+    from rlhf.config import loader as config
+    from rlhf.config.recipe import RunConfig
+    from rlhf.runtime.rundir import prepare_run_dir
     from rlhf.trainers.sft import run
 
     lora = {"enabled": variant == "lora", "r": 16, "alpha": 32, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
@@ -72,7 +72,7 @@ def main() -> None:
     if args.worker:
         print("RESULT " + json.dumps(worker(*args.worker[:3], args.steps, args.worker[3])))
         return
-    from rlhf.tiny import build_tiny_model
+    from rlhf.models.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = [{"prompt": f"Compute {a} * {b} + {a + b}.",

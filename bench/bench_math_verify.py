@@ -1,4 +1,4 @@
-"""Math verification throughput and tail latency: ours (`rewards.math`: extraction + verify)
+"""Math verification throughput and tail latency: ours (`rewards.math.verify`: extraction + verify)
 against math-verify (`parse` + `verify`) on the same completions in the same run, plus
 agreement with the cases' labels (the known false positives included).
 
@@ -19,8 +19,8 @@ from fractions import Fraction
 
 from common import write_result  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-from rewards.math import extract_answer, verify, verify_batch
-from rewards.math_pool import default_pool
+from rewards.math.verify import extract_answer, verify, verify_batch
+from rewards.math.pool import default_pool
 
 TRAPS = [(r"\frac{1}{2004!}", r"\frac{1}{2006!}", False), ("4", r"4\sqrt(2)", False),
          ("3x-y+13=0", "3x+4y+14=0", False), (r"4\sqrt{2}", "4", False)]

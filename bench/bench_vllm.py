@@ -29,10 +29,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch  # noqa: E402
 
 from bench.common import timeit, write_result  # noqa: E402
-from rlhf.config import from_dict  # noqa: E402
-from rlhf.recipe import RunConfig  # noqa: E402
+from rlhf.config.loader import from_dict  # noqa: E402
+from rlhf.config.recipe import RunConfig  # noqa: E402
 from rlhf.rollout.base import SamplingParams  # noqa: E402
-from rlhf.tiny import build_tiny_model  # noqa: E402
+from rlhf.models.tiny import build_tiny_model  # noqa: E402
 
 THREADS = 1  # tiny model on a shared 2-core CPU: more threads only add contention (same for all three)
 TEMPLATES = ("Compute {a} + {b} * 3.", "Solve {a}x + 3 = {b} for x.", "What is {a} times {b}?",
@@ -78,9 +78,9 @@ def grpo_bench() -> None:
     import statistics
 
     import bench.bench_grpo as bg
-    from rlhf.metrics import read_metrics
-    from rlhf.rundir import prepare_run_dir
-    from rlhf.trainers.grpo import run
+    from rlhf.runtime.metrics import read_metrics
+    from rlhf.runtime.rundir import prepare_run_dir
+    from rlhf.trainers.rl.grpo import run
 
     torch.set_num_threads(bg.THREADS)
     work = Path(tempfile.mkdtemp(prefix="bench-vllm-grpo-"))

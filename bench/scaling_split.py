@@ -28,7 +28,7 @@ GRID = [(128, 2, 4, 1), (128, 2, 8, 1), (128, 2, 16, 1), (256, 4, 8, 1), (512, 4
 
 
 def run_one(hidden: int, layers: int, n: int, procs: int, steps: int, out: Path) -> dict[str, float]:
-    args = ["-m", "rlhf.cli", "train", str(ROOT / "recipes" / "grpo_outcome.yaml"), f"run.output_dir={out}",
+    args = ["-m", "rlhf.cli.main", "train", str(ROOT / "recipes" / "grpo_outcome.yaml"), f"run.output_dir={out}",
             f"train.steps={steps}", "run.save_every=0", f"rollout.n={n}", f"tiny.hidden_size={hidden}",
             f"tiny.num_heads={hidden // 64}", f"tiny.num_layers={layers}", f"tiny.intermediate_size={hidden * 2}",
             "data.curriculum.enabled=false", "rollout.max_new_tokens=64"]

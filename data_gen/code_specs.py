@@ -195,8 +195,8 @@ def tests_text(spec: Spec, cases: list[tuple[tuple[Any, ...], Any]]) -> str:
 
 
 def validate_tests(program: str, tests: str, entry_point: str, expect_pass: bool = True) -> bool:
-    """Run `program` against `tests` in the project's sandbox (rewards.code.run_tests)."""
-    from rewards.code import run_tests
+    """Run `program` against `tests` in the project's sandbox (rewards.code.verify.run_tests)."""
+    from rewards.code.verify import run_tests
 
     res = run_tests(program, tests, entry_point=entry_point, timeout_s=5.0)
     if res.status == "sandbox_error":
@@ -205,7 +205,7 @@ def validate_tests(program: str, tests: str, entry_point: str, expect_pass: bool
 
 
 def validate_stdio(program: str, cases: list[dict[str, str]]) -> bool:
-    from rewards.code import run_stdio
+    from rewards.code.verify import run_stdio
 
     res = run_stdio(program, [(c["input"], c["output"]) for c in cases], timeout_s=5.0)
     if res.status == "sandbox_error":
@@ -215,7 +215,7 @@ def validate_stdio(program: str, cases: list[dict[str, str]]) -> bool:
 
 def code_score(item: dict[str, Any], response: str) -> float:
     """1.0 when the program in the response passes the item's hidden tests (or stdin/stdout cases)."""
-    from rewards.code import extract_code
+    from rewards.code.verify import extract_code
 
     meta = item["meta"]
     code = extract_code(response) if "<answer>" in response or "```" in response else response

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rlhf.config import atomic_path
+from rlhf.config.loader import atomic_path
 
 FORMATS = ("jsonl", "parquet", "hf")
 _JSON_COLUMNS = ("difficulty", "meta")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from rewards.base import Reward
 from rewards.guard import guarded_call
 from rewards.registry import REWARDS
-from rlhf.recipe import RewardSpec
+from rlhf.config.recipe import RewardSpec
 from rlhf.types import Problem
 
 
@@ -122,8 +122,8 @@ def _component_stats(name: str, scores: list[float | None], latency: float, rewa
 
 
 def from_run_config(cfg: Any) -> CombinedReward:
-    """The combined reward of a `rlhf.recipe.RunConfig` (its `rewards` and `reward_options`)."""
-    from rewards.math_pool import configure_default_pool
+    """The combined reward of a `rlhf.config.recipe.RunConfig` (its `rewards` and `reward_options`)."""
+    from rewards.math.pool import configure_default_pool
 
     opts = cfg.reward_options
     if opts.math_workers:

@@ -9,7 +9,7 @@ report them. None from the reward itself is a normal "unverifiable" verdict, not
 
 A hung reward's thread cannot be killed from Python; it is abandoned (a daemon thread does
 not keep the process alive) and the next call starts afresh. Rewards that run untrusted
-code kill their own subprocesses at their own deadlines (`rewards.code`, `rewards.math_pool`).
+code kill their own subprocesses at their own deadlines (`rewards.code.verify`, `rewards.math.pool`).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ REWARDS: Registry = Registry("reward")
 STEP_REWARDS: Registry = Registry("step reward")
 
 # Outcome rewards, imported on first use so `import rewards.registry` stays light.
-REWARDS.register_lazy("code_tests", "rewards.code:CodeTestsReward")
-REWARDS.register_lazy("math_answer", "rewards.math:MathAnswerReward")
+REWARDS.register_lazy("code_tests", "rewards.code.verify:CodeTestsReward")
+REWARDS.register_lazy("math_answer", "rewards.math.verify:MathAnswerReward")
 
 # Step-level rewards (rewards/step_rewards.py); `step_aggregate` makes any of them an outcome reward.
 STEP_REWARDS.register_lazy("rule", "rewards.step_rewards:make_rule")

@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rewards.segment import Segmenter
+from rewards.steps.segment import Segmenter
 from rewards.steps import Verdict, build_context, verify_steps
 from rlhf.registry import load_object
 from rlhf.types import Problem, StepSpan

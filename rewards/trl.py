@@ -57,7 +57,7 @@ class TRLReward:
     def _build(self) -> Any:
         if self._reward is None:
             from rewards.combine import build_reward
-            from rlhf.recipe import RewardSpec
+            from rlhf.config.recipe import RewardSpec
 
             self._reward = build_reward(RewardSpec(self.reward_name, 1.0, self.params))
         return self._reward

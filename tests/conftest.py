@@ -18,7 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny Qwen2-style model + tokenizer as an HF directory (random weights)."""
-    from rlhf.tiny import build_tiny_model
+    from rlhf.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

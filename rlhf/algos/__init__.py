@@ -50,7 +50,7 @@ from rlhf.algos.stats import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from rlhf.recipe import AlgoSection
+    from rlhf.config.recipe import AlgoSection
 
 
 def validate_algo_names(cfg: AlgoSection | Any) -> None:

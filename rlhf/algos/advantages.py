@@ -21,7 +21,7 @@ from torch import Tensor
 
 from rlhf.algos import ADVANTAGES
 from rlhf.algos.stats import group_stats, masked_whiten, reverse_cumsum
-from rlhf.recipe import AlgoSection
+from rlhf.config.recipe import AlgoSection
 from rlhf.types import RolloutBatch
 
 # Estimators that read per-token rewards, so KL folded into the reward reaches them.

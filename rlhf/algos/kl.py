@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rlhf.recipe import AlgoSection
+from rlhf.config.recipe import AlgoSection
 from rlhf.types import RolloutBatch
 
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: large enough to be exact in practice, small enough not to overflow

@@ -12,7 +12,7 @@ preallocated KV cache); any other architecture uses the plain transformers forwa
 
 Prompts are left-padded so every row's next token sits in the last column; position ids
 come from the attention mask. Logprobs are those of the temperature-scaled distribution
-before top-p truncation, the same quantity `rlhf.policy.token_logprobs` computes.
+before top-p truncation, the same quantity `rlhf.models.policy.token_logprobs` computes.
 
 This backend shares the policy's parameters, so `sync_weights` has nothing to copy.
 """

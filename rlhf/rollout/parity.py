@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlhf.policy import token_logprobs
+from rlhf.models.policy import token_logprobs
 
 # Used before the first rollout exists; afterwards the probe batch is the first rollouts.
 FALLBACK_PROBE_TEXT = "Compute 12 + 7 * 3. Step 1: 7 * 3 = 21. Step 2: 12 + 21 = 33. <answer>33</answer>"

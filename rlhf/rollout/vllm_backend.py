@@ -50,7 +50,7 @@ from vllm.distributed.weight_transfer.base import (  # noqa: E402
 from vllm.lora.request import LoRARequest  # noqa: E402
 from vllm.platforms import current_platform  # noqa: E402
 
-from rlhf.policy import merged_state_dict  # noqa: E402
+from rlhf.models.policy import merged_state_dict  # noqa: E402
 from rlhf.rollout import parity  # noqa: E402
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport  # noqa: E402
 from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode  # noqa: E402,F401  (vllm-free helpers)

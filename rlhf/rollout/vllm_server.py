@@ -33,7 +33,7 @@ from typing import Any
 
 from torch import nn
 
-from rlhf.policy import merged_state_dict
+from rlhf.models.policy import merged_state_dict
 from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
 

@@ -8,7 +8,7 @@ from rlhf.registry import Registry
 
 TRAINERS: Registry = Registry("trainer")
 TRAINERS.register_lazy("sft", "rlhf.trainers.sft:run")
-TRAINERS.register_lazy("grpo", "rlhf.trainers.grpo:run")
-TRAINERS.register_lazy("ppo", "rlhf.trainers.ppo:run")
+TRAINERS.register_lazy("grpo", "rlhf.trainers.rl.grpo:run")
+TRAINERS.register_lazy("ppo", "rlhf.trainers.rl.ppo:run")
 TRAINERS.register_lazy("prm", "rlhf.trainers.prm:run")
 TRAINERS.register_lazy("distill", "rlhf.trainers.distill:run")

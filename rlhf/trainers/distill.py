@@ -22,15 +22,14 @@ import json
 import time
 from typing import Any
 
-from rlhf.recipe import RunConfig
-from rlhf.rundir import RunDir
+from rlhf.config.recipe import RunConfig
+from rlhf.runtime.rundir import RunDir
 from rlhf.types import Problem
 
 
 def load_problems(cfg: RunConfig) -> tuple[list[Problem], list[Problem]]:
     """(problems to distil, held-out problems); every data error surfaces before a model loads."""
-    from rlhf import evaluate as ev
-
+    from rlhf.eval import evaluator as ev
     d = cfg.distill
     if bool(d.generate) == bool(d.problems_path):
         raise ValueError("distill: set exactly one of distill.generate (a data_gen task) and distill.problems_path")
@@ -45,10 +44,10 @@ def load_problems(cfg: RunConfig) -> tuple[list[Problem], list[Problem]]:
 def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Teacher samples, verified; returns the kept rows and acceptance statistics."""
     from rewards.registry import REWARDS
-    from rewards.segment import segment_completion
+    from rewards.steps.segment import segment_completion
     from rewards.step_rewards import RuleStepReward
-    from rlhf import evaluate as ev
-    from rlhf.data import encode_prompts
+    from rlhf.eval import evaluator as ev
+    from rlhf.data.problems import encode_prompts
     from rlhf.rollout.base import SamplingParams
 
     d = cfg.distill
@@ -93,7 +92,7 @@ def select_traces(problems: list[Problem], texts: list[str], ok: list[bool], per
 
     `texts`/`ok` hold `per_problem` consecutive entries for each problem.
     """
-    from rlhf.data import chat_messages
+    from rlhf.data.problems import chat_messages
 
     rows: list[dict[str, Any]] = []
     for i, p in enumerate(problems):

@@ -34,8 +34,8 @@ from rewards.prm.convert import convert
 from rewards.prm.data import check_row, collate, encode_row, lm_loss, read_rows, step_loss
 from rewards.prm.evaluate import calibrate_threshold, predicted_first_error, processbench_f1
 from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
-from rlhf.recipe import RunConfig
-from rlhf.rundir import RunDir
+from rlhf.config.recipe import RunConfig
+from rlhf.runtime.rundir import RunDir
 
 EvalTrace = tuple[str, list[str], int]  # prompt, steps, first wrong step (-1: none)
 
@@ -54,7 +54,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         raise ValueError("prm: no training rows (check prm.train_file / prm.tasks)")
     device = _device(cfg.run.device)
 
-    from rlhf.policy import DTYPES, load_tokenizer, resolve_model_path
+    from rlhf.models.policy import DTYPES, load_tokenizer, resolve_model_path
 
     corpus = [r["prompt"] for r in rows[:2000]] + [s for r in rows[:2000] for s in r["completions"]]
     model_path = resolve_model_path(cfg, run_dir.root, corpus)

@@ -27,13 +27,13 @@ from typing import Any
 
 import torch
 
-from rlhf import adapters
-from rlhf import distributed as dist
-from rlhf.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
-from rlhf.datasets_io import SftExample, examples_from_rows, load_examples, mix, split_heldout
-from rlhf.recipe import RunConfig, SftGenerateSpec
-from rlhf.rundir import RunDir
-from rlhf.sft_eval import make_scorer
+from rlhf.models import adapters
+from rlhf.runtime import distributed as dist
+from rlhf.models.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
+from rlhf.data.readers import SftExample, examples_from_rows, load_examples, mix, split_heldout
+from rlhf.config.recipe import RunConfig, SftGenerateSpec
+from rlhf.runtime.rundir import RunDir
+from rlhf.eval.sft import make_scorer
 
 
 @dataclass(frozen=True)

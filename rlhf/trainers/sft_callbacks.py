@@ -8,9 +8,9 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from rlhf.datasets_io import SftExample
-from rlhf.rundir import RunDir
-from rlhf.sft_eval import evaluate, make_scorer
+from rlhf.data.readers import SftExample
+from rlhf.runtime.rundir import RunDir
+from rlhf.eval.sft import evaluate, make_scorer
 
 
 class MetricsLog(TrainerCallback):

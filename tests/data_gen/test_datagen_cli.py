@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from data_gen.writers import read_items
-from rlhf.cli import main
+from rlhf.cli.main import main
 
 
 def test_list_shows_tasks_and_knobs(capsys):
@@ -136,7 +136,7 @@ def test_cotrl_gen_subprocess(tmp_path, repo_root):
         [
             sys.executable,
             "-m",
-            "rlhf.cli",
+            "rlhf.cli.main",
             "gen",
             "--task",
             "integer_arithmetic",
@@ -196,7 +196,7 @@ def test_same_bytes_across_processes_and_hash_seeds(tmp_path, repo_root):
             [
                 sys.executable,
                 "-m",
-                "rlhf.cli",
+                "rlhf.cli.main",
                 "gen",
                 "--task",
                 tasks,

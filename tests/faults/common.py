@@ -20,7 +20,7 @@ def env(repo_root: Path, **extra: str) -> dict[str, str]:
 
 
 def train(repo_root: Path, args: list[str], timeout: int = 300, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rlhf.cli", "train", *args], cwd=repo_root,
+    return subprocess.run([sys.executable, "-m", "rlhf.cli.main", "train", *args], cwd=repo_root,
                           env=env(repo_root, **extra_env), capture_output=True, text=True, timeout=timeout)
 
 
@@ -28,7 +28,7 @@ def launch(repo_root: Path, config: Path, args: list[str], timeout: int = 300,
            **extra_env: str) -> subprocess.CompletedProcess:
     """`accelerate launch --config_file CONFIG -m rlhf.cli train ARGS` (several processes)."""
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-           "--main_process_port", str(free_port()), "-m", "rlhf.cli", "train", *args]
+           "--main_process_port", str(free_port()), "-m", "rlhf.cli.main", "train", *args]
     return subprocess.run(cmd, cwd=repo_root, env=env(repo_root, **extra_env), capture_output=True, text=True,
                           timeout=timeout)
 

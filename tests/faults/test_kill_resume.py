@@ -14,9 +14,9 @@ import time
 import pytest
 import torch
 
-from rlhf.checkpoint import latest_checkpoint
+from rlhf.runtime.checkpoint import latest_checkpoint
 from tests.faults.common import deterministic, env, metrics, train
-from tests.trainers.rl_helpers import recipe
+from tests.rlhf.trainers.rl_helpers import recipe
 
 STEPS = 6
 COMMON = [f"train.steps={STEPS}", "run.save_every=2", "run.keep_checkpoints=2", "train.mini_batches=2"]
@@ -87,7 +87,7 @@ def test_killed_from_outside_at_a_random_moment(tmp_path, repo_root, unkilled):
     run = tmp_path / "killed"
     kills = 0
     for attempt in range(3):
-        args = [sys.executable, "-m", "rlhf.cli", "train", str(r), *common, f"run.output_dir={run}"]
+        args = [sys.executable, "-m", "rlhf.cli.main", "train", str(r), *common, f"run.output_dir={run}"]
         args += ["--resume"] if attempt else []
         proc = subprocess.Popen(args, cwd=repo_root, env=env(repo_root), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True)

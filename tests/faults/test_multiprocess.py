@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.faults.common import launch, metrics
-from tests.trainers.rl_helpers import recipe
+from tests.rlhf.trainers.rl_helpers import recipe
 
 pytestmark = pytest.mark.slow
 

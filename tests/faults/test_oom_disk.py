@@ -8,9 +8,7 @@ import errno
 import pytest
 import torch
 
-from rlhf import checkpoint as ckpt
-
-
+from rlhf.runtime import checkpoint as ckpt
 def _objects(v: float) -> dict:
     return {"trainable": {"w": torch.full((64,), v)}, "optimizer": {"state": {"m": torch.full((64,), v)}}}
 
@@ -52,11 +50,11 @@ def test_disk_full_mid_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch, 
 
 @pytest.fixture()
 def rl(tmp_path, tiny_model_dir):
-    from rlhf import config
-    from rlhf.recipe import RunConfig
-    from rlhf.rundir import prepare_run_dir
-    from rlhf.trainers import rl_common as rc
-    from tests.trainers.rl_helpers import recipe
+    from rlhf.config import loader as config
+    from rlhf.config.recipe import RunConfig
+    from rlhf.runtime.rundir import prepare_run_dir
+    from rlhf.trainers.rl import common as rc
+    from tests.rlhf.trainers.rl_helpers import recipe
 
     path = recipe(tmp_path, "grpo", "  micro_batch_size: 2\n")
     cfg = config.load(RunConfig, path, [f"model.path={tiny_model_dir}"])
@@ -66,8 +64,8 @@ def rl(tmp_path, tiny_model_dir):
 @pytest.mark.slow
 def test_out_of_memory_in_an_update_names_the_knobs(rl):
     from rlhf.algos import ADVANTAGES
-    from rlhf.trainers import rl_common as rc
-    from rlhf.trainers.faults import OutOfMemory
+    from rlhf.trainers.rl import common as rc
+    from rlhf.trainers.rl.faults import OutOfMemory
 
     col = rc.collect(rl, 0)
     batch = rc.fill_logprobs(rl, col.batch)
@@ -94,8 +92,7 @@ def test_out_of_memory_in_an_update_names_the_knobs(rl):
 
 
 def test_other_runtime_errors_are_not_called_out_of_memory(rl):
-    from rlhf.trainers import rl_common as rc
-
+    from rlhf.trainers.rl import common as rc
     col = rc.collect(rl, 0)
 
     def broken(module, args):

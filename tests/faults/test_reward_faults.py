@@ -11,10 +11,10 @@ import pytest
 
 from rewards.combine import CombinedReward
 from rewards.guard import check_scores, check_step_rows, guarded_call
-from rlhf.recipe import RewardSpec
+from rlhf.config.recipe import RewardSpec
 from rlhf.types import Problem
 from tests.faults.common import metrics, train
-from tests.trainers.rl_helpers import recipe
+from tests.rlhf.trainers.rl_helpers import recipe
 
 FLAKY = "tests.faults.faulty_rewards:flaky"
 P = Problem(id="p", task="t", prompt="q", messages=(), answer="1")

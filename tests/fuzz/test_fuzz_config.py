@@ -5,8 +5,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlhf.config import ConfigError, apply_overrides, from_dict, read_yaml
-from rlhf.recipe import RunConfig
+from rlhf.config.loader import ConfigError, apply_overrides, from_dict, read_yaml
+from rlhf.config.recipe import RunConfig
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)

@@ -1,4 +1,4 @@
-"""Hostile data files for the dataset readers (RL problems: rlhf.data; SFT rows: rlhf.datasets_io):
+"""Hostile data files for the dataset readers (RL problems: rlhf.data.problems; SFT rows: rlhf.data.readers):
 random bytes, random JSON and random CSV always give rows or a clear ValueError/TypeError
 (naming the file), never another exception."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlhf.data import load_jsonl_problems
-from rlhf.datasets_io import load_examples
+from rlhf.data.problems import load_jsonl_problems
+from rlhf.data.readers import load_examples
 from rlhf.types import Problem
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])

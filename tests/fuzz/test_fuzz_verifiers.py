@@ -8,8 +8,8 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rewards.math import STATUSES, verify
-from rewards.segment import Segmenter, segment_completion
+from rewards.math.verify import STATUSES, verify
+from rewards.steps.segment import Segmenter, segment_completion
 from rewards.steps import Verdict, verify_steps
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,8 +12,8 @@ from rewards.combine import CombinedReward, build_reward, from_config, from_run_
 from rewards.format import FormatReward, LengthPenalty, RepetitionPenalty, format_score
 from rewards.registry import REWARDS
 from rewards.trl import trl_reward, trl_reward_funcs
-from rlhf.config import ConfigError, from_dict
-from rlhf.recipe import RewardSpec, RunConfig
+from rlhf.config.loader import ConfigError, from_dict
+from rlhf.config.recipe import RewardSpec, RunConfig
 from rlhf.types import Problem
 
 GOLD = "<think>\nMultiply: 7 * 3 = 21\n</think>\n<answer>21</answer>"

@@ -1,2 +1,0 @@
-"""Files that run inside the code sandbox (standard library only; loaded by path, never imported
-by the host). See rewards/code_sandbox.py for the host side."""

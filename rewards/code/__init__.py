@@ -1,0 +1,1 @@
+"""Code verification: tests and stdio cases run in the hardened local sandbox."""

@@ -1,0 +1,1 @@
+"""Math answer verification: extraction, normalisation, sympy equivalence in a worker pool."""

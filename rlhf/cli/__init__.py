@@ -1,0 +1,1 @@
+"""The `cotrl` command line: `main` dispatches to train, eval, export and gen."""

@@ -1,0 +1,1 @@
+"""Recipes: the schema (`recipe`) and the strict YAML loader (`loader`)."""

@@ -1,0 +1,1 @@
+"""The CPU demo pipeline (`python -m rlhf.demo`) and its report."""

@@ -1,0 +1,3 @@
+from rlhf.demo.pipeline import main
+
+raise SystemExit(main())

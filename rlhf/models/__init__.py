@@ -1,0 +1,1 @@
+"""Models: the policy and its tokenizer (`policy`), LoRA adapters (`adapters`), the tiny local model (`tiny`)."""

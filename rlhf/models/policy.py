@@ -1,0 +1,263 @@
+"""The policy: load a causal LM and its tokenizer, apply LoRA or train it fully, score tokens.
+
+Why these choices:
+- `model.path: tiny` builds the tiny local model *inside the run directory* with a tokenizer
+  trained on the run's own prompts and gold solutions, so a CPU run needs no hub and its
+  tokens fit its data. `resolve_model_path` is shared by every trainer (sft, prm, grpo, ppo).
+- Under LoRA the reference policy is the same network with the adapter disabled: no second
+  copy of the weights. Under full finetuning a frozen copy is made, but only when a KL
+  coefficient asks for it.
+- Logprobs are laid out on the input grid: `logprobs[:, t]` is log p(input_ids[:, t] | tokens < t),
+  with column 0 set to 0. Completion masks then index the same columns as the tokens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rlhf.config.recipe import RunConfig
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] | None = None) -> str:
+    """`model.path` as something `from_pretrained` loads: a local dir, a hub id, or the run's tiny model.
+
+    For `tiny`, the model is built once into `<run_root>/tiny_model` (reused on resume) from
+    `cfg.tiny`, seeded by `run.seed`, with the tokenizer trained on `corpus` plus a default corpus.
+    """
+    path = cfg.model.path.strip()
+    if not path:
+        raise ValueError("model.path must be set: a local model directory, a hub id, or 'tiny'")
+    if path != "tiny":
+        local = Path(path).expanduser()
+        if local.exists() and not (local / "config.json").is_file():
+            raise ValueError(f"model.path {path!r} is a directory without config.json (not an HF model directory)")
+        if not local.exists() and (path.startswith(("/", ".", "~")) or path.count("/") > 1):
+            raise FileNotFoundError(f"model.path {path!r}: no such model directory (and not a hub id)")
+        return str(local) if local.exists() else path
+    from rlhf.models.tiny import DEFAULT_CORPUS, build_tiny_model
+
+    t = cfg.tiny
+    out = build_tiny_model(
+        Path(run_root) / "tiny_model",
+        list(corpus or []) + list(DEFAULT_CORPUS),
+        vocab_size=t.vocab_size,
+        hidden_size=t.hidden_size,
+        num_layers=t.num_layers,
+        num_heads=t.num_heads,
+        intermediate_size=t.intermediate_size,
+        max_position_embeddings=t.max_position_embeddings,
+        seed=cfg.run.seed,
+    )
+    return str(out)
+
+
+def load_tokenizer(cfg: RunConfig, model_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(cfg.model.tokenizer or model_path, trust_remote_code=cfg.model.trust_remote_code)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def check_tokenizer(model: nn.Module, tokenizer: Any) -> None:
+    """Refuse a tokenizer whose ids the model cannot embed (a silent mismatch trains garbage)."""
+    n_embed = model.get_input_embeddings().weight.shape[0]
+    n_tok = len(tokenizer)
+    if n_tok > n_embed:
+        raise ValueError(
+            f"model.tokenizer has {n_tok} tokens but the model embeds only {n_embed}: tokenizer and model do not match"
+        )
+    if tokenizer.eos_token_id is None or tokenizer.eos_token_id >= n_embed:
+        raise ValueError(f"tokenizer eos token id {tokenizer.eos_token_id!r} is not a valid model token id")
+
+
+@dataclass
+class Policy:
+    model: nn.Module  # peft.PeftModel under LoRA, else the causal LM itself
+    tokenizer: Any
+    model_path: str
+    lora: bool
+    ref_model: nn.Module | None = None  # frozen copy (full finetune with KL only)
+
+    def reference_context(self) -> contextlib.AbstractContextManager:
+        """Inside it, `self.model` computes the reference policy (adapter disabled under LoRA)."""
+        return self.model.disable_adapter() if self.lora else contextlib.nullcontext()
+
+
+def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Policy:
+    """Load model + tokenizer, check they match, and set up LoRA or full finetuning."""
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(cfg, model_path)
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path, dtype=DTYPES[cfg.model.dtype], trust_remote_code=cfg.model.trust_remote_code
+    )
+    check_tokenizer(model, tokenizer)
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    ref = None
+    if cfg.lora.enabled:
+        model = apply_lora(model, cfg)
+    elif need_reference:
+        ref = copy.deepcopy(model).eval()
+        ref.requires_grad_(False)
+    return Policy(model=model, tokenizer=tokenizer, model_path=model_path, lora=cfg.lora.enabled, ref_model=ref)
+
+
+def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if cfg.model.gradient_checkpointing:
+        model.enable_input_require_grads()
+    if cfg.lora.adapter_path:
+        return PeftModel.from_pretrained(model, cfg.lora.adapter_path, is_trainable=True)
+    from rlhf.models.adapters import check_target_modules  # local: rlhf.models.adapters imports this module
+
+    check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
+    lcfg = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lcfg)
+
+
+def token_logprobs(
+    model: nn.Module,
+    input_ids: Tensor,  # [N, T]
+    attention_mask: Tensor,  # [N, T]
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    entropy_grad: bool = False,
+    start: int = 1,
+) -> tuple[Tensor, Tensor | None]:
+    """Per-token logprobs (and entropies) of `input_ids` under `model` at `temperature`, on the input grid.
+
+    Returns `(logprobs [N, T], entropy [N, T] or None)`; columns before `start` (at least
+    column 0, which nothing predicts) are 0 and not computed: pass the first completion
+    column as `start` and the LM head never runs over the prompts.
+    Entropy carries gradient only with `entropy_grad` (an entropy bonus); otherwise it is a metric.
+    Right-padded rows need no position ids: real tokens sit at positions 0..len-1.
+    """
+    start = max(1, int(start))
+    width = input_ids.shape[1]
+    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=width - start + 1)
+    logits = out.logits[:, -(width - start + 1) : -1].float()  # positions start-1..T-2 predict tokens start..T-1
+    if temperature != 1.0:
+        logits = logits / temperature
+    targets = input_ids[:, start:]
+    lse = torch.logsumexp(logits, dim=-1)  # [N, T-start]
+    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - lse
+    lp = F.pad(picked, (start, 0))
+    ent = None
+    if with_entropy:
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            src, src_lse = (logits, lse) if entropy_grad else (logits.detach(), lse.detach())
+            probs = torch.softmax(src, dim=-1)
+            ent = F.pad(src_lse - (probs * src).sum(-1), (start, 0))
+    return lp, ent
+
+
+def first_response_column(response_mask: Tensor) -> int:
+    """The leftmost column holding a completion token in any row (where logprobs must start)."""
+    cols = response_mask.sum(0).nonzero()
+    return int(cols[0]) if cols.numel() else 1
+
+
+@torch.no_grad()
+def reference_logprobs(policy: Policy, model: nn.Module, input_ids: Tensor, attention_mask: Tensor,
+                       temperature: float, start: int = 1) -> Tensor:
+    """Reference-policy logprobs: the frozen copy, or `model` with its adapter disabled."""
+    if policy.ref_model is not None:
+        return token_logprobs(policy.ref_model, input_ids, attention_mask, temperature, start=start)[0]
+    if not policy.lora:
+        raise AssertionError("reference requested but neither LoRA nor a frozen copy is set up")
+    with policy.reference_context():
+        return token_logprobs(model, input_ids, attention_mask, temperature, start=start)[0]
+
+
+def trainable_state_dict(module: nn.Module) -> dict[str, Tensor]:
+    """The parameters an optimizer updates (adapter only under LoRA), detached on CPU."""
+    return {n: p.detach().cpu().clone() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state_dict(module: nn.Module, state: dict[str, Tensor]) -> None:
+    params = dict(module.named_parameters())
+    missing = [n for n, p in params.items() if p.requires_grad and n not in state]
+    if missing:
+        raise ValueError(f"checkpoint lacks trainable parameters {missing[:3]} (recipe changed?)")
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value.to(params[name].device, params[name].dtype))
+
+
+def merged_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """Plain HF-named weights with any LoRA delta merged, without mutating `model`.
+
+    Rollout engines that hold their own copy of the weights (vLLM) load this in `sync_weights`.
+    """
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+
+    if not isinstance(model, PeftModel):
+        return {k: v.detach() for k, v in model.state_dict().items()}
+    base = model.get_base_model()
+    out = {k: v.detach() for k, v in base.state_dict().items() if "lora_" not in k}
+    for mod_name, module in base.named_modules():
+        if isinstance(module, LoraLayer) and not getattr(module, "disable_adapters", False):
+            weight = module.base_layer.weight.detach()
+            for adapter in module.active_adapters:
+                if adapter in module.lora_A:
+                    weight = weight + module.get_delta_weight(adapter).detach()
+            out[f"{mod_name}.base_layer.weight"] = weight
+    return {k.replace(".base_layer.", "."): v for k, v in out.items()}
+
+
+class ValueModel(nn.Module):
+    """PPO critic: the policy's architecture without the LM head, plus a scalar head per token.
+
+    A separate network (not a head on the policy) so value and policy gradients never mix
+    and LoRA on the policy keeps its reference trick. Under LoRA the critic trains a LoRA
+    adapter too, plus its head.
+    """
+
+    def __init__(self, backbone: nn.Module, hidden_size: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(hidden_size, 1)
+        nn.init.normal_(self.head.weight, std=1.0 / (hidden_size + 1))
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> [N, T]
+        """V[:, t] = value of the state *before* token t (read from the hidden state at t-1),
+        on the same grid as the logprobs, so GAE pairs each action with the state it was taken in."""
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        values = self.head(hidden.float()).squeeze(-1)  # [N, T], value after seeing token t
+        return F.pad(values[:, :-1], (1, 0))
+
+
+def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:
+    from transformers import AutoModel
+
+    backbone = AutoModel.from_pretrained(model_path, dtype=DTYPES[cfg.model.dtype],
+                                         trust_remote_code=cfg.model.trust_remote_code)
+    if cfg.lora.enabled:
+        from peft import LoraConfig, get_peft_model
+
+        backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0,
+                                                       target_modules=list(cfg.lora.target_modules)))
+    return ValueModel(backbone, backbone.config.hidden_size)

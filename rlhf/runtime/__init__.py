@@ -1,0 +1,1 @@
+"""What every run needs: checkpoints, distributed helpers, the run directory, metrics, fault-injection points."""

@@ -1,0 +1,75 @@
+"""PPO with a learned critic, for outcome and per-step (process) rewards.
+
+Same loop as GRPO (see grpo.py) with two differences:
+- A critic (`rlhf.models.policy.ValueModel`: the policy's architecture with a scalar head, a
+  separate network so value gradients never touch the policy) predicts, for every
+  response token, the return from the state before it. Advantages come from the
+  estimator named by `algo.advantage` (`gae` by default: per-token TD residuals over the
+  token rewards, which is where step scores pay off: a good step is credited at its own
+  token, not only through the final outcome), and the returns from
+  `rlhf.algos.gae_advantages_returns`.
+- The critic trains alongside the policy on the same micro-batches with PPO's clipped
+  value loss (`algo.value_coef`, `algo.value_clip`), with its own AdamW (`train.value_lr`).
+  PPO reuses each batch for `train.ppo_epochs` x `train.mini_batches` optimizer steps, so
+  pi_old and the old values are computed once, before the first update.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from rlhf.algos import ADVANTAGES, fold_kl_into_rewards, gae_advantages_returns, value_loss
+from rlhf.models.policy import load_value_model
+from rlhf.config.recipe import RunConfig
+from rlhf.runtime.rundir import RunDir
+from rlhf.trainers.rl import common as rc
+from rlhf.trainers.rl import report as report
+from rlhf.trainers.rl import step as steps
+def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
+    rl = rc.setup(cfg, run_dir)
+    critic = load_value_model(cfg, rl.policy.model_path)
+    critic_opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=cfg.train.value_lr)
+    critic, critic_opt = rl.accelerator.prepare(critic, critic_opt)
+    rl.extra.update(critic=critic, optimizers=[critic_opt])
+    if run_dir.resume:
+        rc.resume(rl)
+    advantage_fn = ADVANTAGES.get(cfg.algo.advantage)
+    last: dict[str, Any] = {}
+    with report.progress(cfg.train.steps, rl.step, "ppo") as bar:
+        for step in range(rl.step, cfg.train.steps):
+            t_start = time.perf_counter()
+            record: dict[str, Any] = {"step": step}
+
+            col = rc.collect(rl, step)  # sample and score
+            if col.batch is None:
+                steps.skip_step(rl, step, record, col, t_start)
+                continue
+            record.update(col.metrics)
+
+            batch = rc.fill_logprobs(rl, col.batch)  # pi_old and reference logprobs
+            with torch.no_grad():
+                batch.values = critic(batch.input_ids, batch.attention_mask)  # [N, T] old values
+            if cfg.algo.kl_in_reward:
+                batch, _ = fold_kl_into_rewards(batch, cfg.algo)
+            advantages = advantage_fn(batch, cfg.algo)  # [N, T]
+            returns = gae_advantages_returns(batch, cfg.algo.gamma, cfg.algo.gae_lambda).returns  # [N, T]
+            record.update(report.batch_metrics(batch, advantages, cfg.algo))
+
+            def critic_loss(idx: torch.Tensor, sub: Any) -> tuple[torch.Tensor, dict[str, float]]:
+                out = value_loss(critic(sub.input_ids, sub.attention_mask), sub, returns[idx], cfg.algo)
+                return out.loss, out.metrics
+
+            t_update = time.perf_counter()
+            stats = rc.policy_update(rl, batch, advantages, step, extra_loss=critic_loss)
+            record.update(stats, time_update=time.perf_counter() - t_update)
+            record["kl"] = stats.get("kl_ref", record.get("kl"))
+
+            last = steps.finish_step(rl, step, record, col, stats, t_start, bar)  # sync, curriculum, log
+    steps.save_last(rl)
+    result = report.finish(rl)
+    if rl.accelerator.is_main_process:
+        torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
+    return {**result, "steps": cfg.train.steps, "final": {k: last.get(k) for k in ("reward_mean", "accuracy", "kl")}}

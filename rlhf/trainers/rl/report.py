@@ -1,0 +1,84 @@
+"""What an RL run shows and leaves behind: progress bar, step records, samples, plots, final model."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from rlhf.algos import ADVANTAGES, kl_penalty, masked_mean
+from rlhf.runtime.metrics import write_plots
+from rlhf.types import RolloutBatch
+
+
+@contextlib.contextmanager
+def progress(total: int, start: int, label: str) -> Iterator[Any]:
+    """A rich progress bar; `bar.update(step_done, text)` after each step."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[info]}"))
+    with Progress(*columns, transient=False) as prog:
+        task = prog.add_task(label, total=total, completed=start, info="")
+
+        class _Bar:
+            def update(self, done: int, info: str) -> None:
+                prog.update(task, completed=done, info=info)
+
+        yield _Bar()
+
+
+def step_info(record: dict[str, Any]) -> str:
+    parts = []
+    for key, fmt in (("reward_mean", "r={:.3f}"), ("accuracy", "acc={:.2f}"), ("kl", "kl={:.4f}"),
+                     ("seconds", "{:.2f}s")):
+        v = record.get(key)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            parts.append(fmt.format(v))
+    return " ".join(parts)
+
+
+@torch.no_grad()
+def batch_metrics(batch: RolloutBatch, advantages: torch.Tensor, cfg: Any) -> dict[str, float]:
+    """KL to the reference at rollout time and the outcome/process split of the advantages."""
+    mask = batch.response_mask
+    out: dict[str, float] = {"adv_abs_mean": float(masked_mean(advantages.abs(), mask))}
+    if batch.ref_logprobs is not None:
+        kl = kl_penalty(batch.old_logprobs, batch.ref_logprobs, cfg.kl_estimator)
+        out["kl"] = float(masked_mean(torch.where(mask > 0, kl, 0.0), mask))
+    if batch.step_rewards is not None and batch.step_mask is not None and bool(batch.step_mask.any()):
+        out["adv_outcome_abs"] = float(masked_mean(ADVANTAGES.get("grpo")(batch, cfg).abs(), mask))
+        out["adv_process_abs"] = float(masked_mean(ADVANTAGES.get("process_grpo")(batch, cfg).abs(), mask))
+    return out
+
+
+def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
+    """A few completions with their outcome and step scores, for samples.jsonl."""
+    out = []
+    firsts: dict[int, int] = {}
+    for i, r in enumerate(col.rollouts):
+        firsts.setdefault(r.group, i)
+    # one completion per problem first, so the sample spans problems
+    order = list(firsts.values()) + [i for i in range(len(col.rollouts)) if i not in firsts.values()]
+    for i in order[:limit]:
+        r, p = col.rollouts[i], col.problems[i]
+        out.append({"step": step, "problem_id": p.id, "task": p.task, "prompt": p.prompt, "answer": p.answer,
+                    "completion": r.text, "finish_reason": r.finish_reason, "outcome": r.outcome,
+                    "steps": [{"text": s.text, "score": s.score} for s in r.steps]})
+    return out
+
+
+def finish(rl: Any) -> dict[str, Any]:
+    """Export the final model (adapter or full) to `model/`, draw plots, close sinks."""
+    out_dir = rl.run_dir.root / "model"
+    plot = None
+    if rl.accelerator.is_main_process:  # several processes hold the same weights; one writes them
+        rl.unwrapped.save_pretrained(out_dir)
+        rl.policy.tokenizer.save_pretrained(out_dir)
+        plot = write_plots(rl.run_dir.metrics_path, rl.run_dir.plots)
+    rl.log.close()
+    rl.accelerator.wait_for_everyone()
+    return {"model_dir": str(out_dir), "plot": str(plot) if plot else None}

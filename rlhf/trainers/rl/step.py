@@ -1,0 +1,73 @@
+"""What every RL step does after its update, shared by the GRPO and PPO loops.
+
+The loops differ in how they compute advantages and what they optimise; after the
+update they do the same things in the same order: hand the new weights to the sampler,
+move the curriculum, record the step, keep a few samples, watch for non-finite losses,
+and checkpoint on schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rlhf.runtime import distributed as dist
+from rlhf.trainers.rl import common as rc
+from rlhf.trainers.rl import report as report
+def skip_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, t_start: float) -> None:
+    """A batch with nothing to learn from (e.g. every reward None): logged, checkpointed on schedule."""
+    record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
+    rl.log.log(record)
+    maybe_save(rl, step)
+
+
+def finish_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, stats: dict[str, float],
+                t_start: float, bar: Any) -> dict[str, Any]:
+    """Sync the sampler, move the curriculum, log the step and its samples, then check and checkpoint."""
+    sync = rl.sampler.sync_weights(rl.unwrapped)  # the next rollouts use the new policy
+    record["time_sync"] = sync.seconds
+    if sync.probe_max_abs_diff is not None:
+        record["sync_probe_max_abs_diff"] = sync.probe_max_abs_diff
+    record.update(dist.maybe_check_sync(rl, step))  # several processes: weights still identical?
+
+    moves = rl.curriculum.update(dist.gather_flat(rl.accelerator, rc.group_pass_rates(col)))
+    if rl.curriculum.cfg.enabled:
+        record.update({f"level/{t}": lv for t, lv in rl.curriculum.levels.items()})
+    record["curriculum_moves"] = sum(abs(v) for v in moves.values())
+
+    record["seconds"] = time.perf_counter() - t_start
+    record["tokens_per_second"] = record["rollout_tokens"] / record["seconds"]
+    rl.log.log(record)
+    for sample in report.sample_records(step, col, rl.cfg.train.samples_per_step):
+        rl.run_dir.append_jsonl(rl.run_dir.samples_path, sample)
+    bar.update(step + 1, report.step_info(record))
+    check_bad_steps(rl, step, stats)
+    maybe_save(rl, step)
+    return record
+
+
+def save_last(rl: rc.RL) -> None:
+    """The final checkpoint, unless the schedule already wrote it."""
+    steps, every = rl.cfg.train.steps, rl.cfg.run.save_every
+    if steps > 0 and not (every and steps % every == 0):
+        rc.save(rl, steps - 1)
+
+
+def maybe_save(rl: rc.RL, step: int) -> None:
+    every = rl.cfg.run.save_every
+    if every and (step + 1) % every == 0:
+        rc.save(rl, step)
+
+
+def check_bad_steps(rl: rc.RL, step: int, stats: dict[str, float]) -> None:
+    """Count steps whose every update was skipped for a non-finite loss; stop after K in a row."""
+    if stats.get("skipped_updates", 0) >= rc.optimizer_steps_per_rl_step(rl.cfg):
+        rl.bad_steps += 1
+        print(f"cotrl: step {step}: non-finite loss, update skipped ({rl.bad_steps} in a row)")
+    else:
+        rl.bad_steps = 0
+    if rl.bad_steps >= rl.cfg.train.max_bad_steps:
+        rc.save(rl, step)
+        raise rc.RunStopped(
+            f"stopped at step {step}: {rl.bad_steps} steps in a row had a non-finite loss "
+            f"(train.max_bad_steps={rl.cfg.train.max_bad_steps}); checkpoint saved in {rl.run_dir.checkpoints}")
