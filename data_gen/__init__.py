@@ -1,12 +1,14 @@
 """Rule-based synthetic reasoning problems with verified answers and checkable steps.
 
-Entry points:
+Imports only rewards (the sandbox runs code references; Registry) below it. Entry points:
 - `data_gen.generate.generate(tasks, n, seed, level, overrides, split)` -> item dicts
   (`iter_items` streams them; `build_item(task, seed, index, cfg)` rebuilds one).
 - `data_gen.registry.GENERATORS`: task name -> generator (config class, sampler, solver, scorer);
   `rg:NAME` draws from reasoning-gym through `data_gen.adapters.reasoning_gym`.
+- `data_gen.tasks/`: one generator per file, with its config.
+- `data_gen.core`: knobs, levels, splits, hashed seeds (`item_seed`, `hashed_seed`).
 - `data_gen.render.gold_completion(item)`: the SFT target text.
 - `data_gen.inject`: corrupted solutions with known first wrong steps; PRM / ProcessBench rows.
-- `data_gen.writers`: atomic JSONL / Parquet / `datasets` writers and `read_items`.
+- `data_gen.writers`: atomic writes (`atomic_path`), JSONL / Parquet / `datasets` writers, `read_items`.
 - `cotrl gen` (data_gen.cli) on the command line.
 """

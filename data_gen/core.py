@@ -133,6 +133,12 @@ def coerce_knob(cls: type[TaskConfig], name: str, raw: Any) -> Any:
 # ----------------------------------------------------------------------------- seeds and splits
 
 
+def hashed_seed(*parts: object) -> int:
+    """A 63-bit seed hashed from parts (hashed, not added, so nearby seeds do not collide)."""
+    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
 def item_seed(task: str, seed: int, index: int) -> int:
     """64-bit per-item seed hashed from (task, seed, index)."""
     digest = hashlib.blake2b(f"{task}|{seed}|{index}".encode(), digest_size=8).digest()

@@ -51,7 +51,7 @@ def build_item(
     rng: random.Random | None = None,
     validate: bool = True,
 ) -> dict[str, Any]:
-    """Rebuild candidate `index` of (task, seed): a JSONL row (see rlhf.types.Problem).
+    """Rebuild candidate `index` of (task, seed): a JSONL row (see rewards.types.Problem).
 
     A candidate the family's `validate` rejects (a code reference failing its tests in the
     sandbox) gets `meta["split"] = "rejected"`, so no split filter ever emits it.

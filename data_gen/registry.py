@@ -6,7 +6,7 @@ User code plugs in as ``package.module:ATTR`` (an object with the Generator attr
 
 from __future__ import annotations
 
-from rlhf.registry import Registry
+from rewards.registry import Registry
 
 GENERATORS: Registry = Registry("generator")
 

@@ -15,7 +15,7 @@ def completion(steps: Sequence[str], answer: str) -> str:
 
 
 def gold_completion(item: Mapping[str, Any] | Any) -> str:
-    """For a JSONL row (dict) or an `rlhf.types.Problem`."""
+    """For a JSONL row (dict) or an `rewards.types.Problem`."""
     if isinstance(item, Mapping):
         return completion(item["solution_steps"], item["answer"])
     return completion(item.solution_steps, item.answer)

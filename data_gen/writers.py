@@ -8,6 +8,10 @@ by task, which a columnar schema cannot hold); `read_items` decodes them back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import contextlib
+
 import json
 import os
 import shutil
@@ -16,7 +20,38 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rlhf.config.loader import atomic_path
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temp path beside `path` to write; renamed over `path` when the block succeeds.
+
+    On any failure the temp file is removed and an existing `path` is left as it was, so a
+    reader never sees a half-written file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write through a temp file in the same directory and rename over the target."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(path)
+
 
 FORMATS = ("jsonl", "parquet", "hf")
 _JSON_COLUMNS = ("difficulty", "meta")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from rlhf.types import Problem, StepSpan
+from rewards.types import Problem, StepSpan
 
 
 @runtime_checkable

@@ -16,14 +16,22 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rewards.base import Reward
 from rewards.guard import guarded_call
 from rewards.registry import REWARDS
-from rlhf.config.recipe import RewardSpec
-from rlhf.types import Problem
+from rewards.types import Problem
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """One reward in a weighted combination: `{name, weight, params}`."""
+
+    name: str
+    weight: float = 1.0
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def build_reward(spec: RewardSpec) -> Reward:

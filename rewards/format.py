@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from rlhf.types import Problem
+from rewards.types import Problem
 
 _R1 = re.compile(r"\A\s*<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*\Z", re.S)
 _TAGS = ("<think>", "</think>", "<answer>", "</answer>")

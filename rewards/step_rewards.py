@@ -24,8 +24,8 @@ from typing import Any
 
 from rewards.steps.segment import Segmenter
 from rewards.steps import Verdict, build_context, verify_steps
-from rlhf.registry import load_object
-from rlhf.types import Problem, StepSpan
+from rewards.registry import load_object
+from rewards.types import Problem, StepSpan
 
 AGGREGATIONS = ("min", "product", "last", "mean")
 

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from rlhf.types import Problem
+from rewards.types import Problem
 
 _TRL_ARGS = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids"}
 _META_COLUMNS = ("tests", "entry_point", "cases", "prefix")
@@ -57,7 +57,7 @@ class TRLReward:
     def _build(self) -> Any:
         if self._reward is None:
             from rewards.combine import build_reward
-            from rlhf.config.recipe import RewardSpec
+            from rewards.combine import RewardSpec
 
             self._reward = build_reward(RewardSpec(self.reward_name, 1.0, self.params))
         return self._reward

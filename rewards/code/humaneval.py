@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rewards.code.verify import ExecResult, SandboxLimits, run_tests
-from rlhf.types import Problem
+from rewards.types import Problem
 
 
 def default_path() -> Path:

@@ -25,7 +25,7 @@ from rewards.code.sandbox import (
     to_result,
 )
 from rewards.math.extract import last_tagged
-from rlhf.types import Problem
+from rewards.types import Problem
 
 __all__ = ["ExecResult", "SandboxLimits", "CodeJob", "run_tests", "run_stdio", "run_batch", "compare_output",
            "extract_code", "CodeTestsReward"]

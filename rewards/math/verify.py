@@ -23,7 +23,7 @@ from typing import Any
 from rewards.math.extract import MODES, extract_answer
 from rewards.math.normalize import MAX_CHARS, looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
 from rewards.math.pool import WorkerPool, default_pool
-from rlhf.types import Problem
+from rewards.types import Problem
 
 __all__ = ["Verdict", "verify", "verify_batch", "extract_answer", "MathAnswerReward", "STATUSES"]
 

@@ -20,7 +20,7 @@ import sympy
 
 from rewards.steps.evaluate import Undefined, Unverifiable, to_sympy
 from rewards.steps.parse import canonical, extract_claims, parse_expression, variables
-from rlhf.types import Problem
+from rewards.types import Problem
 
 CODE_TASK_HINTS = ("code", "program", "python", "function")
 MAX_SOLVE_EQUATIONS = 4

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rlhf.types import StepSpan
+from rewards.types import StepSpan
 
 MODES = ("think", "newline", "blank_line", "step_marker", "regex", "token")
 _STEP_MARKER = re.compile(r"(?im)^[ \t]*(?:\*\*)?step[ \t]*\d+[ \t]*(?:\*\*)?[ \t]*[:.)]")

@@ -32,7 +32,7 @@ from rewards.steps.evaluate import (
     to_sympy,
 )
 from rewards.steps.parse import Claim, Node, answer_text, canonical, extract_claims, parse_expression, variables
-from rlhf.types import Problem
+from rewards.types import Problem
 
 _ANSWER_IS = re.compile(r"(?i)\b(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*([^\s,;]+(?:\s*/\s*\d+)?)")
 

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rlhf.registry import Registry
+from rlhf.algos.registry import ADVANTAGES, LOSSES
 
-ADVANTAGES: Registry = Registry("advantage")
-LOSSES: Registry = Registry("loss")
-
-# Registration happens on import; the registries must exist first.
+# Registration happens on import.
 from rlhf.algos import advantages as _advantages  # noqa: E402
 from rlhf.algos import losses as _losses  # noqa: E402
 from rlhf.algos.advantages import (  # noqa: E402

@@ -19,10 +19,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from rlhf.algos import ADVANTAGES
+from rlhf.algos.registry import ADVANTAGES
 from rlhf.algos.stats import group_stats, masked_whiten, reverse_cumsum
 from rlhf.config.recipe import AlgoSection
-from rlhf.types import RolloutBatch
+from rlhf.algos.types import RolloutBatch
 
 # Estimators that read per-token rewards, so KL folded into the reward reaches them.
 TOKEN_LEVEL = frozenset({"reinforce_pp", "reinforce_pp_baseline", "gae"})

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from rlhf.config.recipe import AlgoSection
-from rlhf.types import RolloutBatch
+from rlhf.algos.types import RolloutBatch
 
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: large enough to be exact in practice, small enough not to overflow
 

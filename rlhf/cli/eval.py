@@ -60,7 +60,7 @@ def run(args) -> int:
     Console(stderr=True).print(ev.table(result))
     text = json.dumps(result, indent=2, default=str)
     if args.out:
-        from rlhf.config.loader import atomic_write_text
+        from data_gen.writers import atomic_write_text
 
         atomic_write_text(Path(args.out), text)
     else:

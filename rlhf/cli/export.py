@@ -10,24 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlhf.models import adapters
-from rlhf.runtime.rundir import CONFIG_NAME
-
-
-def base_model_of(run_dir: Path) -> tuple[str, str]:
-    """(base model path, dtype) recorded by a run."""
-    import yaml
-
-    cfg_path = run_dir / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise ValueError(f"{run_dir} is not a run directory (no {CONFIG_NAME})")
-    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    model = cfg.get("model") or {}
-    path = str(model.get("path") or "")
-    if path == "tiny":
-        path = str(run_dir / adapters.TINY_DIR)
-    if not path:
-        raise ValueError(f"{cfg_path}: model.path is empty")
-    return path, str(model.get("dtype") or "float32")
+from rlhf.models.adapters import base_model_of
 
 
 def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rlhf.config import loader as config
-from rlhf.config.recipe import RunConfig
 from rlhf.runtime.distributed import is_main_process, prepare_run_dir_once
 from rlhf.trainers import TRAINERS
+from rlhf.trainers.checks import load_recipe
 
 
 def add_parser(subparsers) -> None:
@@ -18,24 +17,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in run.output_dir")
     p.set_defaults(func=run)
-
-
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    cfg = config.load(RunConfig, path, overrides)
-    TRAINERS.get(cfg.trainer)  # unknown trainer fails here, listing the valid ones
-    check_reward_names(cfg)
-    return cfg
-
-
-def check_reward_names(cfg: RunConfig) -> None:
-    """Unknown reward names fail at load time (before a run directory exists), listing both families."""
-    from rewards.registry import REWARDS, STEP_REWARDS
-
-    for i, spec in enumerate(cfg.rewards):
-        if spec.name in REWARDS or spec.name in STEP_REWARDS or ":" in spec.name:
-            continue
-        valid = ", ".join(sorted(set(REWARDS.names()) | set(STEP_REWARDS.names())))
-        raise ValueError(f"rewards[{i}].name: unknown reward {spec.name!r}; valid: {valid} (or package.module:attr)")
 
 
 def run(args) -> int:

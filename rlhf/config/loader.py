@@ -8,17 +8,16 @@ so they get the same checks. The schema itself lives in `rlhf.config.recipe`.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import os
-import tempfile
 import types
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 import yaml
+
+from data_gen.writers import atomic_write_text
 
 T = TypeVar("T")
 
@@ -186,38 +185,6 @@ def save_resolved(cfg: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write through a temp file in the same directory and rename over the target."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return Path(path)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temp path beside `path` to write; renamed over `path` when the block succeeds.
-
-    On any failure the temp file is removed and an existing `path` is left as it was, so a
-    reader never sees a half-written file.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -248,8 +215,6 @@ def _deepcopy(data: Any) -> Any:
 __all__ = [
     "ConfigError",
     "apply_overrides",
-    "atomic_path",
-    "atomic_write_text",
     "from_dict",
     "load",
     "read_yaml",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from rewards.combine import RewardSpec
+
 
 @dataclass(frozen=True)
 class RunSection:
@@ -57,15 +59,6 @@ class TinyModelSection:
     intermediate_size: int = 256
     vocab_size: int = 512
     max_position_embeddings: int = 512
-
-
-@dataclass(frozen=True)
-class RewardSpec:
-    """One reward in a weighted combination: `{name, weight, params}`."""
-
-    name: str
-    weight: float = 1.0
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -215,9 +208,6 @@ class AlgoSection:
             raise ValueError(f"algo.norm_constant must be > 0 (or null), got {self.norm_constant}")
         if self.tis_cap is not None and self.tis_cap <= 0:
             raise ValueError(f"algo.tis_cap must be > 0 (or null), got {self.tis_cap}")
-        from rlhf.algos import validate_algo_names  # local: rlhf.algos imports this module
-
-        validate_algo_names(self)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from rlhf.types import Rollout, RolloutBatch
+from rewards.types import Rollout
+from rlhf.algos.types import RolloutBatch
 
 
 def build_batch(rollouts: Sequence[Rollout], pad_id: int) -> RolloutBatch:

@@ -7,21 +7,15 @@ is just the step number, and the curriculum state is checkpointed next to it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from data_gen.core import hashed_seed
 from rlhf.config.recipe import DataSection, TaskSpec
-from rlhf.types import Problem
-
-
-def hashed_seed(*parts: object) -> int:
-    """A 63-bit seed hashed from parts (hashed, not added, so nearby seeds do not collide)."""
-    digest = hashlib.sha256("/".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+from rewards.types import Problem
 
 
 class ProblemSource:

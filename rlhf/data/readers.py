@@ -22,7 +22,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlhf.config.recipe import SftGenerateSpec
 
 Message = dict[str, str]
 
@@ -308,3 +311,12 @@ def mix(domain: Sequence[SftExample], general: Sequence[SftExample], ratio: floa
         "domain_fraction": len(domain) / len(mixed),
     }
     return mixed, stats
+
+
+def generated_examples(spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None) -> list[SftExample]:
+    """data_gen items for `spec` from `split` (train and test never share a problem), as gold completions."""
+    from data_gen.generate import iter_items, make_config
+
+    cfg = make_config(spec.task, spec.level, spec.params)
+    rows = list(iter_items([spec.task], n or spec.n, seed=spec.seed, configs={spec.task: cfg}, split=split))
+    return examples_from_rows(rows, f"generated {spec.task!r} ({split})", source)

@@ -66,7 +66,7 @@ QUICK = DemoSettings(model="{hidden_size: 128, num_layers: 1, num_heads: 2}", n_
 
 def recipe(name: str, overrides: list[str]) -> Any:
     """A RunConfig from recipes/<name>.yaml with overrides (what `cotrl train` builds)."""
-    from rlhf.cli.train import load_recipe
+    from rlhf.trainers.checks import load_recipe
 
     return load_recipe(RECIPES / f"{name}.yaml", overrides)
 

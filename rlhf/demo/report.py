@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rlhf.config.loader import atomic_write_text
+from data_gen.writers import atomic_write_text
 from rlhf.runtime.metrics import read_metrics
 
 CURVES = (("reward_mean", "reward (weighted outcome rewards)"), ("accuracy", "rollout accuracy"), ("kl", "KL to SFT model"),

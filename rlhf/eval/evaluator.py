@@ -25,7 +25,7 @@ from typing import Any
 
 from rlhf.data.readers import extract_answer
 from rlhf.eval.metrics import maj_at_k, pass_at_k
-from rlhf.types import Problem
+from rewards.types import Problem
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
             cfg = json.loads((cand / "adapter_config.json").read_text(encoding="utf-8"))
             base_dir = base or cfg.get("base_model_name_or_path")
             if not base and (p / "config.resolved.yaml").is_file():  # a run dir records its base
-                from rlhf.cli.export import base_model_of
+                from rlhf.models.adapters import base_model_of
 
                 base_dir = base_model_of(p)[0]
             if not base_dir:
@@ -126,7 +126,7 @@ def make_sampler(model: Any, tokenizer: Any, model_dir: str, settings: EvalSetti
 
     from rlhf.config.recipe import ModelSection, RolloutSection, RunConfig
     from rlhf.rollout import SAMPLERS
-    from rlhf.trainers.rl.common import choose_backend
+    from rlhf.rollout import choose_backend
 
     cfg = RunConfig(trainer="grpo", model=ModelSection(path=model_dir),
                     rollout=RolloutSection(backend=settings.backend, batch_size=settings.batch_size))  # type: ignore[arg-type]

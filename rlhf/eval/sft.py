@@ -47,7 +47,7 @@ def make_scorer(metric: str, examples: Sequence[SftExample]):
             None if e.answer is None else float(answers_match(extract_answer(c), e.answer)) for e, c in zip(exs, comps)
         ]
     from rewards.registry import REWARDS
-    from rlhf.types import Problem
+    from rewards.types import Problem
 
     factory = REWARDS.get(metric)  # unknown name: ValueError listing the registered rewards
     lacking = [i for i, e in enumerate(examples) if e.problem is None]
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     import json
 
     from rlhf.config.recipe import SftGenerateSpec
-    from rlhf.trainers.sft import generated_examples
+    from rlhf.data.readers import generated_examples
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("model")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import torch
+
+from rlhf.runtime.rundir import CONFIG_NAME as RUN_CONFIG_NAME
 
 from rlhf.models.policy import DTYPES
 
@@ -23,23 +23,6 @@ TINY_DIR = "tiny_model"  # where rlhf.models.policy.resolve_model_path builds a 
 ADAPTER_DIR = "adapter"
 MERGED_DIR = "merged"
 FULL_DIR = "model"
-
-
-def linear_module_names(model: torch.nn.Module) -> list[str]:
-    """Last name components of the model's Linear layers: what LoRA `target_modules` may name."""
-    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
-    return sorted(names)
-
-
-def check_target_modules(model: torch.nn.Module, targets: Iterable[str]) -> None:
-    """Fail before training when a LoRA target is absent, listing the ones the model has."""
-    have = linear_module_names(model)
-    missing = [t for t in targets if t not in have]
-    if missing:
-        raise ValueError(
-            f"lora.target_modules {', '.join(repr(m) for m in missing)} not in the model "
-            f"({type(model).__name__}); its linear modules are: {', '.join(have)}"
-        )
 
 
 def save_dir_atomic(out: str | os.PathLike[str], write: Any) -> Path:
@@ -77,3 +60,20 @@ def merge_adapter(base_path: str, adapter_dir: str | os.PathLike[str], out: str 
         tokenizer.save_pretrained(tmp)
 
     return save_dir_atomic(out, write)
+
+
+def base_model_of(run_dir: Path) -> tuple[str, str]:
+    """(base model path, dtype) recorded by a run."""
+    import yaml
+
+    cfg_path = run_dir / RUN_CONFIG_NAME
+    if not cfg_path.is_file():
+        raise ValueError(f"{run_dir} is not a run directory (no {RUN_CONFIG_NAME})")
+    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    model = cfg.get("model") or {}
+    path = str(model.get("path") or "")
+    if path == "tiny":
+        path = str(run_dir / TINY_DIR)
+    if not path:
+        raise ValueError(f"{cfg_path}: model.path is empty")
+    return path, str(model.get("dtype") or "float32")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,6 @@ def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
         model.enable_input_require_grads()
     if cfg.lora.adapter_path:
         return PeftModel.from_pretrained(model, cfg.lora.adapter_path, is_trainable=True)
-    from rlhf.models.adapters import check_target_modules  # local: rlhf.models.adapters imports this module
 
     check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
     lcfg = LoraConfig(
@@ -261,3 +261,20 @@ def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:
         backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0,
                                                        target_modules=list(cfg.lora.target_modules)))
     return ValueModel(backbone, backbone.config.hidden_size)
+
+
+def linear_module_names(model: torch.nn.Module) -> list[str]:
+    """Last name components of the model's Linear layers: what LoRA `target_modules` may name."""
+    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    return sorted(names)
+
+
+def check_target_modules(model: torch.nn.Module, targets: Iterable[str]) -> None:
+    """Fail before training when a LoRA target is absent, listing the ones the model has."""
+    have = linear_module_names(model)
+    missing = [t for t in targets if t not in have]
+    if missing:
+        raise ValueError(
+            f"lora.target_modules {', '.join(repr(m) for m in missing)} not in the model "
+            f"({type(model).__name__}); its linear modules are: {', '.join(have)}"
+        )

@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlhf.config.recipe import RewardSpec
-from rlhf.types import Problem, Rollout, StepSpan
+from rewards.combine import RewardSpec
+from rewards.types import Problem, Rollout, StepSpan
 
 
 @dataclass

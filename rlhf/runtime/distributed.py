@@ -86,7 +86,7 @@ def rank_seed(seed: int, accelerator: Any) -> int:
     """Per-process sampling seed: unchanged on one process, distinct per process otherwise."""
     if accelerator.num_processes <= 1:
         return seed
-    from rlhf.data.problems import hashed_seed
+    from data_gen.core import hashed_seed
 
     return hashed_seed(seed, "rank", accelerator.process_index) % (2**31)
 

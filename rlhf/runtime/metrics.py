@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rlhf.config.loader import atomic_write_text
+from data_gen.writers import atomic_write_text
 
 PLOT_KEYS = (
     "reward_mean", "accuracy", "step_accuracy", "kl", "entropy", "clip_frac",

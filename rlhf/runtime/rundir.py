@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlhf.config.loader import atomic_write_text, save_resolved, to_dict
+from data_gen.writers import atomic_write_text
+from rlhf.config.loader import save_resolved, to_dict
 
 CONFIG_NAME = "config.resolved.yaml"
 

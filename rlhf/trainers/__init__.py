@@ -1,10 +1,15 @@
-"""Training loops, one module each, chosen by the recipe's `trainer:` name.
+"""Training loops, chosen by the recipe's `trainer:` name.
+
+  rl/        the loop GRPO and PPO share (common, step, report, faults) and the two trainers
+  sft.py     supervised finetuning on TRL's SFTTrainer (sft_callbacks.py: evaluation, checkpoints)
+  prm.py     process reward model training          distill.py  rejection-sampled distillation
+  checks.py  `load_recipe` / `check_recipe`: what a recipe is checked for before anything runs
 
 A trainer is `run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]` (final metrics);
 `cotrl train` validates the recipe and prepares the run directory before calling it.
 """
 
-from rlhf.registry import Registry
+from rewards.registry import Registry
 
 TRAINERS: Registry = Registry("trainer")
 TRAINERS.register_lazy("sft", "rlhf.trainers.sft:run")

@@ -24,7 +24,7 @@ from typing import Any
 
 from rlhf.config.recipe import RunConfig
 from rlhf.runtime.rundir import RunDir
-from rlhf.types import Problem
+from rewards.types import Problem
 
 
 def load_problems(cfg: RunConfig) -> tuple[list[Problem], list[Problem]]:

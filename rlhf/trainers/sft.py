@@ -29,9 +29,9 @@ import torch
 
 from rlhf.models import adapters
 from rlhf.runtime import distributed as dist
-from rlhf.models.policy import DTYPES, check_tokenizer, load_tokenizer, resolve_model_path
-from rlhf.data.readers import SftExample, examples_from_rows, load_examples, mix, split_heldout
-from rlhf.config.recipe import RunConfig, SftGenerateSpec
+from rlhf.models.policy import DTYPES, check_target_modules, check_tokenizer, load_tokenizer, resolve_model_path
+from rlhf.data.readers import SftExample, generated_examples, load_examples, mix, split_heldout
+from rlhf.config.recipe import RunConfig
 from rlhf.runtime.rundir import RunDir
 from rlhf.eval.sft import make_scorer
 
@@ -41,15 +41,6 @@ class SftData:
     train: list[SftExample]
     heldout: list[SftExample]
     stats: dict[str, Any]
-
-
-def generated_examples(spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None) -> list[SftExample]:
-    """data_gen items for `spec` from `split` (train and test never share a problem), as gold completions."""
-    from data_gen.generate import iter_items, make_config
-
-    cfg = make_config(spec.task, spec.level, spec.params)
-    rows = list(iter_items([spec.task], n or spec.n, seed=spec.seed, configs={spec.task: cfg}, split=split))
-    return examples_from_rows(rows, f"generated {spec.task!r} ({split})", source)
 
 
 def prepare_data(cfg: RunConfig) -> SftData:
@@ -112,7 +103,7 @@ def lora_config(cfg: RunConfig, model: Any) -> Any:
     from peft import LoraConfig
 
     lc = cfg.lora
-    adapters.check_target_modules(model, lc.target_modules)
+    check_target_modules(model, lc.target_modules)
     return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
                       bias="none", task_type="CAUSAL_LM")
 

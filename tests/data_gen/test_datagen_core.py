@@ -11,7 +11,7 @@ from data_gen.generate import build_item, generate, make_config, resolve_configs
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
 from data_gen.writers import dumps, read_items, write_items
-from rlhf.types import Problem
+from rewards.types import Problem
 
 TASK = "integer_arithmetic"
 

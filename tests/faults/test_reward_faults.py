@@ -11,8 +11,8 @@ import pytest
 
 from rewards.combine import CombinedReward
 from rewards.guard import check_scores, check_step_rows, guarded_call
-from rlhf.config.recipe import RewardSpec
-from rlhf.types import Problem
+from rewards.combine import RewardSpec
+from rewards.types import Problem
 from tests.faults.common import metrics, train
 from tests.rlhf.trainers.rl_helpers import recipe
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rlhf.data.problems import load_jsonl_problems
 from rlhf.data.readers import load_examples
-from rlhf.types import Problem
+from rewards.types import Problem
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,8 +13,9 @@ from rewards.format import FormatReward, LengthPenalty, RepetitionPenalty, forma
 from rewards.registry import REWARDS
 from rewards.trl import trl_reward, trl_reward_funcs
 from rlhf.config.loader import ConfigError, from_dict
-from rlhf.config.recipe import RewardSpec, RunConfig
-from rlhf.types import Problem
+from rewards.combine import RewardSpec
+from rlhf.config.recipe import RunConfig
+from rewards.types import Problem
 
 GOLD = "<think>\nMultiply: 7 * 3 = 21\n</think>\n<answer>21</answer>"
 P = Problem(id="1", task="arith", prompt="What is 7 * 3?", answer="21")

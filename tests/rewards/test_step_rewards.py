@@ -6,7 +6,7 @@ import pytest
 
 from rewards.registry import REWARDS, STEP_REWARDS
 from rewards.step_rewards import AGGREGATIONS, aggregate
-from rlhf.types import Problem, StepSpan
+from rewards.types import Problem, StepSpan
 
 P = Problem.from_dict({"id": "a", "task": "integer_arithmetic", "prompt": "Compute 12 + 7 * 3.", "answer": "33"})
 

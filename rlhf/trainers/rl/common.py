@@ -7,7 +7,6 @@ knows which advantage estimator or loss is in use (they come from `rlhf.algos` b
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 import random
 import sys
@@ -21,11 +20,13 @@ from torch import nn
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import distributed as dist
 from rlhf.runtime import killpoints
+from rlhf.rollout import choose_backend
 from rlhf.algos import LOSSES, validate_algo_names
 from rlhf.algos.losses import microbatch_scale
 from rlhf.data.batch import build_batch
 from rlhf.data.curriculum import Curriculum
-from rlhf.data.problems import ProblemSource, encode_prompts, hashed_seed
+from data_gen.core import hashed_seed
+from rlhf.data.problems import ProblemSource, encode_prompts
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.models.policy import (Policy, first_response_column, load_policy, load_trainable_state_dict, reference_logprobs,
                          resolve_model_path, token_logprobs, trainable_state_dict)
@@ -35,7 +36,8 @@ from rlhf.rollout.base import SamplingParams
 from rlhf.runtime.rundir import RunDir
 from rlhf.rollout.scoring import Scorer
 from rlhf.trainers.rl.faults import explain_oom
-from rlhf.types import Problem, Rollout, RolloutBatch
+from rewards.types import Problem, Rollout
+from rlhf.algos.types import RolloutBatch
 
 
 class RunStopped(ValueError):
@@ -66,15 +68,6 @@ class RL:
     @property
     def unwrapped(self) -> nn.Module:
         return self.accelerator.unwrap_model(self.model)
-
-
-def choose_backend(cfg: RunConfig) -> str:
-    """`rollout.backend: auto` -> vllm when both vllm and our vllm backend import, else transformers."""
-    if cfg.rollout.backend != "auto":
-        return cfg.rollout.backend
-    has_vllm = importlib.util.find_spec("vllm") is not None
-    has_backend = importlib.util.find_spec("rlhf.rollout.vllm_backend") is not None
-    return "vllm" if has_vllm and has_backend else "transformers"
 
 
 def need_reference(cfg: RunConfig) -> bool:

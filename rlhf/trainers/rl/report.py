@@ -11,7 +11,7 @@ import torch
 
 from rlhf.algos import ADVANTAGES, kl_penalty, masked_mean
 from rlhf.runtime.metrics import write_plots
-from rlhf.types import RolloutBatch
+from rlhf.algos.types import RolloutBatch
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rewards.code.verify import CodeJob, CodeTestsReward, compare_output, extract_code, run_batch, run_stdio, run_tests
-from rlhf.types import Problem
+from rewards.types import Problem
 
 ADD = "def add(a, b):\n    return a + b\n"
 

@@ -12,7 +12,7 @@ from rewards.math.verify import MathAnswerReward, verify, verify_batch
 from rewards.math.extract import extract_answer
 from rewards.math.normalize import parse_number, precheck, tower_height
 from rewards.math.pool import WorkerPool
-from rlhf.types import Problem
+from rewards.types import Problem
 
 EQUIVALENT = [
     ("21", "21"), ("21", "21.0"), ("1000", "1,000"), ("-3", "−3"), ("0.5", r"\frac{1}{2}"), ("3/4", r"\dfrac{3}{4}"),

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from rewards.prm.mc import mc_labels, mc_rows, prefix_prompt
+from rlhf.rollout.mc_labels import mc_labels, mc_rows, prefix_prompt
 from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
 from rlhf.config.recipe import LoraSection
-from rlhf.types import Problem, StepSpan
+from rewards.types import Problem, StepSpan
 
 PROBLEM = Problem.from_dict({"id": "p", "task": "integer_arithmetic", "prompt": "Compute 2 + 3 * 4.", "answer": "14"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rewards.steps import Verdict, extract_claims, first_error, verify_steps
-from rlhf.types import Problem
+from rewards.types import Problem
 
 ARITH = {"id": "a1", "task": "integer_arithmetic", "prompt": "Compute 12 + 7 * 3.", "answer": "33",
          "meta": {"expression": "12 + 7 * 3"}}

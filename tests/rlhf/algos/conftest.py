@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from rlhf.types import RolloutBatch
+from rlhf.algos.types import RolloutBatch
 
 
 def build_batch(

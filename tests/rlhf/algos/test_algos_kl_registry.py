@@ -9,6 +9,7 @@ from rlhf.algos import ADVANTAGES, LOSSES, LossOutput, fold_kl_into_rewards, kl_
 from rlhf.algos.stats import masked_mean, masked_var, masked_whiten, reverse_cumsum
 from rlhf.config.loader import ConfigError, from_dict
 from rlhf.config.recipe import AlgoSection, RunConfig
+from rlhf.trainers.checks import check_recipe
 
 
 def test_kl_estimators_match_formulas():
@@ -102,16 +103,16 @@ def test_recipe_algo_section():
     assert cfg.algo.advantage == "process_grpo" and cfg.algo.clip_high == 0.28
     assert RunConfig(trainer="grpo").algo == AlgoSection()
     with pytest.raises(ConfigError, match=r"algo.advantage.*did you mean 'grpo'"):
-        from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "grp"}})
+        check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "grp"}}))
     with pytest.raises(ConfigError, match="algo.loss"):
-        from_dict(RunConfig, {"trainer": "grpo", "algo": {"loss": "ppo"}})
+        check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"loss": "ppo"}}))
     with pytest.raises(ConfigError, match="algo.dual_clip"):
         from_dict(RunConfig, {"trainer": "grpo", "algo": {"dual_clip": 0.5}})
     with pytest.raises(ConfigError, match="algo.clip_low"):
         from_dict(RunConfig, {"trainer": "grpo", "algo": {"clip_low": 1.5}})
     with pytest.raises(ConfigError, match="algo.kl_in_reward"):
-        from_dict(RunConfig, {"trainer": "grpo", "algo": {"kl_in_reward": True, "advantage": "grpo"}})
+        check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"kl_in_reward": True, "advantage": "grpo"}}))
     with pytest.raises(ConfigError, match="algo.agg"):
         from_dict(RunConfig, {"trainer": "grpo", "algo": {"agg": "mean"}})
     # user code by path is accepted without import at config time
-    assert from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "mypkg.adv:fn"}}).algo.advantage
+    assert check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "mypkg.adv:fn"}})).algo.advantage

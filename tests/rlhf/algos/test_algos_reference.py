@@ -16,7 +16,7 @@ import torch
 
 from rlhf.algos import ADVANTAGES, LOSSES, zero_variance_groups
 from rlhf.config.recipe import AlgoSection
-from rlhf.types import RolloutBatch
+from rlhf.algos.types import RolloutBatch
 
 SEEDS = range(12)
 

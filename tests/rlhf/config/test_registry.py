@@ -1,6 +1,6 @@
 import pytest
 
-from rlhf.registry import Registry, load_object
+from rewards.registry import Registry, load_object
 
 
 def test_register_and_get():

@@ -12,7 +12,7 @@ from rlhf.data.batch import build_batch
 from rlhf.data.curriculum import Curriculum
 from rlhf.data.problems import ProblemSource
 from rlhf.config.recipe import CurriculumSection, DataSection
-from rlhf.types import Rollout, StepSpan
+from rewards.types import Rollout, StepSpan
 
 
 def _rollout(prompt, completion, outcome, steps=(), group=0):

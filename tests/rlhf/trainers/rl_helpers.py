@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rlhf.types import StepSpan
+from rewards.types import StepSpan
 
 
 class DigitShare:

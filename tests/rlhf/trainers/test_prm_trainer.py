@@ -41,7 +41,7 @@ def test_recipe_runs_through_cotrl_train(repo_root, tmp_path):
     assert [x["step"] for x in lines if "loss" in x] == list(range(1, result["steps"] + 1))
 
     from rewards.registry import STEP_REWARDS
-    from rlhf.types import Problem, StepSpan
+    from rewards.types import Problem, StepSpan
 
     reward = STEP_REWARDS.get("prm")(path=str(out / "prm"))
     p = Problem.from_dict({"id": "x", "task": "integer_arithmetic", "prompt": "Compute 2 + 3.", "answer": "5"})

@@ -8,7 +8,7 @@ import torch
 from rlhf.algos import ADVANTAGES
 from rlhf.models.policy import trainable_state_dict
 from rlhf.runtime.rundir import prepare_run_dir
-from rlhf.cli.train import load_recipe
+from rlhf.trainers.checks import load_recipe
 from rlhf.trainers.rl import common as rc
 from tests.rlhf.trainers.rl_helpers import recipe
 

@@ -65,7 +65,7 @@ def test_sft_lora_domain_then_grpo_from_its_adapter(tmp_path, repo_root, tiny_mo
 
 
 def test_recipes_parse_with_the_issue_defaults(repo_root):
-    from rlhf.cli.train import load_recipe
+    from rlhf.trainers.checks import load_recipe
 
     dom = load_recipe(repo_root / "recipes/sft_lora_domain.yaml")
     assert (dom.lora.r, dom.lora.alpha, dom.lora.dropout, dom.lora.target_modules) == (16, 32, 0.1, ("q_proj", "v_proj"))

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from rewards.steps.verify import answer_matches
 from rlhf.rollout.base import Sampler, SamplingParams
-from rlhf.types import Problem
+from rewards.types import Problem
 
 IsCorrect = Callable[[Problem, str], bool]
 
