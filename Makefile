@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export VLLM_TARGET_DEVICE ?= cpu
 
-.PHONY: venv demo test test-fast bench clean
+.PHONY: venv demo lint test test-fast bench clean
 
 venv:
 	@bash .ci/setup-venv.sh
@@ -17,7 +17,12 @@ venv:
 demo: venv
 	$(PY) -m rlhf.demo --out runs/demo
 
-test: venv
+# ruff's lint and format checks (configured in pyproject.toml); import layering is a test (tests/test_layers.py).
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: venv lint
 	$(PY) -m pytest -q --timeout=900 tests
 
 test-fast: venv

@@ -53,8 +53,8 @@ def make_reward(**_):
 
 
 def problems(n: int = 64) -> list[dict]:
-    from rlhf.data.problems import ProblemSource
     from rlhf.config.recipe import DataSection, TaskSpec
+    from rlhf.data.problems import ProblemSource
 
     src = ProblemSource(DataSection(tasks=(TaskSpec("integer_arithmetic"),), prompts_per_step=n), seed=0)
     return [p.to_dict() for p in src.problems(0)]
@@ -91,13 +91,36 @@ def run_trl(model_dir: Path, items: list[dict], work: Path) -> list[float]:
         def on_step_end(self, args, state, control, **kw):
             times.append(time.perf_counter() - self.t0)
 
-    cfg = GRPOConfig(output_dir=str(work / "trl"), per_device_train_batch_size=GROUP * PROMPTS, num_generations=GROUP,
-                     max_completion_length=MAX_NEW, learning_rate=LR, beta=0.0, temperature=1.0, max_steps=STEPS,
-                     logging_steps=1, report_to="none", use_cpu=True, save_strategy="no", seed=0, bf16=False,
-                     lr_scheduler_type="constant", warmup_steps=0, max_grad_norm=1.0, loss_type="dapo",
-                     scale_rewards="group", disable_tqdm=True)
-    trainer = GRPOTrainer(model=model, reward_funcs=reward, args=cfg, train_dataset=ds, processing_class=tok,
-                          callbacks=[Timer()])
+    cfg = GRPOConfig(
+        output_dir=str(work / "trl"),
+        per_device_train_batch_size=GROUP * PROMPTS,
+        num_generations=GROUP,
+        max_completion_length=MAX_NEW,
+        learning_rate=LR,
+        beta=0.0,
+        temperature=1.0,
+        max_steps=STEPS,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        save_strategy="no",
+        seed=0,
+        bf16=False,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        max_grad_norm=1.0,
+        loss_type="dapo",
+        scale_rewards="group",
+        disable_tqdm=True,
+    )
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward,
+        args=cfg,
+        train_dataset=ds,
+        processing_class=tok,
+        callbacks=[Timer()],
+    )
     gen_times: list[float] = []
     inner = trainer._generate_and_score_completions
 
@@ -117,18 +140,33 @@ def ours_config(model_dir: Path, data: Path, out: Path, lora: bool, steps: int =
     from rlhf.config import loader as config
     from rlhf.config.recipe import RunConfig
 
-    return config.from_dict(RunConfig, {
-        "trainer": "grpo",
-        "run": {"output_dir": str(out), "seed": 0, "device": "cpu"},
-        "model": {"path": str(model_dir)},
-        "lora": {"enabled": lora, "r": 16, "alpha": 32, "dropout": 0.0},
-        "data": {"source": "jsonl", "path": str(data), "prompts_per_step": PROMPTS},
-        "rollout": {"backend": "transformers", "n": GROUP, "max_new_tokens": MAX_NEW, "temperature": 1.0, "stop": []},
-        "rewards": [{"name": "bench.bench_grpo:make_reward"}],
-        "algo": {"advantage": "grpo", "loss": "ppo_clip", "agg": "token-mean", "kl_coef": 0.0},
-        "train": {"steps": steps, "lr": LR, "warmup_steps": 0, "min_lr_ratio": 1.0, "max_grad_norm": 1.0,
-                  "cpu_threads": THREADS},
-    })
+    return config.from_dict(
+        RunConfig,
+        {
+            "trainer": "grpo",
+            "run": {"output_dir": str(out), "seed": 0, "device": "cpu"},
+            "model": {"path": str(model_dir)},
+            "lora": {"enabled": lora, "r": 16, "alpha": 32, "dropout": 0.0},
+            "data": {"source": "jsonl", "path": str(data), "prompts_per_step": PROMPTS},
+            "rollout": {
+                "backend": "transformers",
+                "n": GROUP,
+                "max_new_tokens": MAX_NEW,
+                "temperature": 1.0,
+                "stop": [],
+            },
+            "rewards": [{"name": "bench.bench_grpo:make_reward"}],
+            "algo": {"advantage": "grpo", "loss": "ppo_clip", "agg": "token-mean", "kl_coef": 0.0},
+            "train": {
+                "steps": steps,
+                "lr": LR,
+                "warmup_steps": 0,
+                "min_lr_ratio": 1.0,
+                "max_grad_norm": 1.0,
+                "cpu_threads": THREADS,
+            },
+        },
+    )
 
 
 OUR_SPLIT: list[float] = []  # our rollout + reward seconds per step
@@ -163,16 +201,30 @@ def memory_child(mode: str, model_dir: str, data: str, out: str) -> None:
 
 
 def measure_memory(work: Path, items: list[dict], data: Path) -> dict[str, dict]:
-    big = build_model(work / "big_model", items, hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1536)
+    big = build_model(
+        work / "big_model", items, hidden_size=512, num_layers=8, num_heads=8, intermediate_size=1536
+    )
     out = {}
     for mode in ("lora", "full"):
-        proc = subprocess.run([sys.executable, __file__, "--memory-child", mode, str(big), str(data),
-                               str(work / f"mem_{mode}")], capture_output=True, text=True, cwd=ROOT,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-child",
+                mode,
+                str(big),
+                str(data),
+                str(work / f"mem_{mode}"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        )
         line = [x for x in proc.stdout.splitlines() if x.startswith("MEMORY ")]
         if proc.returncode or not line:
             raise RuntimeError(f"memory run {mode} failed: {proc.stderr[-2000:]}")
-        out[mode] = json.loads(line[-1][len("MEMORY "):])
+        out[mode] = json.loads(line[-1][len("MEMORY ") :])
     return out
 
 
@@ -195,26 +247,45 @@ def main() -> None:
     mem = measure_memory(work, items, data)
     key = "cuda_peak_mb" if "cuda_peak_mb" in mem["full"] else "max_rss_mb"
     rows = [
-        {"engine": "cotrl grpo (transformers backend)", "s/step": our_s, "completions/s": completions / our_s,
-         "rollout+reward s": statistics.median(OUR_SPLIT)},
-        {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s,
-         "rollout+reward s": statistics.median(TRL_SPLIT)},
+        {
+            "engine": "cotrl grpo (transformers backend)",
+            "s/step": our_s,
+            "completions/s": completions / our_s,
+            "rollout+reward s": statistics.median(OUR_SPLIT),
+        },
+        {
+            "engine": "trl GRPOTrainer",
+            "s/step": trl_s,
+            "completions/s": completions / trl_s,
+            "rollout+reward s": statistics.median(TRL_SPLIT),
+        },
         {"engine": "cotrl LoRA (hidden 512, 8 layers)", f"peak {key}": mem["lora"][key]},
         {"engine": "cotrl full finetune (hidden 512, 8 layers)", f"peak {key}": mem["full"][key]},
     ]
     write_result(
-        name="grpo", metric="GRPO steps per second", unit="steps/s", ours=1 / our_s, peer="trl GRPOTrainer",
-        peer_value=1 / trl_s, goal_ratio=2.0, higher_is_better=True,
+        name="grpo",
+        metric="GRPO steps per second",
+        unit="steps/s",
+        ours=1 / our_s,
+        peer="trl GRPOTrainer",
+        peer_value=1 / trl_s,
+        goal_ratio=2.0,
+        higher_is_better=True,
         description=f"{PROMPTS} prompts x {GROUP} samples x {MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, 2 layers), "
-                    f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
+        f"full finetune, fp32 CPU, {THREADS} torch thread, median over {len(our_times)} steps after warm-up",
         rows=rows,
-        extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "memory": mem,
-               "ours_rollout_seconds": OUR_SPLIT, "trl_rollout_seconds": TRL_SPLIT,
-               "load_average": os.getloadavg(),
-               "notes": f"rollout+reward {statistics.median(OUR_SPLIT):.2f}s vs TRL {statistics.median(TRL_SPLIT):.2f}s "
-                        f"per step, update {our_s - statistics.median(OUR_SPLIT):.2f}s vs "
-                        f"{trl_s - statistics.median(TRL_SPLIT):.2f}s; peak memory on a hidden-512, 8-layer tiny model, "
-                        f"3 steps: LoRA {mem['lora'][key]:.0f} MB vs full finetune {mem['full'][key]:.0f} MB ({key})"},
+        extra={
+            "ours_step_seconds": our_times,
+            "trl_step_seconds": trl_times,
+            "memory": mem,
+            "ours_rollout_seconds": OUR_SPLIT,
+            "trl_rollout_seconds": TRL_SPLIT,
+            "load_average": os.getloadavg(),
+            "notes": f"rollout+reward {statistics.median(OUR_SPLIT):.2f}s vs TRL {statistics.median(TRL_SPLIT):.2f}s "
+            f"per step, update {our_s - statistics.median(OUR_SPLIT):.2f}s vs "
+            f"{trl_s - statistics.median(TRL_SPLIT):.2f}s; peak memory on a hidden-512, 8-layer tiny model, "
+            f"3 steps: LoRA {mem['lora'][key]:.0f} MB vs full finetune {mem['full'][key]:.0f} MB ({key})",
+        },
     )
 
 

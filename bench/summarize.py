@@ -19,8 +19,11 @@ benchmark with the command in its row, then `python bench/summarize.py`).
 
 def main() -> None:
     results = [json.loads(p.read_text()) for p in sorted((ROOT / "bench" / "results").glob("*.json"))]
-    lines = [HEADER, "| benchmark | metric | ours | peer | peer value | ratio | goal | met | command |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        HEADER,
+        "| benchmark | metric | ours | peer | peer value | ratio | goal | met | command |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         lines.append(
             f"| {r['name']} | {r['metric']} ({r['unit']}) | {r['ours']:.4g} | {r['peer']} | {r['peer_value']:.4g} "

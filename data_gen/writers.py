@@ -8,15 +8,12 @@ by task, which a columnar schema cannot hold); `read_items` decodes them back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import contextlib
-
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +42,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write through a temp file in the same directory and rename over the target."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
     return Path(path)
 
 

@@ -42,7 +42,9 @@ def build_reward(spec: RewardSpec) -> Reward:
     except TypeError as exc:
         raise TypeError(f"reward {spec.name!r}: bad params {dict(spec.params)}: {exc}") from None
     if not callable(reward):
-        raise TypeError(f"reward {spec.name!r}: factory returned {type(reward).__name__}, which is not callable")
+        raise TypeError(
+            f"reward {spec.name!r}: factory returned {type(reward).__name__}, which is not callable"
+        )
     return reward
 
 
@@ -50,7 +52,9 @@ def build_reward(spec: RewardSpec) -> Reward:
 class Combined:
     totals: list[float | None]  # one per completion; None = masked
     per_reward: dict[str, list[float | None]]  # component scores, by spec name
-    stats: dict[str, float]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>, .../fault/<kind>)
+    stats: dict[
+        str, float
+    ]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>, .../fault/<kind>)
     faults: list[bool] = ()  # type: ignore[assignment]  # per completion: some weighted reward faulted on it
 
 
@@ -59,8 +63,9 @@ class CombinedReward:
 
     name = "combined"
 
-    def __init__(self, specs: Sequence[RewardSpec], mask: Literal["any", "all"] = "any",
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self, specs: Sequence[RewardSpec], mask: Literal["any", "all"] = "any", timeout_s: float | None = None
+    ) -> None:
         if not specs:
             raise ValueError("rewards: at least one reward is needed")
         if mask not in ("any", "all"):
@@ -139,7 +144,9 @@ def from_run_config(cfg: Any) -> CombinedReward:
     return CombinedReward(cfg.rewards, mask=opts.mask)
 
 
-def from_config(specs: Sequence[RewardSpec] | Sequence[dict[str, Any]], mask: Literal["any", "all"] = "any") -> CombinedReward:
+def from_config(
+    specs: Sequence[RewardSpec] | Sequence[dict[str, Any]], mask: Literal["any", "all"] = "any"
+) -> CombinedReward:
     """Accept specs as `RewardSpec`s or plain `{name, weight, params}` mappings."""
     built = [s if isinstance(s, RewardSpec) else RewardSpec(**s) for s in specs]
     return CombinedReward(built, mask=mask)

@@ -54,8 +54,13 @@ class LengthPenalty:
 
     name = "length_penalty"
 
-    def __init__(self, max_len: int = 4096, buffer: int | None = None, mode: Literal["overlong", "linear"] = "overlong",
-                 unit: Literal["chars", "words"] = "chars") -> None:
+    def __init__(
+        self,
+        max_len: int = 4096,
+        buffer: int | None = None,
+        mode: Literal["overlong", "linear"] = "overlong",
+        unit: Literal["chars", "words"] = "chars",
+    ) -> None:
         if max_len <= 0:
             raise ValueError(f"length_penalty: max_len must be positive, got {max_len}")
         buffer = max_len // 4 if buffer is None else buffer

@@ -31,8 +31,13 @@ class Guarded:
     detail: str = ""  # the first fault's description, for a log line
 
 
-def guarded_call(fn: Callable[..., Any], args: tuple[Any, ...], n: int, timeout_s: float | None,
-                 check: Callable[[Any, int], Guarded] | None = None) -> Guarded:
+def guarded_call(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    n: int,
+    timeout_s: float | None,
+    check: Callable[[Any, int], Guarded] | None = None,
+) -> Guarded:
     """`fn(*args)` expected to return `n` scores (validated by `check`, default `check_scores`);
     faults masked. `timeout_s` None: no deadline."""
     box: dict[str, Any] = {}

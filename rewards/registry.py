@@ -99,8 +99,8 @@ def load_object(spec: str, what: str = "object") -> object:
         obj = getattr(obj, part)
     return obj
 
-# ----------------------------------------------------------------------------- the reward families
 
+# ----------------------------------------------------------------------------- the reward families
 
 
 REWARDS: Registry = Registry("reward")

@@ -22,9 +22,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rewards.steps.segment import Segmenter
-from rewards.steps import Verdict, build_context, verify_steps
 from rewards.registry import load_object
+from rewards.steps import Verdict, build_context, verify_steps
+from rewards.steps.segment import Segmenter
 from rewards.types import Problem, StepSpan
 
 AGGREGATIONS = ("min", "product", "last", "mean")
@@ -53,13 +53,24 @@ def _texts(spans: Sequence[StepSpan]) -> list[str]:
 class RuleStepReward:
     name = "rule"
 
-    def __init__(self, correct: float = 1.0, incorrect: float = 0.0, neutral: float | None = None,
-                 unverifiable: float | None = None) -> None:
-        self.values = {Verdict.CORRECT: correct, Verdict.INCORRECT: incorrect, Verdict.NEUTRAL: neutral,
-                       Verdict.UNVERIFIABLE: unverifiable}
+    def __init__(
+        self,
+        correct: float = 1.0,
+        incorrect: float = 0.0,
+        neutral: float | None = None,
+        unverifiable: float | None = None,
+    ) -> None:
+        self.values = {
+            Verdict.CORRECT: correct,
+            Verdict.INCORRECT: incorrect,
+            Verdict.NEUTRAL: neutral,
+            Verdict.UNVERIFIABLE: unverifiable,
+        }
         self.errors = 0
 
-    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+    def score_steps(
+        self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]
+    ) -> list[list[float | None]]:
         contexts: dict[str, Any] = {}
         out = []
         for problem, spans in zip(problems, steps):
@@ -85,7 +96,9 @@ class PRMStepReward:
         self.scorer = PRMScorer.from_pretrained(path, device=device, batch_size=batch_size)
         self.errors = 0
 
-    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+    def score_steps(
+        self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]
+    ) -> list[list[float | None]]:
         try:
             return self.scorer.score([p.prompt for p in problems], [_texts(s) for s in steps])
         except Exception:  # noqa: BLE001
@@ -96,11 +109,15 @@ class PRMStepReward:
 class FunctionStepReward:
     """Adapts a plain `fn(problem, step_texts) -> list[float | None]`."""
 
-    def __init__(self, fn: Callable[..., Sequence[float | None]], name: str = "function", **params: Any) -> None:
+    def __init__(
+        self, fn: Callable[..., Sequence[float | None]], name: str = "function", **params: Any
+    ) -> None:
         self.fn, self.name, self.params = fn, name, params
         self.errors = 0
 
-    def score_steps(self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]) -> list[list[float | None]]:
+    def score_steps(
+        self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]
+    ) -> list[list[float | None]]:
         out = []
         for problem, spans in zip(problems, steps):
             try:
@@ -117,7 +134,9 @@ class FunctionStepReward:
 class StepAggregateReward:
     """An outcome reward: segment the completion, score its steps, aggregate to one number."""
 
-    def __init__(self, step: Any, how: str = "min", segmenter: Segmenter | None = None, name: str = "step_aggregate"):
+    def __init__(
+        self, step: Any, how: str = "min", segmenter: Segmenter | None = None, name: str = "step_aggregate"
+    ):
         if how not in AGGREGATIONS:
             raise ValueError(f"step_aggregate: aggregate {how!r} is not one of {', '.join(AGGREGATIONS)}")
         self.step, self.how, self.segmenter, self.name = step, how, segmenter or Segmenter(), name
@@ -147,8 +166,13 @@ def make_function(fn: str = "", **params: Any) -> FunctionStepReward:
     return FunctionStepReward(obj, name=fn.rsplit(":", 1)[-1], **params)
 
 
-def make_step_aggregate(step: str = "rule", aggregate: str = "min", step_params: dict[str, Any] | None = None,
-                        segment: str = "think", **seg: Any) -> StepAggregateReward:
+def make_step_aggregate(
+    step: str = "rule",
+    aggregate: str = "min",
+    step_params: dict[str, Any] | None = None,
+    segment: str = "think",
+    **seg: Any,
+) -> StepAggregateReward:
     from rewards.registry import STEP_REWARDS
 
     inner = STEP_REWARDS.get(step)(**(step_params or {}))

@@ -56,15 +56,19 @@ class TRLReward:
 
     def _build(self) -> Any:
         if self._reward is None:
-            from rewards.combine import build_reward
-            from rewards.combine import RewardSpec
+            from rewards.combine import RewardSpec, build_reward
 
             self._reward = build_reward(RewardSpec(self.reward_name, 1.0, self.params))
         return self._reward
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"reward_name": self.reward_name, "answer_column": self.answer_column, "params": self.params,
-                "__name__": self.__name__, "_reward": None}
+        return {
+            "reward_name": self.reward_name,
+            "answer_column": self.answer_column,
+            "params": self.params,
+            "__name__": self.__name__,
+            "_reward": None,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -72,19 +76,28 @@ class TRLReward:
     def problems(self, prompts: Sequence[Any], n: int, columns: dict[str, Any]) -> list[Problem]:
         rows = []
         for i in range(n):
-            col = {k: v[i] for k, v in columns.items() if k not in _TRL_ARGS and isinstance(v, (list, tuple))
-                   and len(v) == n}
+            col = {
+                k: v[i]
+                for k, v in columns.items()
+                if k not in _TRL_ARGS and isinstance(v, (list, tuple)) and len(v) == n
+            }
             meta = dict(col.get("meta") or {}) if isinstance(col.get("meta"), dict) else {}
             meta.update({k: col[k] for k in _META_COLUMNS if k in col and col[k] is not None})
             answer = col.get(self.answer_column)
-            rows.append(Problem(
-                id=str(col.get("id", i)), task=str(col.get("task", "")),
-                prompt=_last_user(prompts[i]) if i < len(prompts) else "",
-                answer="" if answer is None else str(answer), meta=meta))
+            rows.append(
+                Problem(
+                    id=str(col.get("id", i)),
+                    task=str(col.get("task", "")),
+                    prompt=_last_user(prompts[i]) if i < len(prompts) else "",
+                    answer="" if answer is None else str(answer),
+                    meta=meta,
+                )
+            )
         return rows
 
-    def __call__(self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None,
-                 **columns: Any) -> list[float | None]:
+    def __call__(
+        self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] | None = None, **columns: Any
+    ) -> list[float | None]:
         comps = [_text(c) for c in (completions or [])]
         problems = self.problems(list(prompts or []), len(comps), columns)
         reward = self._build()

@@ -6,12 +6,10 @@ here, in the lowest package, so verifiers and generators need nothing from above
 The padded tensors the algorithms see are `rlhf.algos.types.RolloutBatch`.
 """
 
-
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from typing import Any
-
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from data_gen.answers import extract_answer
@@ -63,7 +63,7 @@ class ReasoningGymTask:
         return float(ds.score_answer(extract_answer(response), ds[0]) or 0.0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_task(name: str) -> ReasoningGymTask:
     """`rg:NAME` -> adapter; unknown names raise ValueError listing reasoning-gym's tasks."""
     rg_name = name[len(PREFIX) :]

@@ -44,9 +44,15 @@ def load_humaneval(path: str | os.PathLike[str] | None = None) -> list[Problem]:
         missing = [k for k in ("task_id", "prompt", "test", "entry_point") if k not in row]
         if missing:
             raise ValueError(f"{p}: row {row.get('task_id', '?')} lacks {missing}")
-        out.append(Problem(
-            id=str(row["task_id"]), task="humaneval", prompt=row["prompt"], answer=row.get("canonical_solution", ""),
-            meta={"tests": row["test"], "entry_point": row["entry_point"], "prefix": row["prompt"]}))
+        out.append(
+            Problem(
+                id=str(row["task_id"]),
+                task="humaneval",
+                prompt=row["prompt"],
+                answer=row.get("canonical_solution", ""),
+                meta={"tests": row["test"], "entry_point": row["entry_point"], "prefix": row["prompt"]},
+            )
+        )
     return out
 
 
@@ -58,7 +64,14 @@ def program_for(problem: Problem, completion: str) -> str:
     return problem.meta.get("prefix", "") + completion
 
 
-def check_completion(problem: Problem, completion: str, timeout_s: float = 10.0,
-                     limits: SandboxLimits | None = None) -> ExecResult:
-    return run_tests(program_for(problem, completion), problem.meta["tests"], problem.meta["entry_point"],
-                     timeout_s=timeout_s, limits=limits, trusted_prefix=problem.meta.get("prefix"))
+def check_completion(
+    problem: Problem, completion: str, timeout_s: float = 10.0, limits: SandboxLimits | None = None
+) -> ExecResult:
+    return run_tests(
+        program_for(problem, completion),
+        problem.meta["tests"],
+        problem.meta["entry_point"],
+        timeout_s=timeout_s,
+        limits=limits,
+        trusted_prefix=problem.meta.get("prefix"),
+    )

@@ -83,8 +83,14 @@ class _Raw:
 
 
 def _clean_env(work: str) -> dict[str, str]:
-    return {"PATH": "/usr/bin:/bin", "HOME": work, "TMPDIR": work, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-            "PYTHONIOENCODING": "utf-8"}
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": work,
+        "TMPDIR": work,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONIOENCODING": "utf-8",
+    }
 
 
 def _frame(obj: Any) -> bytes:
@@ -98,9 +104,18 @@ def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_
     try:
         work = os.path.join(root, "work")
         os.mkdir(work, 0o700)
-        job = {**job, "workdir": work, "namespaces": limits.namespaces,
-               "limits": {"cpu_s": limits.cpu_s, "mem_bytes": limits.mem_bytes, "fsize_bytes": limits.fsize_bytes,
-                          "nofile": limits.nofile, "nproc": limits.nproc}}
+        job = {
+            **job,
+            "workdir": work,
+            "namespaces": limits.namespaces,
+            "limits": {
+                "cpu_s": limits.cpu_s,
+                "mem_bytes": limits.mem_bytes,
+                "fsize_bytes": limits.fsize_bytes,
+                "nofile": limits.nofile,
+                "nproc": limits.nproc,
+            },
+        }
         server = _fork_server() if limits.fork_server else None
         ended = None
         if server is not None:
@@ -116,10 +131,22 @@ def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_
         ready = next((m["ready"] for m in msgs if "ready" in m), None)
         result = next((m["result"] for m in msgs if "result" in m), None)
         keep = limits.keep_output_bytes
-        so, so_trunc = _head(os.path.join(root, "stdout"), keep if not want_stdout else limits.fsize_bytes + 1)
+        so, so_trunc = _head(
+            os.path.join(root, "stdout"), keep if not want_stdout else limits.fsize_bytes + 1
+        )
         se, se_trunc = _head(os.path.join(root, "stderr"), keep)
-        return _Raw(ready, result, wait_status, cpu, wall, timed_out, so[:keep], se,
-                    so_trunc or se_trunc or len(so) > keep, so)
+        return _Raw(
+            ready,
+            result,
+            wait_status,
+            cpu,
+            wall,
+            timed_out,
+            so[:keep],
+            se,
+            so_trunc or se_trunc or len(so) > keep,
+            so,
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -131,9 +158,16 @@ def _run_fresh(root: str, job: dict[str, Any], tests: str | None, limits: Sandbo
         t0 = time.perf_counter()
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-B", str(RUNNER), str(wfd)], stdin=subprocess.PIPE, stdout=out,
-                stderr=err, cwd=job["workdir"], env=_clean_env(job["workdir"]), start_new_session=True,
-                pass_fds=(wfd,), close_fds=True)
+                [sys.executable, "-I", "-S", "-B", str(RUNNER), str(wfd)],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                cwd=job["workdir"],
+                env=_clean_env(job["workdir"]),
+                start_new_session=True,
+                pass_fds=(wfd,),
+                close_fds=True,
+            )
         finally:
             os.close(wfd)
     timed_out = threading.Event()
@@ -163,7 +197,9 @@ def _run_fresh(root: str, job: dict[str, Any], tests: str | None, limits: Sandbo
     return wait_status, usage.ru_utime + usage.ru_stime, wall, timed_out.is_set(), text
 
 
-def _run_forked(server: _ForkServer, root: str, job: dict[str, Any], tests: str | None, limits: SandboxLimits):
+def _run_forked(
+    server: _ForkServer, root: str, job: dict[str, Any], tests: str | None, limits: SandboxLimits
+):
     """Fork the execution from the fork server; job and tests are files the child reads and
     unlinks before any untrusted code runs."""
     with open(os.path.join(root, "job.json"), "w", encoding="utf-8") as fh:
@@ -204,9 +240,16 @@ class _ForkServer:
     """The `runner.py --zygote` process and a reader thread that routes its replies."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-I", "-S", "-B", str(RUNNER), "--zygote"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     cwd="/", env=_clean_env("/"), start_new_session=True, close_fds=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(RUNNER), "--zygote"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
+            env=_clean_env("/"),
+            start_new_session=True,
+            close_fds=True,
+        )
         self.lock = threading.Lock()
         self.pending: dict[int, _Pending] = {}
         self.next_id = 0
@@ -268,7 +311,12 @@ def _fork_server() -> _ForkServer | None:
     """The process-wide fork server, (re)started on demand; None if it cannot start."""
     global _server
     with _server_lock:
-        if _server is None or not _server.alive or _server.owner != os.getpid() or _server.proc.poll() is not None:
+        if (
+            _server is None
+            or not _server.alive
+            or _server.owner != os.getpid()
+            or _server.proc.poll() is not None
+        ):
             try:
                 inherited = _server is not None and _server.owner != os.getpid()
                 if _server is not None and not inherited:
@@ -320,7 +368,10 @@ def _signal_of(raw: _Raw) -> int | None:
 def classify_process_end(raw: _Raw, limits: SandboxLimits) -> tuple[str, str] | None:
     """A verdict from how the process ended, or None when it ended normally."""
     if raw.ready is None and not raw.timed_out:
-        return "sandbox_error", f"the sandbox did not start (wait status {raw.wait_status}): {raw.stderr[-500:]!r}"
+        return (
+            "sandbox_error",
+            f"the sandbox did not start (wait status {raw.wait_status}): {raw.stderr[-500:]!r}",
+        )
     if raw.timed_out:
         return "timeout", f"wall-clock limit of {limits.wall:.1f}s exceeded"
     sig = _signal_of(raw)
@@ -336,9 +387,17 @@ def classify_process_end(raw: _Raw, limits: SandboxLimits) -> tuple[str, str] | 
 def to_result(raw: _Raw, status: str, detail: str, n_passed: int = 0, n_total: int = 0) -> ExecResult:
     assert status in STATUSES, status
     return ExecResult(
-        passed=status == "passed", status=status, n_passed=n_passed, n_total=n_total,
-        stdout=raw.stdout.decode("utf-8", "replace"), stderr=raw.stderr.decode("utf-8", "replace"),
-        truncated=raw.truncated, detail=detail[:1000], wall_s=raw.wall_s, isolation=dict(raw.ready or {}))
+        passed=status == "passed",
+        status=status,
+        n_passed=n_passed,
+        n_total=n_total,
+        stdout=raw.stdout.decode("utf-8", "replace"),
+        stderr=raw.stderr.decode("utf-8", "replace"),
+        truncated=raw.truncated,
+        detail=detail[:1000],
+        wall_s=raw.wall_s,
+        isolation=dict(raw.ready or {}),
+    )
 
 
 def sandbox_error(detail: str) -> ExecResult:

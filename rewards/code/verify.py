@@ -27,12 +27,27 @@ from rewards.code.sandbox import (
 from rewards.math.extract import last_tagged
 from rewards.types import Problem
 
-__all__ = ["ExecResult", "SandboxLimits", "CodeJob", "run_tests", "run_stdio", "run_batch", "compare_output",
-           "extract_code", "CodeTestsReward"]
+__all__ = [
+    "ExecResult",
+    "SandboxLimits",
+    "CodeJob",
+    "run_tests",
+    "run_stdio",
+    "run_batch",
+    "compare_output",
+    "extract_code",
+    "CodeTestsReward",
+]
 
 
-def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_s: float = 5.0,
-              limits: SandboxLimits | None = None, trusted_prefix: str | None = None) -> ExecResult:
+def run_tests(
+    program: str,
+    tests: str,
+    entry_point: str | None = None,
+    timeout_s: float = 5.0,
+    limits: SandboxLimits | None = None,
+    trusted_prefix: str | None = None,
+) -> ExecResult:
     """Run `program`, then `tests` against it in a separate process.
 
     `tests` is Python: top-level `assert`s (each counts as one test) and/or a HumanEval
@@ -47,19 +62,30 @@ def run_tests(program: str, tests: str, entry_point: str | None = None, timeout_
     except (SyntaxError, ValueError) as exc:
         return sandbox_error(f"the tests do not parse: {exc}")
     try:
-        raw = execute({"mode": "function", "program": program, "entry_point": entry_point,
-                       "trusted_prefix": trusted_prefix}, tests, lim)
+        raw = execute(
+            {
+                "mode": "function",
+                "program": program,
+                "entry_point": entry_point,
+                "trusted_prefix": trusted_prefix,
+            },
+            tests,
+            lim,
+        )
     except Exception as exc:  # noqa: BLE001 - an infrastructure failure is a status, never an exception
         return sandbox_error(f"{type(exc).__name__}: {exc}")
     res = raw.result
     if res is not None:
         status = {"no_tests": "sandbox_error"}.get(res["status"], res["status"])
-        return to_result(raw, status, str(res.get("detail", "")), int(res.get("n_passed", 0)),
-                         int(res.get("n_total", 0)))
+        return to_result(
+            raw, status, str(res.get("detail", "")), int(res.get("n_passed", 0)), int(res.get("n_total", 0))
+        )
     ended = classify_process_end(raw, lim)
     if ended is not None:
         return to_result(raw, *ended)
-    return to_result(raw, "sandbox_error", f"the test process ended without a verdict (wait status {raw.wait_status})")
+    return to_result(
+        raw, "sandbox_error", f"the test process ended without a verdict (wait status {raw.wait_status})"
+    )
 
 
 def compare_output(expected: str, actual: str, strict: bool = False) -> tuple[bool, str]:
@@ -88,8 +114,14 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
-def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str, str]], timeout_s: float = 5.0,
-              limits: SandboxLimits | None = None, stop_on_failure: bool = False, strict: bool = False) -> ExecResult:
+def run_stdio(
+    program: str,
+    cases: Sequence[tuple[str, str]] | Sequence[dict[str, str]],
+    timeout_s: float = 5.0,
+    limits: SandboxLimits | None = None,
+    stop_on_failure: bool = False,
+    strict: bool = False,
+) -> ExecResult:
     """Run the program once per (stdin, expected stdout) case; passed only if every case passes."""
     lim = SandboxLimits(cpu_s=timeout_s) if limits is None else limits
     pairs = [(c["input"], c["output"]) if isinstance(c, dict) else (c[0], c[1]) for c in cases]
@@ -103,8 +135,11 @@ def run_stdio(program: str, cases: Sequence[tuple[str, str]] | Sequence[dict[str
             return sandbox_error(f"{type(exc).__name__}: {exc}")
         ended = classify_process_end(raw, lim)
         if ended is None and raw.wait_status is not None and os.waitstatus_to_exitcode(raw.wait_status) != 0:
-            ended = ("crashed", f"exit status {os.waitstatus_to_exitcode(raw.wait_status)}: "
-                                f"{raw.stderr.decode('utf-8', 'replace')[-300:]}")
+            ended = (
+                "crashed",
+                f"exit status {os.waitstatus_to_exitcode(raw.wait_status)}: "
+                f"{raw.stderr.decode('utf-8', 'replace')[-300:]}",
+            )
         if ended is None:
             ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"), strict)
             ended = None if ok else ("failed", why)
@@ -135,8 +170,9 @@ class CodeJob:
     trusted_prefix: str | None = None
 
 
-def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
-              limits: SandboxLimits | None = None) -> list[ExecResult]:
+def run_batch(
+    jobs: Sequence[CodeJob], max_workers: int | None = None, limits: SandboxLimits | None = None
+) -> list[ExecResult]:
     """Run jobs concurrently (threads only wait on subprocesses); results in input order."""
 
     def one(job: CodeJob) -> ExecResult:
@@ -146,7 +182,9 @@ def run_batch(jobs: Sequence[CodeJob], max_workers: int | None = None,
                 return run_stdio(job.program, job.cases, limits=lim)
             if job.tests is None:
                 return sandbox_error("job has neither tests nor cases")
-            return run_tests(job.program, job.tests, job.entry_point, limits=lim, trusted_prefix=job.trusted_prefix)
+            return run_tests(
+                job.program, job.tests, job.entry_point, limits=lim, trusted_prefix=job.trusted_prefix
+            )
         except Exception as exc:  # noqa: BLE001
             return sandbox_error(f"{type(exc).__name__}: {exc}")
 
@@ -182,8 +220,13 @@ class CodeTestsReward:
 
     name = "code_tests"
 
-    def __init__(self, timeout_s: float = 5.0, partial: bool = False, max_workers: int | None = None,
-                 mem_mb: int = 1024) -> None:
+    def __init__(
+        self,
+        timeout_s: float = 5.0,
+        partial: bool = False,
+        max_workers: int | None = None,
+        mem_mb: int = 1024,
+    ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"code_tests: timeout_s must be positive, got {timeout_s}")
         self.timeout_s, self.partial, self.max_workers = timeout_s, partial, max_workers
@@ -201,13 +244,20 @@ class CodeTestsReward:
             prefix = ""  # the completion restated the whole function
         program = prefix + code
         if meta.get("cases"):
-            cases = tuple((str(c["input"]), str(c["output"])) if isinstance(c, dict) else (str(c[0]), str(c[1]))
-                          for c in meta["cases"])
+            cases = tuple(
+                (str(c["input"]), str(c["output"])) if isinstance(c, dict) else (str(c[0]), str(c[1]))
+                for c in meta["cases"]
+            )
             return CodeJob(program, cases=cases, timeout_s=self.timeout_s)
         tests = meta.get("tests", "")
         tests = "\n".join(map(str, tests)) if isinstance(tests, (list, tuple)) else str(tests)
-        return CodeJob(program, tests=tests, entry_point=entry, timeout_s=self.timeout_s,
-                       trusted_prefix=str(meta.get("prefix") or "") or None)
+        return CodeJob(
+            program,
+            tests=tests,
+            entry_point=entry,
+            timeout_s=self.timeout_s,
+            trusted_prefix=str(meta.get("prefix") or "") or None,
+        )
 
     def statuses(self) -> list[str]:
         """Status of each completion in the last call (`no_code` when nothing was extracted)."""

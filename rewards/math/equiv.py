@@ -26,10 +26,33 @@ from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.math_normalization import NormalizationConfig, normalize_latex
 from sympy.core.relational import Relational
 
-_NORM = NormalizationConfig(basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all",
-                            equations=False)
-_FUNCS = ("sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-          "log", "ln", "exp", "pi", "infty", "theta", "alpha", "beta", "gamma")
+_NORM = NormalizationConfig(
+    basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
+)
+_FUNCS = (
+    "sqrt",
+    "sin",
+    "cos",
+    "tan",
+    "cot",
+    "sec",
+    "csc",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "log",
+    "ln",
+    "exp",
+    "pi",
+    "infty",
+    "theta",
+    "alpha",
+    "beta",
+    "gamma",
+)
 _ASCII_FUNC = re.compile(r"(?<![\\a-zA-Z])(" + "|".join(_FUNCS) + r")(?![a-zA-Z])")
 
 
@@ -87,15 +110,23 @@ def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int 
     g, p = _unwrap_assignment(g, p), _unwrap_assignment(p, g)
     g, p = _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
-        return (isinstance(g, sympy.MatrixBase) and isinstance(p, sympy.MatrixBase) and g.shape == p.shape
-                and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p)))
+        return (
+            isinstance(g, sympy.MatrixBase)
+            and isinstance(p, sympy.MatrixBase)
+            and g.shape == p.shape
+            and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p))
+        )
     if isinstance(g, Relational) or isinstance(p, Relational):
         return _relations_equal(g, p, rel_tol, seed)
     if isinstance(g, sympy.Set) or isinstance(p, sympy.Set):
         return _sets_equal(g, p, rel_tol, seed)
     if isinstance(g, sympy.Tuple) or isinstance(p, sympy.Tuple):
-        return (isinstance(g, sympy.Tuple) and isinstance(p, sympy.Tuple) and len(g) == len(p)
-                and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p)))
+        return (
+            isinstance(g, sympy.Tuple)
+            and isinstance(p, sympy.Tuple)
+            and len(g) == len(p)
+            and all(equivalent(a, b, rel_tol, seed) for a, b in zip(g, p))
+        )
     if isinstance(g, sympy.logic.boolalg.Boolean) or isinstance(p, sympy.logic.boolalg.Boolean):
         return g == p
     return exprs_equal(g, p, rel_tol, seed)
@@ -185,7 +216,9 @@ def _relations_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) 
             as_set = _relation_as_set(rel)
             return as_set is not None and _sets_equal(as_set, other, rel_tol, seed)
         return False
-    if isinstance(g, sympy.Eq) != isinstance(p, sympy.Eq) or isinstance(g, sympy.Ne) != isinstance(p, sympy.Ne):
+    if isinstance(g, sympy.Eq) != isinstance(p, sympy.Eq) or isinstance(g, sympy.Ne) != isinstance(
+        p, sympy.Ne
+    ):
         return False
     dg, sg = _canonical(g)
     dp, sp = _canonical(p)
@@ -252,8 +285,12 @@ def _sets_equal(g: sympy.Basic, p: sympy.Basic, rel_tol: float, seed: int) -> bo
             return False  # x = 10, y = -8 against a bare {10, -8}: which value is which is unknown
         return _matching(list(g), list(p), rel_tol, seed)
     if isinstance(g, sympy.Interval) and isinstance(p, sympy.Interval):
-        return (g.left_open == p.left_open and g.right_open == p.right_open
-                and equivalent(g.start, p.start, rel_tol, seed) and equivalent(g.end, p.end, rel_tol, seed))
+        return (
+            g.left_open == p.left_open
+            and g.right_open == p.right_open
+            and equivalent(g.start, p.start, rel_tol, seed)
+            and equivalent(g.end, p.end, rel_tol, seed)
+        )
     if isinstance(g, sympy.Union) and isinstance(p, sympy.Union):
         return _matching(list(g.args), list(p.args), rel_tol, seed)
     if isinstance(g, sympy.Set) and isinstance(p, sympy.Set):
@@ -286,8 +323,9 @@ def _is_constant(e: sympy.Basic) -> bool:
     return isinstance(e, sympy.Expr) and not e.free_symbols
 
 
-def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = (),
-          abs_tol: float = 0.0) -> dict:
+def check(
+    gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = (), abs_tol: float = 0.0
+) -> dict:
     """The worker's entry point: a verdict dict (status, correct, detail)."""
     try:
         g = parse(gold)
@@ -303,7 +341,11 @@ def check(gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str
         except ParseError:
             continue
         if q == p and g != p:
-            return {"status": "incorrect", "correct": False, "detail": "the answer restates the question's expression"}
+            return {
+                "status": "incorrect",
+                "correct": False,
+                "detail": "the answer restates the question's expression",
+            }
     if abs_tol > 0 and _is_constant(g) and _is_constant(p):
         vg, vp = _num(g), _num(p)
         if vg is not None and vp is not None and abs(sympy.N(vg - vp, 30)) <= abs_tol:

@@ -107,4 +107,9 @@ def _last_number(text: str) -> str | None:
     return found[-1] if found else None
 
 
-_FINDERS = {"answer_tag": _answer_tag, "boxed": last_boxed, "last_math": _last_math, "last_number": _last_number}
+_FINDERS = {
+    "answer_tag": _answer_tag,
+    "boxed": last_boxed,
+    "last_math": _last_math,
+    "last_number": _last_number,
+}

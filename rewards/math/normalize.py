@@ -30,7 +30,9 @@ _NUM_RE = re.compile(
     rf"^(?P<sign>[-+])?(?:(?P<int>{_INT})(?:\.(?P<frac>\d*))?|\.(?P<frac2>\d+))"
     r"(?:(?:[eE](?P<exp>[-+]?\d+))|(?:(?:\\times|\\cdot|\*|x)10\^\{?(?P<exp2>[-+]?\d+)\}?))?(?P<pct>%)?$"
 )
-_FRAC_RE = re.compile(r"^(?P<sign>[-+])?(?:\\frac\{(?P<a>-?\d+)\}\{(?P<b>-?\d+)\}|(?P<c>-?\d+)/(?P<d>-?\d+))(?P<pct>%)?$")
+_FRAC_RE = re.compile(
+    r"^(?P<sign>[-+])?(?:\\frac\{(?P<a>-?\d+)\}\{(?P<b>-?\d+)\}|(?P<c>-?\d+)/(?P<d>-?\d+))(?P<pct>%)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def precheck(s: str) -> str | None:
     for m in re.finditer(r"(\d+)\s*!", s):
         if int(m.group(1)[:8]) > MAX_FACTORIAL:
             return f"factorial of {m.group(1)[:12]} is too large"
-    for m in re.finditer(r"\d{400,}", s):
+    for _ in re.finditer(r"\d{400,}", s):
         return "a number with more than 400 digits"
     return None
 

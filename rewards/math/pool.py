@@ -29,8 +29,14 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = _ROOT + os.pathsep + env.get("PYTHONPATH", "")
         env["COTRL_MATH_WORKER_MEM"] = str(mem_bytes)
-        self.proc = subprocess.Popen([sys.executable, "-m", "rewards.math.worker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=_ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rewards.math.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=_ROOT,
+        )
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.ready = False

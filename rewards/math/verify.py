@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewards.math.extract import MODES, extract_answer
-from rewards.math.normalize import MAX_CHARS, looks_mathy, normalize, numbers_equal, parse_number, plain_text, precheck
+from rewards.math.normalize import (
+    MAX_CHARS,
+    looks_mathy,
+    normalize,
+    numbers_equal,
+    parse_number,
+    plain_text,
+    precheck,
+)
 from rewards.math.pool import WorkerPool, default_pool
 from rewards.types import Problem
 
@@ -48,7 +56,9 @@ class _Prepared:
     payload: dict[str, Any] | None  # else: the request for a worker
 
 
-def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None, abs_tol: float = 0.0) -> _Prepared:
+def _prepare(
+    gold: str, pred: str | None, rel_tol: float, question: str | None, abs_tol: float = 0.0
+) -> _Prepared:
     def done(correct: bool, status: str, detail: str, path: str) -> _Prepared:
         return _Prepared(Verdict(correct, status, detail, path), None)
 
@@ -57,7 +67,9 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None, 
     if not isinstance(pred, str) or not pred.strip():
         return done(False, "unparsable", "no answer", "string")
     if len(pred) > 4 * MAX_CHARS:  # before normalising: refuse megabytes in linear time
-        return done(False, "unparsable", f"refused: answer longer than {4 * MAX_CHARS} characters", "precheck")
+        return done(
+            False, "unparsable", f"refused: answer longer than {4 * MAX_CHARS} characters", "precheck"
+        )
     g, p = normalize(gold), normalize(pred)
     if not p:
         return done(False, "unparsable", "empty answer after normalisation", "string")
@@ -87,7 +99,9 @@ def _prepare(gold: str, pred: str | None, rel_tol: float, question: str | None, 
         spans = question_spans(question)
     if precheck(g):
         return done(False, "error", f"gold refused: {precheck(g)}", "precheck")
-    return _Prepared(None, {"gold": g, "pred": p, "rel_tol": rel_tol, "abs_tol": abs_tol, "question_spans": list(spans)})
+    return _Prepared(
+        None, {"gold": g, "pred": p, "rel_tol": rel_tol, "abs_tol": abs_tol, "question_spans": list(spans)}
+    )
 
 
 def _assignment_value(s: str) -> str:
@@ -116,13 +130,25 @@ def _finish(prep: _Prepared, pool: WorkerPool | None, timeout_s: float, t0: floa
         except (OSError, RuntimeError) as exc:  # no worker could be started: not the prediction's fault
             res = {"status": "error", "correct": False, "detail": f"verification pool failed: {exc}"}
         status = res.get("status", "error")
-        v = Verdict(bool(res.get("correct")) and status == "correct", status if status in STATUSES else "error",
-                    str(res.get("detail", ""))[:300], "symbolic")
+        v = Verdict(
+            bool(res.get("correct")) and status == "correct",
+            status if status in STATUSES else "error",
+            str(res.get("detail", ""))[:300],
+            "symbolic",
+        )
     return Verdict(v.correct, v.status, v.detail, v.path, time.perf_counter() - t0)
 
 
-def verify(gold: str, pred: str | None, *, rel_tol: float = 1e-9, timeout_s: float = 5.0,
-           question: str | None = None, pool: WorkerPool | None = None, abs_tol: float = 0.0) -> Verdict:
+def verify(
+    gold: str,
+    pred: str | None,
+    *,
+    rel_tol: float = 1e-9,
+    timeout_s: float = 5.0,
+    question: str | None = None,
+    pool: WorkerPool | None = None,
+    abs_tol: float = 0.0,
+) -> Verdict:
     """Is `pred` (an extracted answer) equivalent to `gold`? Never raises on bad input.
 
     `rel_tol` applies when a decimal is involved (exact numbers compare exactly); `abs_tol`
@@ -137,9 +163,16 @@ def verify(gold: str, pred: str | None, *, rel_tol: float = 1e-9, timeout_s: flo
     return _finish(prep, pool, timeout_s, t0)
 
 
-def verify_batch(golds: Sequence[str], preds: Sequence[str | None], *, rel_tol: float = 1e-9,
-                 timeout_s: float = 5.0, questions: Sequence[str | None] | None = None,
-                 pool: WorkerPool | None = None, abs_tols: Sequence[float] | None = None) -> list[Verdict]:
+def verify_batch(
+    golds: Sequence[str],
+    preds: Sequence[str | None],
+    *,
+    rel_tol: float = 1e-9,
+    timeout_s: float = 5.0,
+    questions: Sequence[str | None] | None = None,
+    pool: WorkerPool | None = None,
+    abs_tols: Sequence[float] | None = None,
+) -> list[Verdict]:
     """`verify` for many pairs: cheap cases inline, the rest spread over the worker pool."""
     if len(golds) != len(preds):
         raise ValueError(f"verify_batch: {len(golds)} golds but {len(preds)} predictions")
@@ -160,7 +193,9 @@ def verify_batch(golds: Sequence[str], preds: Sequence[str | None], *, rel_tol: 
     if hard:
         use = pool or default_pool()
         with ThreadPoolExecutor(max(1, min(use.size, len(hard)))) as ex:
-            for i, v in zip(hard, ex.map(lambda i: _finish(preps[i], use, timeout_s, time.perf_counter()), hard)):
+            for i, v in zip(
+                hard, ex.map(lambda i: _finish(preps[i], use, timeout_s, time.perf_counter()), hard)
+            ):
                 out[i] = v
     return [v for v in out if v is not None]
 
@@ -177,9 +212,15 @@ class MathAnswerReward:
 
     name = "math_answer"
 
-    def __init__(self, tolerance: float = 1e-9, timeout_s: float = 5.0, modes: Sequence[str] = MODES,
-                 timeout_reward: float | None = 0.0, use_question: bool = True,
-                 use_problem_tolerance: bool = True) -> None:
+    def __init__(
+        self,
+        tolerance: float = 1e-9,
+        timeout_s: float = 5.0,
+        modes: Sequence[str] = MODES,
+        timeout_reward: float | None = 0.0,
+        use_question: bool = True,
+        use_problem_tolerance: bool = True,
+    ) -> None:
         if tolerance < 0:
             raise ValueError(f"math_answer: tolerance must be >= 0, got {tolerance}")
         if timeout_s <= 0:
@@ -197,9 +238,14 @@ class MathAnswerReward:
             raise ValueError(f"math_answer: {len(problems)} problems but {len(completions)} completions")
         preds = [extract_answer(c, self.modes) if isinstance(c, str) else None for c in completions]
         abs_tols = [_problem_abs_tol(p) if self.use_problem_tolerance else 0.0 for p in problems]
-        verdicts = verify_batch([p.answer for p in problems], preds, rel_tol=self.tolerance, timeout_s=self.timeout_s,
-                                questions=[p.prompt if self.use_question else None for p in problems],
-                                abs_tols=abs_tols)
+        verdicts = verify_batch(
+            [p.answer for p in problems],
+            preds,
+            rel_tol=self.tolerance,
+            timeout_s=self.timeout_s,
+            questions=[p.prompt if self.use_question else None for p in problems],
+            abs_tols=abs_tols,
+        )
         self.last_verdicts = verdicts
         return [self._score(v) for v in verdicts]
 

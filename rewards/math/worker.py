@@ -36,7 +36,7 @@ def main() -> None:
         data = json.dumps(obj).encode()
         data = len(data).to_bytes(8, "little") + data
         while data:
-            data = data[os.write(out_fd, data):]
+            data = data[os.write(out_fd, data) :]
 
     send({"ready": True})
     while True:
@@ -46,8 +46,13 @@ def main() -> None:
         except EOFError:
             return
         try:
-            res = check(req["gold"], req["pred"], float(req.get("rel_tol", 1e-9)), tuple(req.get("question_spans", ())),
-                        float(req.get("abs_tol", 0.0)))
+            res = check(
+                req["gold"],
+                req["pred"],
+                float(req.get("rel_tol", 1e-9)),
+                tuple(req.get("question_spans", ())),
+                float(req.get("abs_tol", 0.0)),
+            )
         except MemoryError:  # the gold is trusted data: blame the prediction
             res = {"status": "unparsable", "correct": False, "detail": "out of memory"}
         except RecursionError:

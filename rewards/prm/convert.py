@@ -98,7 +98,9 @@ def from_processbench(row: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": problem, "completions": steps[: label + 1], "labels": [True] * label + [False]}
 
 
-def convert(rows: Iterable[dict[str, Any]], fmt: str, neutral: Neutral = "positive") -> Iterator[dict[str, Any]]:
+def convert(
+    rows: Iterable[dict[str, Any]], fmt: str, neutral: Neutral = "positive"
+) -> Iterator[dict[str, Any]]:
     """Rows of format `fmt` (stepwise | prm800k | math_shepherd | processbench) as stepwise rows."""
     if fmt not in FORMATS:
         raise ValueError(f"prm.format {fmt!r} is not one of {', '.join(FORMATS)}")

@@ -36,9 +36,11 @@ def check_row(row: dict[str, Any], where: str = "row") -> dict[str, Any]:
             raise ValueError(f"{where}: missing {key!r} (a stepwise row has prompt, completions, labels)")
     steps, labels = row["completions"], row["labels"]
     if not isinstance(steps, list) or not isinstance(labels, list) or len(steps) != len(labels):
-        raise ValueError(f"{where}: completions and labels must be lists of equal length "
-                         f"(got {len(steps) if isinstance(steps, list) else steps!r} steps, "
-                         f"{len(labels) if isinstance(labels, list) else labels!r} labels)")
+        raise ValueError(
+            f"{where}: completions and labels must be lists of equal length "
+            f"(got {len(steps) if isinstance(steps, list) else steps!r} steps, "
+            f"{len(labels) if isinstance(labels, list) else labels!r} labels)"
+        )
     for label in labels:
         if isinstance(label, bool):
             continue
@@ -62,9 +64,16 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def encode_row(tokenizer: Any, prompt: str, steps: Sequence[str], labels: Sequence[Any] | None = None,
-               sep: str = "\n", max_length: int = 1024) -> Encoded:
+def encode_row(
+    tokenizer: Any,
+    prompt: str,
+    steps: Sequence[str],
+    labels: Sequence[Any] | None = None,
+    sep: str = "\n",
+    max_length: int = 1024,
+) -> Encoded:
     """Token ids and per-token targets; steps that do not fit in `max_length` are dropped."""
+
     def enc(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False)
 
@@ -119,8 +128,9 @@ def step_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(p * logp[:, 1] + (1 - p) * logp[:, 0]).mean()
 
 
-def lm_loss(hidden: torch.Tensor, embeddings: torch.Tensor, input_ids: torch.Tensor,
-            lm_mask: torch.Tensor) -> torch.Tensor:
+def lm_loss(
+    hidden: torch.Tensor, embeddings: torch.Tensor, input_ids: torch.Tensor, lm_mask: torch.Tensor
+) -> torch.Tensor:
     """Auxiliary next-token loss through the (tied) input embeddings, on good text only.
 
     hidden [B, T, H] (the backbone's final, normalised states), embeddings [V, H],

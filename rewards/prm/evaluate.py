@@ -33,11 +33,14 @@ def processbench_f1(predicted: Sequence[int], labels: Sequence[int]) -> dict[str
 GRID = tuple(round(0.02 * i, 2) for i in range(1, 50))  # 0.02 .. 0.98
 
 
-def calibrate_threshold(scores: Sequence[Sequence[float | None]], labels: Sequence[int],
-                        grid: Sequence[float] = GRID) -> tuple[float, float]:
+def calibrate_threshold(
+    scores: Sequence[Sequence[float | None]], labels: Sequence[int], grid: Sequence[float] = GRID
+) -> tuple[float, float]:
     """(threshold, F1) maximising F1 on these traces; ties go to the threshold nearest 0.5."""
     if not scores or len(scores) != len(labels):
-        raise ValueError(f"calibration needs scores for every trace ({len(scores)} scores, {len(labels)} labels)")
+        raise ValueError(
+            f"calibration needs scores for every trace ({len(scores)} scores, {len(labels)} labels)"
+        )
 
     def f1(t: float) -> float:
         return processbench_f1([predicted_first_error(s, t) for s in scores], labels)["f1"]

@@ -27,25 +27,37 @@ def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32, trust_re
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     try:
         return AutoModelForTokenClassification.from_pretrained(
-            path, num_labels=2, dtype=dtype, trust_remote_code=trust_remote_code,
-            id2label={0: "bad", 1: "good"}, label2id={"bad": 0, "good": 1},
+            path,
+            num_labels=2,
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            id2label={0: "bad", 1: "good"},
+            label2id={"bad": 0, "good": 1},
         )
     except ValueError as exc:
-        raise ValueError(f"model.path {path}: model type {config.model_type!r} has no token-classification "
-                         f"class in transformers, so it cannot be a PRM backbone ({exc})") from None
+        raise ValueError(
+            f"model.path {path}: model type {config.model_type!r} has no token-classification "
+            f"class in transformers, so it cannot be a PRM backbone ({exc})"
+        ) from None
 
 
 def apply_lora(model: Any, lora: Any) -> Any:
     """Wrap with a LoRA adapter (the head stays fully trainable through peft's modules_to_save)."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    cfg = LoraConfig(task_type=TaskType.TOKEN_CLS, r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                     target_modules=list(lora.target_modules))
+    cfg = LoraConfig(
+        task_type=TaskType.TOKEN_CLS,
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=list(lora.target_modules),
+    )
     return get_peft_model(model, cfg)
 
 
-def save_prm(model: Any, tokenizer: Any, out: str | Path, sep: str, max_length: int,
-             threshold: float = 0.5) -> Path:
+def save_prm(
+    model: Any, tokenizer: Any, out: str | Path, sep: str, max_length: int, threshold: float = 0.5
+) -> Path:
     """Save a self-contained PRM directory (LoRA merged into the weights); `threshold` is the
     P(good) below which a step counts as wrong (calibrated by the trainer when asked)."""
     out = Path(out)
@@ -54,16 +66,25 @@ def save_prm(model: Any, tokenizer: Any, out: str | Path, sep: str, max_length: 
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    (out / PRM_CONFIG).write_text(json.dumps({"separator": sep, "max_length": max_length, "good_label": 1,
-                                                "threshold": threshold}))
+    (out / PRM_CONFIG).write_text(
+        json.dumps({"separator": sep, "max_length": max_length, "good_label": 1, "threshold": threshold})
+    )
     return out
 
 
 class PRMScorer:
     """Batched step scoring: P(step is good) at each step's label position."""
 
-    def __init__(self, model: Any, tokenizer: Any, sep: str = "\n", max_length: int = 1024,
-                 batch_size: int = 16, device: str | torch.device = "cpu", threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        sep: str = "\n",
+        max_length: int = 1024,
+        batch_size: int = 16,
+        device: str | torch.device = "cpu",
+        threshold: float = 0.5,
+    ) -> None:
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.sep = sep
@@ -83,20 +104,34 @@ class PRMScorer:
             raise ValueError(f"prm path {p} is not a model directory (no config.json)")
         config = AutoConfig.from_pretrained(p)
         archs = list(getattr(config, "architectures", None) or [])
-        if not any(a.endswith("ForTokenClassification") for a in archs) or getattr(config, "num_labels", 0) != 2:
-            raise ValueError(f"prm path {p} holds {archs or config.model_type} with {config.num_labels} labels, "
-                             "not a 2-label token-classification PRM; train one with "
-                             "`cotrl train recipes/prm_train.yaml`")
+        if (
+            not any(a.endswith("ForTokenClassification") for a in archs)
+            or getattr(config, "num_labels", 0) != 2
+        ):
+            raise ValueError(
+                f"prm path {p} holds {archs or config.model_type} with {config.num_labels} labels, "
+                "not a 2-label token-classification PRM; train one with "
+                "`cotrl train recipes/prm_train.yaml`"
+            )
         meta = json.loads((p / PRM_CONFIG).read_text()) if (p / PRM_CONFIG).is_file() else {}
         model = AutoModelForTokenClassification.from_pretrained(p)
         tok = AutoTokenizer.from_pretrained(p)
-        return cls(model, tok, sep=meta.get("separator", "\n"), max_length=int(meta.get("max_length", 1024)),
-                   batch_size=batch_size, device=device, threshold=float(meta.get("threshold", 0.5)))
+        return cls(
+            model,
+            tok,
+            sep=meta.get("separator", "\n"),
+            max_length=int(meta.get("max_length", 1024)),
+            batch_size=batch_size,
+            device=device,
+            threshold=float(meta.get("threshold", 0.5)),
+        )
 
     @torch.no_grad()
     def score(self, prompts: Sequence[str], steps: Sequence[Sequence[str]]) -> list[list[float | None]]:
         """One probability per step; None for steps cut off by `max_length`."""
-        encoded = [encode_row(self.tokenizer, p, s, None, self.sep, self.max_length) for p, s in zip(prompts, steps)]
+        encoded = [
+            encode_row(self.tokenizer, p, s, None, self.sep, self.max_length) for p, s in zip(prompts, steps)
+        ]
         out: list[list[float | None]] = []
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))  # less padding
         results: dict[int, list[float | None]] = {}
@@ -106,8 +141,9 @@ class PRMScorer:
             if all(not e.input_ids for e in batch):
                 continue
             t = collate(batch, self.pad_id)
-            logits = self.model(input_ids=t["input_ids"].to(self.device),
-                                attention_mask=t["attention_mask"].to(self.device)).logits
+            logits = self.model(
+                input_ids=t["input_ids"].to(self.device), attention_mask=t["attention_mask"].to(self.device)
+            ).logits
             probs = torch.softmax(logits.float(), dim=-1)[..., 1].cpu()  # [B, T]
             for r, i in enumerate(idx):
                 results[i] = [float(probs[r, pos]) for pos in encoded[i].step_positions]

@@ -71,8 +71,16 @@ def _check_size(v: Fraction) -> Fraction:
     return v
 
 
-_FN = {"sqrt": sympy.sqrt, "abs": sympy.Abs, "ln": sympy.log, "log": sympy.log, "exp": sympy.exp,
-       "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan}
+_FN = {
+    "sqrt": sympy.sqrt,
+    "abs": sympy.Abs,
+    "ln": sympy.log,
+    "log": sympy.log,
+    "exp": sympy.exp,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+}
 
 
 def to_sympy(node: Node, values: Mapping[str, Any] | None = None) -> sympy.Expr:

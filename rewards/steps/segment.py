@@ -174,7 +174,9 @@ def _split_markers(text: str) -> list[CharSpan]:
 def _cap(text: str, spans: list[CharSpan], max_steps: int) -> list[CharSpan]:
     if len(spans) <= max_steps:
         return spans
-    last = CharSpan(spans[max_steps - 1].start, spans[-1].end, text[spans[max_steps - 1].start : spans[-1].end])
+    last = CharSpan(
+        spans[max_steps - 1].start, spans[-1].end, text[spans[max_steps - 1].start : spans[-1].end]
+    )
     return [*spans[: max_steps - 1], last]
 
 
@@ -206,14 +208,18 @@ def token_char_offsets(ids: Sequence[int], tokenizer: Any) -> tuple[str, list[tu
             start = len(text)
             text += new[len(prev) :]
             # tokens that only began this piece (bytes of one character) share its range
-            offsets.extend((start, start) if ids[j] in special else (start, len(text)) for j in range(read, i))
+            offsets.extend(
+                (start, start) if ids[j] in special else (start, len(text)) for j in range(read, i)
+            )
             offsets.append((start, len(text)))
             prefix, read = read, i + 1
     if read < len(ids):  # trailing incomplete bytes or special tokens
         rest = _decode(tokenizer, ids[prefix:])[len(_decode(tokenizer, ids[prefix:read])) :]
         start = len(text)
         text += rest
-        offsets.extend((start, start) if ids[j] in special else (start, len(text)) for j in range(read, len(ids)))
+        offsets.extend(
+            (start, start) if ids[j] in special else (start, len(text)) for j in range(read, len(ids))
+        )
     assert len(offsets) == len(ids)
     return text, offsets
 
@@ -281,7 +287,9 @@ def split_steps(text: str, mode: str = "think", **kwargs: Any) -> list[str]:
     return Segmenter(mode=mode, **kwargs).split(text)
 
 
-def step_spans(completion_ids: Sequence[int], tokenizer: Any, segmenter: Segmenter | None = None) -> list[StepSpan]:
+def step_spans(
+    completion_ids: Sequence[int], tokenizer: Any, segmenter: Segmenter | None = None
+) -> list[StepSpan]:
     """Convenience: token spans of the steps of a sampled completion (default mode `think`)."""
     return (segmenter or DEFAULT_SEGMENTER).spans(completion_ids, tokenizer)
 

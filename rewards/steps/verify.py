@@ -31,10 +31,20 @@ from rewards.steps.evaluate import (
     to_fraction,
     to_sympy,
 )
-from rewards.steps.parse import Claim, Node, answer_text, canonical, extract_claims, parse_expression, variables
+from rewards.steps.parse import (
+    Claim,
+    Node,
+    answer_text,
+    canonical,
+    extract_claims,
+    parse_expression,
+    variables,
+)
 from rewards.types import Problem
 
-_ANSWER_IS = re.compile(r"(?i)\b(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*([^\s,;]+(?:\s*/\s*\d+)?)")
+_ANSWER_IS = re.compile(
+    r"(?i)\b(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*([^\s,;]+(?:\s*/\s*\d+)?)"
+)
 
 
 class Verdict(str, Enum):
@@ -54,8 +64,9 @@ class StepVerdict:
         return self.verdict is not Verdict.INCORRECT
 
 
-def verify_steps(problem: Problem | dict[str, Any], steps: Sequence[str],
-                 context: Context | None = None) -> list[StepVerdict]:
+def verify_steps(
+    problem: Problem | dict[str, Any], steps: Sequence[str], context: Context | None = None
+) -> list[StepVerdict]:
     """One verdict per step string."""
     ctx = context or build_context(as_problem(problem))
     if not ctx.checkable:

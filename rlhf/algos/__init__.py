@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rlhf.algos.registry import ADVANTAGES, LOSSES
-
 # Registration happens on import.
 from rlhf.algos import advantages as _advantages  # noqa: E402
 from rlhf.algos import losses as _losses  # noqa: E402
@@ -37,6 +35,7 @@ from rlhf.algos.losses import (  # noqa: E402
     tis_weights,
     value_loss,
 )  # noqa: E402
+from rlhf.algos.registry import ADVANTAGES, LOSSES
 from rlhf.algos.stats import (  # noqa: E402
     group_stats,
     masked_mean,

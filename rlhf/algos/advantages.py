@@ -21,8 +21,8 @@ from torch import Tensor
 
 from rlhf.algos.registry import ADVANTAGES
 from rlhf.algos.stats import group_stats, masked_whiten, reverse_cumsum
-from rlhf.config.recipe import AlgoSection
 from rlhf.algos.types import RolloutBatch
+from rlhf.config.recipe import AlgoSection
 
 # Estimators that read per-token rewards, so KL folded into the reward reaches them.
 TOKEN_LEVEL = frozenset({"reinforce_pp", "reinforce_pp_baseline", "gae"})

@@ -16,8 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from rlhf.config.recipe import AlgoSection
 from rlhf.algos.types import RolloutBatch
+from rlhf.config.recipe import AlgoSection
 
 LOG_RATIO_CLAMP = 20.0  # exp(20) ~ 5e8: large enough to be exact in practice, small enough not to overflow
 

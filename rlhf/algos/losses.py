@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from rlhf.algos.registry import LOSSES
 from rlhf.algos.kl import LOG_RATIO_CLAMP, kl_penalty
+from rlhf.algos.registry import LOSSES
 from rlhf.algos.stats import masked_mean, masked_sum
-from rlhf.config.recipe import AlgoSection
 from rlhf.algos.types import RolloutBatch
+from rlhf.config.recipe import AlgoSection
 
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "constant")
 

@@ -52,6 +52,7 @@ class RolloutBatch:
     def select(self, index: Tensor) -> RolloutBatch:
         """Rows `index` of every tensor (for micro-batching)."""
         picked = {
-            name: (value[index] if isinstance(value, Tensor) else value) for name, value in self.__dict__.items()
+            name: (value[index] if isinstance(value, Tensor) else value)
+            for name, value in self.__dict__.items()
         }
         return RolloutBatch(**picked)

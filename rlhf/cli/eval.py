@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 from rlhf.eval import evaluator as ev
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate a checkpoint: accuracy, pass@k, maj@k, step accuracy")
     p.add_argument("checkpoint", help="HF model dir, LoRA adapter dir, or run dir")
@@ -26,11 +28,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--level", type=float, help="generator difficulty level 0-10")
     p.add_argument("--params", default="{}", help="generator knobs as JSON, e.g. '{\"max_digits\": 1}'")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--k", type=int, default=0, help="samples per problem for pass@k and maj@k (0: greedy only)")
+    p.add_argument(
+        "--k", type=int, default=0, help="samples per problem for pass@k and maj@k (0: greedy only)"
+    )
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--backend", choices=("transformers", "vllm", "auto"), default="transformers")
-    p.add_argument("--batch-size", type=int, default=0, help="transformers backend: rows decoded at once (0: all)")
+    p.add_argument(
+        "--batch-size", type=int, default=0, help="transformers backend: rows decoded at once (0: all)"
+    )
     p.add_argument("--system-prompt")
     p.add_argument("--out", help="write the JSON result here (default: print it)")
     p.set_defaults(func=run)
@@ -41,10 +47,18 @@ def run(args) -> int:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:
         raise ValueError(f"--params is not JSON: {exc.msg}") from None
-    settings = ev.EvalSettings(k=args.k, temperature=args.temperature, max_new_tokens=args.max_new_tokens,
-                               backend=args.backend, batch_size=args.batch_size, seed=args.seed,
-                               system_prompt=args.system_prompt)
-    model_dir, adapter = ev.resolve_checkpoint(args.checkpoint, args.base)  # missing inputs fail before loading
+    settings = ev.EvalSettings(
+        k=args.k,
+        temperature=args.temperature,
+        max_new_tokens=args.max_new_tokens,
+        backend=args.backend,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        system_prompt=args.system_prompt,
+    )
+    model_dir, adapter = ev.resolve_checkpoint(
+        args.checkpoint, args.base
+    )  # missing inputs fail before loading
     if args.data:
         if not Path(args.data).exists():
             raise FileNotFoundError(f"dataset not found: {args.data}")
@@ -53,8 +67,11 @@ def run(args) -> int:
         problems = ev.generated_problems(args.task, args.n, args.split, args.seed, args.level, params)
     model, tok = ev.load_model(model_dir, adapter)
     result = ev.evaluate(model, tok, problems, settings, model_dir=model_dir)
-    result = {"checkpoint": str(args.checkpoint), "source": args.data or f"{args.task}:{args.split}",
-              **{k: (None if isinstance(v, float) and v != v else v) for k, v in result.items()}}  # NaN -> null
+    result = {
+        "checkpoint": str(args.checkpoint),
+        "source": args.data or f"{args.task}:{args.split}",
+        **{k: (None if isinstance(v, float) and v != v else v) for k, v in result.items()},
+    }  # NaN -> null
     from rich.console import Console
 
     Console(stderr=True).print(ev.table(result))

@@ -28,7 +28,9 @@ def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False)
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("export", help="merge a LoRA run's adapter into its base model (a plain HF dir)")
+    p = subparsers.add_parser(
+        "export", help="merge a LoRA run's adapter into its base model (a plain HF dir)"
+    )
     p.add_argument("run_dir", help="a run directory written by a LoRA recipe")
     p.add_argument("out", help="output directory for the merged model")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

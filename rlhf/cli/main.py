@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     # `cotrl train r.yaml --overwrite a=b`: argparse stops filling `overrides` at the flag, so
     # dotted overrides after a flag come back unparsed; they belong to the same list
-    if extra and isinstance(getattr(args, "overrides", None), list) and not any(x.startswith("-") for x in extra):
+    if (
+        extra
+        and isinstance(getattr(args, "overrides", None), list)
+        and not any(x.startswith("-") for x in extra)
+    ):
         args.overrides += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -14,7 +14,9 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("train", help="run a training recipe (sft, grpo, ppo, prm, distill)")
     p.add_argument("recipe", help="path to a recipe YAML")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=1e-5 lora.r=8")
-    p.add_argument("--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in run.output_dir from its last checkpoint"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a run already in run.output_dir")
     p.set_defaults(func=run)
 

@@ -1,6 +1,7 @@
 """The recipe schema: one YAML file describes one run.
 
-Every field is documented here, once. `rlhf.config.loader` turns YAML into these frozen
+Every field is documented here, once (the sections of the supervised trainers, sft, prm
+and distill, in `rlhf.config.supervised`; every name is importable from here). `rlhf.config.loader` turns YAML into these frozen
 dataclasses strictly; `cotrl train` picks the trainer named by `trainer`.
 Sections a trainer does not use keep their defaults and are ignored by it.
 """
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rewards.combine import RewardSpec
+from rlhf.config.supervised import DistillSection, PRMSection, SftSection
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ class TaskSpec:
 
     name: str
     weight: float = 1.0  # relative share of prompts drawn from this task
-    params: dict[str, Any] = field(default_factory=dict)  # knob overrides; `level` (0-10) fixes the difficulty
+    params: dict[str, Any] = field(
+        default_factory=dict
+    )  # knob overrides; `level` (0-10) fixes the difficulty
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,9 @@ class CurriculumSection:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low < self.high <= 1.0:
-            raise ValueError(f"curriculum.low/high must satisfy 0 <= low < high <= 1, got {self.low}, {self.high}")
+            raise ValueError(
+                f"curriculum.low/high must satisfy 0 <= low < high <= 1, got {self.low}, {self.high}"
+            )
         if self.window < 1:
             raise ValueError(f"curriculum.window must be >= 1, got {self.window}")
         if not self.min_level <= self.start_level <= self.max_level:
@@ -119,7 +125,9 @@ class RolloutSection:
     temperature: float = 1.0
     top_p: float = 1.0
     stop: tuple[str, ...] = ("</answer>",)  # stop strings (kept in the text)
-    batch_size: int = 0  # max sequences generated at once by the transformers backend, in whole prompts (0: all)
+    batch_size: int = (
+        0  # max sequences generated at once by the transformers backend, in whole prompts (0: all)
+    )
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -151,7 +159,9 @@ class TrainSection:
     samples_per_step: int = 4  # completions written to samples.jsonl per step
     dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
     max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
-    cpu_threads: int = 0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
+    cpu_threads: int = (
+        0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
+    )
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):
@@ -170,9 +180,13 @@ class AlgoSection:
     Names resolve in `rlhf.algos.ADVANTAGES` / `rlhf.algos.LOSSES` (or `package.module:fn`).
     """
 
-    advantage: str = "grpo"  # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae | process_grpo | mixed
+    advantage: str = (
+        "grpo"  # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae | process_grpo | mixed
+    )
     loss: str = "ppo_clip"  # ppo_clip (token ratio) | gspo (sequence ratio)
-    scale_std: bool = True  # grpo/process_grpo: divide by the group std (false: Dr.GRPO-style mean-centring only)
+    scale_std: bool = (
+        True  # grpo/process_grpo: divide by the group std (false: Dr.GRPO-style mean-centring only)
+    )
     adv_eps: float = 1e-6  # added to the std before dividing
     gamma: float = 1.0  # discount for reinforce_pp and gae
     gae_lambda: float = 0.95  # GAE lambda
@@ -181,23 +195,41 @@ class AlgoSection:
     process_weight: float = 1.0  # mixed: weight of the process (process_grpo) advantage
     clip_low: float = 0.2  # ratio lower bound is 1 - clip_low
     clip_high: float = 0.2  # ratio upper bound is 1 + clip_high (DAPO clip-higher: 0.28)
-    dual_clip: float | None = None  # dual-clip c > 1 bounds the loss for negative advantages (e.g. 3.0); null: off
+    dual_clip: float | None = (
+        None  # dual-clip c > 1 bounds the loss for negative advantages (e.g. 3.0); null: off
+    )
     agg: Literal["token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "constant"] = "token-mean"
-    norm_constant: float | None = None  # agg=constant (Dr.GRPO): divide the token sum by N * this; null: padded width T
+    norm_constant: float | None = (
+        None  # agg=constant (Dr.GRPO): divide the token sum by N * this; null: padded width T
+    )
     kl_coef: float = 0.0  # weight of KL(policy || reference); 0 needs no reference model
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"  # Schulman's estimators of the per-token KL
-    kl_in_reward: bool = False  # fold -kl_coef * KL into token rewards (token-level estimators) instead of the loss
+    kl_in_reward: bool = (
+        False  # fold -kl_coef * KL into token rewards (token-level estimators) instead of the loss
+    )
     entropy_coef: float = 0.0  # entropy bonus weight (needs the trainer to pass per-token entropy)
-    tis_cap: float | None = None  # truncated importance sampling: weight min(pi_old / pi_sampler, cap); null: off
+    tis_cap: float | None = (
+        None  # truncated importance sampling: weight min(pi_old / pi_sampler, cap); null: off
+    )
     value_clip: float = 0.2  # PPO value loss: clip new values to old +- this
     value_coef: float = 0.5  # PPO value loss weight (used by the ppo trainer)
 
     def __post_init__(self) -> None:
-        for key in ("clip_low", "clip_high", "adv_eps", "kl_coef", "entropy_coef", "value_clip", "value_coef"):
+        for key in (
+            "clip_low",
+            "clip_high",
+            "adv_eps",
+            "kl_coef",
+            "entropy_coef",
+            "value_clip",
+            "value_coef",
+        ):
             if getattr(self, key) < 0:
                 raise ValueError(f"algo.{key} must be >= 0, got {getattr(self, key)}")
         if self.clip_low >= 1.0:
-            raise ValueError(f"algo.clip_low must be < 1 (the ratio floor is 1 - clip_low), got {self.clip_low}")
+            raise ValueError(
+                f"algo.clip_low must be < 1 (the ratio floor is 1 - clip_low), got {self.clip_low}"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"algo.gamma must be in [0, 1], got {self.gamma}")
         if not 0.0 <= self.gae_lambda <= 1.0:
@@ -223,60 +255,6 @@ class RewardOptionsSection:
 
 
 @dataclass(frozen=True)
-class PRMSection:
-    """The `prm` trainer: a process reward model's data, optimisation and held-out evaluation."""
-
-    data: Literal["generate", "file"] = "generate"  # generate: data_gen tasks with injected errors; file: train_file
-    tasks: tuple[str, ...] = ("integer_arithmetic",)  # data_gen generators (data: generate)
-    level: float | None = None  # generators' difficulty level (null: each task's level-0 defaults)
-    knobs: dict[str, Any] = field(default_factory=dict)  # generator knob overrides, e.g. {max_digits: 1}
-    num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
-    corruptions: int = 1  # corrupted traces per training item (distinct draws of the wrong step and value)
-    num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
-    train_file: str = ""  # data: file -> JSONL rows in `format`
-    eval_file: str = ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
-    eval_fraction: float = 0.1  # share of train_file held out when eval_file is empty
-    format: Literal["stepwise", "prm800k", "math_shepherd", "processbench"] = "stepwise"  # layout of the files
-    neutral: Literal["positive", "negative", "drop"] = "positive"  # PRM800K rating 0 -> good, bad, or drop the trace
-    separator: str = "\n"  # appended to every step; the step's label sits on its last token
-    max_length: int = 512  # tokens per row (prompt + steps); steps past it are dropped
-    epochs: int = 1  # passes over the training rows
-    batch_size: int = 16  # rows per optimiser step
-    lr: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
-    warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
-    weight_decay: float = 0.0
-    lm_coef: float = 0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
-    threshold: float = 0.5  # evaluation calls a step wrong when P(good) is below this (unless num_val > 0)
-    num_val: int = 0  # validation traces held out of training (generate: training-split items; file: the last
-    #                   rows of train_file); > 0: the threshold is the one with the best F1 on them
-    eval_every: int = 0  # optimiser steps between held-out evaluations (0: only at the end)
-    eval_batch_size: int = 64  # rows per forward when scoring
-
-    def __post_init__(self) -> None:
-        for key in ("num_train", "corruptions", "num_eval", "epochs", "batch_size", "max_length", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ValueError(f"prm.lr must be > 0, got {self.lr}")
-        if self.lm_coef < 0:
-            raise ValueError(f"prm.lm_coef must be >= 0, got {self.lm_coef}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if not 0.0 < self.eval_fraction < 1.0:
-            raise ValueError(f"prm.eval_fraction must be in (0, 1), got {self.eval_fraction}")
-        if self.num_val < 0:
-            raise ValueError(f"prm.num_val must be >= 0, got {self.num_val}")
-        if not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"prm.threshold must be in (0, 1), got {self.threshold}")
-        if self.data == "file" and not self.train_file:
-            raise ValueError("prm.train_file must be set when prm.data is 'file'")
-        if self.data == "generate" and not self.tasks:
-            raise ValueError("prm.tasks must list at least one data_gen generator when prm.data is 'generate'")
-        if self.eval_every < 0:
-            raise ValueError(f"prm.eval_every must be >= 0, got {self.eval_every}")
-
-
-@dataclass(frozen=True)
 class VLLMSection:
     """The vLLM rollout engine (`rollout.backend: vllm`): engine knobs, weight sync, parity probe, server.
 
@@ -286,25 +264,43 @@ class VLLMSection:
 
     mode: Literal["colocate", "server"] = "colocate"
     kv_cache_mib: int | None = 256  # KV cache size; null: vLLM sizes it from gpu_memory_utilization
-    gpu_memory_utilization: float = 0.3  # fraction of device memory (of RAM on CPU) vLLM may use when kv_cache_mib is null
+    gpu_memory_utilization: float = (
+        0.3  # fraction of device memory (of RAM on CPU) vLLM may use when kv_cache_mib is null
+    )
     max_model_len: int | None = None  # longest prompt + completion; null: the model's max positions
     enforce_eager: bool = True  # false: let vLLM compile graphs (faster decode on GPU, slow first start)
-    enable_prefix_caching: bool = True  # reuse prompt KV across the n samples (the cache is reset after every sync)
-    sleep: bool = True  # free engine memory between rollouts with vLLM sleep mode, where the platform supports it
-    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = "processed_logprobs"  # sampler logprobs after temperature/top-p, or of the raw model
-    lora_sync: Literal["auto", "adapter", "merge"] = "auto"  # LoRA: push the adapter only, or merge it into full weights; auto: adapter where vLLM supports the targets
+    enable_prefix_caching: bool = (
+        True  # reuse prompt KV across the n samples (the cache is reset after every sync)
+    )
+    sleep: bool = (
+        True  # free engine memory between rollouts with vLLM sleep mode, where the platform supports it
+    )
+    logprobs_mode: Literal["processed_logprobs", "raw_logprobs"] = (
+        "processed_logprobs"  # sampler logprobs after temperature/top-p, or of the raw model
+    )
+    lora_sync: Literal["auto", "adapter", "merge"] = (
+        "auto"  # LoRA: push the adapter only, or merge it into full weights; auto: adapter where vLLM supports the targets
+    )
     probe_interval: int = 1  # check vLLM-vs-trainer logprob parity after every Nth sync (0: never)
-    probe_tolerance: float | None = None  # max |logprob difference| on probe tokens; null: 1e-3 (float32) or 5e-2 (bf16/fp16)
+    probe_tolerance: float | None = (
+        None  # max |logprob difference| on probe tokens; null: 1e-3 (float32) or 5e-2 (bf16/fp16)
+    )
     probe_size: int = 4  # sequences in the fixed probe batch (taken from the first rollout)
-    server_url: str = "http://127.0.0.1:8000"  # mode=server: base URL of `vllm serve` (started with VLLM_SERVER_DEV_MODE=1)
+    server_url: str = (
+        "http://127.0.0.1:8000"  # mode=server: base URL of `vllm serve` (started with VLLM_SERVER_DEV_MODE=1)
+    )
     server_timeout_s: float = 600.0  # mode=server: per-request timeout
-    sync_dir: str | None = None  # mode=server: a directory the server can read, for pushed weights/adapters; null: <output_dir>/vllm_sync
+    sync_dir: str | None = (
+        None  # mode=server: a directory the server can read, for pushed weights/adapters; null: <output_dir>/vllm_sync
+    )
 
     def __post_init__(self) -> None:
         if self.kv_cache_mib is not None and self.kv_cache_mib < 1:
             raise ValueError(f"vllm.kv_cache_mib must be >= 1 (or null), got {self.kv_cache_mib}")
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
-            raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+            raise ValueError(
+                f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}"
+            )
         if self.probe_interval < 0:
             raise ValueError(f"vllm.probe_interval must be >= 0, got {self.probe_interval}")
         if self.probe_tolerance is not None and self.probe_tolerance <= 0:
@@ -316,68 +312,15 @@ class VLLMSection:
 
 
 @dataclass(frozen=True)
-class SftGenerateSpec:
-    """Generate data_gen items in-process (so a recipe runs as written, with no files to prepare)."""
-
-    task: str  # a data_gen generator name (data_gen.registry.GENERATORS)
-    n: int = 1000  # training items; held-out items come from the generator's disjoint test split
-    seed: int = 0  # item i is rebuilt from (task, seed, i)
-    level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
-    params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
-
-    def __post_init__(self) -> None:
-        if self.n <= 0:
-            raise ValueError(f"sft.generate.n must be positive, got {self.n}")
-
-
-@dataclass(frozen=True)
-class SftSection:
-    """Supervised finetuning (trainer: sft): data, mixing, schedule, evaluation and outputs."""
-
-    train_path: str | None = None  # domain data: JSONL, CSV, Parquet file or `datasets` dir (chat, prompt/completion or data_gen rows)
-    generate: SftGenerateSpec | None = None  # domain data generated in-process instead of (or besides) train_path
-    general_path: str | None = None  # general data mixed into the domain data (same formats)
-    general_generate: SftGenerateSpec | None = None  # general data generated in-process
-    domain_ratio: float = 1.0  # fraction of training examples that are domain data, in (0, 1]
-    eval_path: str | None = None  # held-out domain data; unset: the generator's test split and `eval_fraction` of train_path
-    eval_fraction: float = 0.1  # share of train_path rows held out when eval_path is unset
-    eval_max_items: int = 64  # held-out items scored by generation (task metric); also how many test items to generate
-    eval_every: int = 0  # optimizer steps between held-out evaluations during training (0: only before and after)
-    stop_at_accuracy: float | None = None  # stop once an in-training held-out evaluation reaches this (a warm start that leaves RL headroom); null: never
-    eval_metric: str = "exact_match"  # exact_match (on <answer>, else the whole completion) or a rewards.registry.REWARDS name
-    eval_max_new_tokens: int = 96  # generation budget per held-out item
-    max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
-    batch_size: int = 8  # examples per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 3e-5  # peak learning rate
-    lr_scheduler: str = "cosine"  # any transformers scheduler name (cosine, linear, constant_with_warmup, ...)
-    warmup_ratio: float = 0.05  # share of steps spent warming up
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
-    completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
-    save: Literal["adapter", "merged", "both"] = "adapter"  # LoRA: adapter/ is always written; merged/both also write merged/ (base + adapter)
-    qlora: bool = False  # 4-bit base (bitsandbytes, CUDA only) under the LoRA adapter
-    tokenizer_corpus_size: int = 4000  # examples whose text trains the tokenizer when model.path is "tiny"
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.domain_ratio <= 1.0:
-            raise ValueError(f"sft.domain_ratio must be in (0, 1], got {self.domain_ratio}")
-        if not 0.0 <= self.eval_fraction < 1.0:
-            raise ValueError(f"sft.eval_fraction must be in [0, 1), got {self.eval_fraction}")
-        for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"sft.lr must be positive, got {self.lr}")
-
-
-@dataclass(frozen=True)
 class FaultsSection:
     """How an RL run (grpo, ppo) survives faulty rewards and checks multi-process training."""
 
-    reward_timeout_s: float = 300.0  # one reward's call on one batch running longer is abandoned; its samples are masked
-    reward_fail_frac: float = 0.5  # a step where more than this share of samples lost a reward to a fault counts as failed
+    reward_timeout_s: float = (
+        300.0  # one reward's call on one batch running longer is abandoned; its samples are masked
+    )
+    reward_fail_frac: float = (
+        0.5  # a step where more than this share of samples lost a reward to a fault counts as failed
+    )
     max_reward_fail_steps: int = 3  # failed steps in a row before the run stops with a checkpoint
     sync_check_every: int = 1  # several processes: steps between cross-process weight checksums (0: never)
 
@@ -390,35 +333,6 @@ class FaultsSection:
             raise ValueError(f"faults.max_reward_fail_steps must be >= 1, got {self.max_reward_fail_steps}")
         if self.sync_check_every < 0:
             raise ValueError(f"faults.sync_check_every must be >= 0, got {self.sync_check_every}")
-
-
-@dataclass(frozen=True)
-class DistillSection:
-    """R1-style distillation (trainer: distill): a teacher samples traces, a verifier keeps the correct
-    ones (rejection sampling), and the student (`model.path`) is finetuned on them by the sft trainer
-    with the `sft:` section's schedule."""
-
-    teacher: str = ""  # teacher checkpoint: HF model dir, LoRA adapter dir, or a run dir (see `cotrl eval`)
-    teacher_base: str | None = None  # base model dir when `teacher` is an adapter that does not record one
-    generate: SftGenerateSpec | None = None  # problems to solve: a data_gen task's training split
-    problems_path: str | None = None  # or a file of data_gen items (JSONL/CSV/Parquet/datasets dir)
-    samples_per_problem: int = 4  # teacher samples drawn per problem
-    keep_per_problem: int = 1  # correct traces kept per problem (distinct texts; first ones sampled)
-    temperature: float = 0.8  # teacher sampling temperature
-    max_new_tokens: int = 96
-    verifier: str = "math_answer"  # outcome reward (rewards.registry.REWARDS) a kept trace must score >= 0.5 on
-    require_correct_steps: bool = False  # also reject traces whose steps the rule verifier finds wrong
-    backend: Literal["auto", "transformers", "vllm"] = "transformers"  # the teacher's sampler
-    heldout: int = 64  # held-out test-split items scored before/after finetuning (with `generate`)
-
-    def __post_init__(self) -> None:
-        for name in ("samples_per_problem", "keep_per_problem", "max_new_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"distill.{name} must be >= 1, got {getattr(self, name)}")
-        if self.temperature <= 0:
-            raise ValueError(f"distill.temperature must be > 0, got {self.temperature}")
-        if self.heldout < 0:
-            raise ValueError(f"distill.heldout must be >= 0, got {self.heldout}")
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from data_gen.core import hashed_seed
-from rlhf.config.recipe import DataSection, TaskSpec
 from rewards.types import Problem
+from rlhf.config.recipe import DataSection, TaskSpec
 
 
 class ProblemSource:
@@ -30,7 +30,9 @@ class ProblemSource:
             self._rows = load_jsonl_problems(cfg.path)
         else:
             if not cfg.tasks:
-                raise ValueError("data.tasks must list at least one generator when data.source is 'generators'")
+                raise ValueError(
+                    "data.tasks must list at least one generator when data.source is 'generators'"
+                )
             from data_gen.generate import make_config
 
             self._rows = []
@@ -149,6 +151,8 @@ def encode_prompts(tokenizer: Any, problems: Iterable[Problem], system_prompt: s
     """Chat-template each problem with an open assistant turn and tokenize it."""
     out = []
     for p in problems:
-        text = tokenizer.apply_chat_template(chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(
+            chat_messages(p, system_prompt), tokenize=False, add_generation_prompt=True
+        )
         out.append(list(tokenizer(text, add_special_tokens=False).input_ids))
     return out

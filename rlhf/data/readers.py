@@ -69,8 +69,10 @@ def read_rows(path: str | Path, split: str = "train") -> list[dict[str, Any]]:
         suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
         readers = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv, ".parquet": _read_parquet}
         if suffix not in readers:
-            raise ValueError(f"{p}: unsupported data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
-                             "or a `datasets` directory")
+            raise ValueError(
+                f"{p}: unsupported data format {suffix!r}; use .jsonl, .json, .csv, .parquet "
+                "or a `datasets` directory"
+            )
         try:
             rows = readers[suffix](p)
         except UnicodeDecodeError as exc:
@@ -162,14 +164,18 @@ def row_form(columns: Iterable[str]) -> str:
     )
 
 
-def examples_from_rows(rows: Sequence[dict[str, Any]], where: str, source: str = "domain") -> list[SftExample]:
+def examples_from_rows(
+    rows: Sequence[dict[str, Any]], where: str, source: str = "domain"
+) -> list[SftExample]:
     """Convert rows of one file; every bad row is collected and reported in one error."""
     columns = {k for r in rows for k in r}
     try:
         form = row_form(columns)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    convert = {"datagen": _from_datagen, "chat": _from_chat, "prompt_completion": _from_prompt_completion}[form]
+    convert = {"datagen": _from_datagen, "chat": _from_chat, "prompt_completion": _from_prompt_completion}[
+        form
+    ]
     problems: dict[str, list[int]] = {}
     out = []
     for i, row in enumerate(rows, start=1):
@@ -180,7 +186,9 @@ def examples_from_rows(rows: Sequence[dict[str, Any]], where: str, source: str =
     if problems:
         parts = []
         for reason, idx in problems.items():
-            listed = ", ".join(map(str, idx[:_MAX_LISTED])) + (f" (+{len(idx) - _MAX_LISTED} more)" if len(idx) > _MAX_LISTED else "")
+            listed = ", ".join(map(str, idx[:_MAX_LISTED])) + (
+                f" (+{len(idx) - _MAX_LISTED} more)" if len(idx) > _MAX_LISTED else ""
+            )
             parts.append(f"row{'s' if len(idx) > 1 else ''} {listed} of {len(rows)}: {reason}")
         raise ValueError(f"{where} ({form} form): " + "; ".join(parts))
     return out
@@ -203,7 +211,11 @@ def _messages(value: Any, column: str) -> tuple[Message, ...]:
         raise _RowError(f"column {column!r} must be a string or a non-empty list of messages")
     out = []
     for m in value:
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+        if (
+            not isinstance(m, dict)
+            or not isinstance(m.get("role"), str)
+            or not isinstance(m.get("content"), str)
+        ):
             raise _RowError(f"column {column!r}: every message needs string 'role' and 'content'")
         out.append({"role": m["role"], "content": m["content"]})
     return tuple(out)
@@ -221,7 +233,9 @@ def _from_chat(row: dict[str, Any], source: str) -> SftExample:
     _missing(row, ("messages",))
     msgs = _messages(row["messages"], "messages")
     if msgs[-1]["role"] != "assistant" or len(msgs) < 2:
-        raise _RowError("column 'messages' must end with an assistant message after at least one prompt message")
+        raise _RowError(
+            "column 'messages' must end with an assistant message after at least one prompt message"
+        )
     completion = msgs[-1]["content"]
     return SftExample(msgs[:-1], completion, _reference(row, completion), None, source)
 
@@ -266,13 +280,17 @@ def load_examples(path: str | Path, source: str = "domain") -> list[SftExample]:
     return examples_from_rows(read_rows(path), str(path), source)
 
 
-def split_heldout(examples: Sequence[SftExample], fraction: float, seed: int) -> tuple[list[SftExample], list[SftExample]]:
+def split_heldout(
+    examples: Sequence[SftExample], fraction: float, seed: int
+) -> tuple[list[SftExample], list[SftExample]]:
     """Seeded (train, held-out) split; at least one example on each side when fraction > 0."""
     if fraction <= 0:
         return list(examples), []
     if len(examples) < 2:
-        raise ValueError(f"cannot hold out sft.eval_fraction={fraction} of {len(examples)} example(s); "
-                         "add data or set sft.eval_path")
+        raise ValueError(
+            f"cannot hold out sft.eval_fraction={fraction} of {len(examples)} example(s); "
+            "add data or set sft.eval_path"
+        )
     order = list(range(len(examples)))
     random.Random(f"heldout:{seed}").shuffle(order)
     n_eval = min(len(examples) - 1, max(1, round(len(examples) * fraction)))
@@ -281,7 +299,9 @@ def split_heldout(examples: Sequence[SftExample], fraction: float, seed: int) ->
     return [examples[i] for i in keep], [examples[i] for i in held]
 
 
-def mix(domain: Sequence[SftExample], general: Sequence[SftExample], ratio: float, seed: int) -> tuple[list[SftExample], dict[str, Any]]:
+def mix(
+    domain: Sequence[SftExample], general: Sequence[SftExample], ratio: float, seed: int
+) -> tuple[list[SftExample], dict[str, Any]]:
     """All domain examples plus enough general ones that domain makes up `ratio` of the mix.
 
     General examples are drawn without replacement while they last, then cycled, so a
@@ -295,8 +315,10 @@ def mix(domain: Sequence[SftExample], general: Sequence[SftExample], ratio: floa
     rng = random.Random(f"mix:{seed}")
     n_general = 0 if ratio == 1.0 or not general else round(len(domain) * (1.0 - ratio) / ratio)
     if ratio < 1.0 and not general:
-        raise ValueError(f"sft.domain_ratio={ratio} asks for general data but none was given "
-                         "(set sft.general_path or sft.general_generate, or domain_ratio: 1.0)")
+        raise ValueError(
+            f"sft.domain_ratio={ratio} asks for general data but none was given "
+            "(set sft.general_path or sft.general_generate, or domain_ratio: 1.0)"
+        )
     picked: list[SftExample] = []
     while len(picked) < n_general:
         pool = list(general)
@@ -313,7 +335,9 @@ def mix(domain: Sequence[SftExample], general: Sequence[SftExample], ratio: floa
     return mixed, stats
 
 
-def generated_examples(spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None) -> list[SftExample]:
+def generated_examples(
+    spec: SftGenerateSpec, source: str, split: str = "train", n: int | None = None
+) -> list[SftExample]:
     """data_gen items for `spec` from `split` (train and test never share a problem), as gold completions."""
     from data_gen.generate import iter_items, make_config
 

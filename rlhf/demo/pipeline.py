@@ -20,7 +20,6 @@ dotted overrides, trainers from `rlhf.trainers.TRAINERS`, `rlhf.eval.evaluator` 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import time
@@ -37,7 +36,9 @@ class DemoSettings:
     """The demo's knobs; every one ends up as a recipe override or an eval setting."""
 
     task: str = "integer_arithmetic"
-    knobs: str = "{min_operands: 2, max_operands: 3, max_digits: 1}"  # data_gen knob overrides: one-digit + - *
+    knobs: str = (
+        "{min_operands: 2, max_operands: 3, max_digits: 1}"  # data_gen knob overrides: one-digit + - *
+    )
     n_train: int = 6000  # training items (SFT and the GRPO prompt pool)
     n_val: int = 64  # more training-split items, held out of training: SFT's stopping check
     n_heldout: int = 200  # held-out items (test split) for every evaluation
@@ -59,9 +60,21 @@ class DemoSettings:
     threads: int = 1  # torch threads (one is fastest for this tiny model, and leaves a core for the verifier)
 
 
-QUICK = DemoSettings(model="{hidden_size: 128, num_layers: 1, num_heads: 2}", n_train=64, n_val=4, n_heldout=8,
-                     sft_steps=4, sft_eval_every=2, sft_batch=8, grpo_steps=2, prompts_per_step=2, group_size=2,
-                     max_new_tokens=24, eval_every=1, k=2)
+QUICK = DemoSettings(
+    model="{hidden_size: 128, num_layers: 1, num_heads: 2}",
+    n_train=64,
+    n_val=4,
+    n_heldout=8,
+    sft_steps=4,
+    sft_eval_every=2,
+    sft_batch=8,
+    grpo_steps=2,
+    prompts_per_step=2,
+    group_size=2,
+    max_new_tokens=24,
+    eval_every=1,
+    k=2,
+)
 
 
 def recipe(name: str, overrides: list[str]) -> Any:
@@ -93,56 +106,101 @@ def make_data(s: DemoSettings, out: Path) -> dict[str, Any]:
     data.mkdir(parents=True, exist_ok=True)
     rows = list(iter_items([s.task], s.n_train + s.n_val, seed=s.seed, configs={s.task: cfg}, split="train"))
     n_tr = write_jsonl(rows[: s.n_train], data / "train.jsonl")
-    write_jsonl(rows[s.n_train:], data / "val.jsonl")
-    n_te = write_jsonl(iter_items([s.task], s.n_heldout, seed=s.seed, configs={s.task: cfg}, split="test"),
-                       data / "heldout.jsonl")
-    return {"train": str(data / "train.jsonl"), "val": str(data / "val.jsonl"), "heldout": str(data / "heldout.jsonl"), "n_train": n_tr,
-            "n_heldout": n_te}
+    write_jsonl(rows[s.n_train :], data / "val.jsonl")
+    n_te = write_jsonl(
+        iter_items([s.task], s.n_heldout, seed=s.seed, configs={s.task: cfg}, split="test"),
+        data / "heldout.jsonl",
+    )
+    return {
+        "train": str(data / "train.jsonl"),
+        "val": str(data / "val.jsonl"),
+        "heldout": str(data / "heldout.jsonl"),
+        "n_train": n_tr,
+        "n_heldout": n_te,
+    }
 
 
 def sft_config(s: DemoSettings, out: Path, train_path: str, val_path: str) -> Any:
     import yaml
 
-    return recipe("sft_warmstart", [
-        f"run.output_dir={out / 'sft'}", f"run.seed={s.seed}", "run.device=cpu", "run.log_every=10",
-        "sft.generate=null", f"sft.train_path={train_path}", f"sft.eval_path={val_path}",
-        f"sft.eval_max_items={s.n_val}", f"sft.eval_every={s.sft_eval_every}", "sft.eval_metric=math_answer",
-        f"sft.stop_at_accuracy={s.sft_stop_at}", f"sft.eval_max_new_tokens={s.max_new_tokens}",
-        *(f"tiny.{k}={v}" for k, v in yaml.safe_load(s.model).items()),
-        f"sft.max_steps={s.sft_steps}", f"sft.batch_size={s.sft_batch}", f"sft.lr={s.sft_lr}", f"train.cpu_threads={s.threads}",
-    ])
+    return recipe(
+        "sft_warmstart",
+        [
+            f"run.output_dir={out / 'sft'}",
+            f"run.seed={s.seed}",
+            "run.device=cpu",
+            "run.log_every=10",
+            "sft.generate=null",
+            f"sft.train_path={train_path}",
+            f"sft.eval_path={val_path}",
+            f"sft.eval_max_items={s.n_val}",
+            f"sft.eval_every={s.sft_eval_every}",
+            "sft.eval_metric=math_answer",
+            f"sft.stop_at_accuracy={s.sft_stop_at}",
+            f"sft.eval_max_new_tokens={s.max_new_tokens}",
+            *(f"tiny.{k}={v}" for k, v in yaml.safe_load(s.model).items()),
+            f"sft.max_steps={s.sft_steps}",
+            f"sft.batch_size={s.sft_batch}",
+            f"sft.lr={s.sft_lr}",
+            f"train.cpu_threads={s.threads}",
+        ],
+    )
 
 
-def grpo_config(s: DemoSettings, run_dir: Path, model_dir: str, train_path: str, extra: tuple[str, ...] = ()) -> Any:
+def grpo_config(
+    s: DemoSettings, run_dir: Path, model_dir: str, train_path: str, extra: tuple[str, ...] = ()
+) -> Any:
     """recipes/grpo_process.yaml for the demo; `extra` overrides come last (the bench's outcome-only arm)."""
-    return recipe("grpo_process", [
-        f"run.output_dir={run_dir}", f"run.seed={s.seed}", "run.device=cpu",
-        f"run.save_every={s.eval_every or s.grpo_steps}", f"run.keep_checkpoints={s.grpo_steps + 1}",
-        f"model.path={model_dir}", "lora.enabled=false",
-        "data.source=jsonl", f"data.path={train_path}", "data.tasks=[]", f"data.prompts_per_step={s.prompts_per_step}",
-        "rollout.backend=transformers", f"rollout.n={s.group_size}", f"rollout.max_new_tokens={s.max_new_tokens}", f"rollout.temperature={s.grpo_temperature}",
-        f"train.steps={s.grpo_steps}", f"train.lr={s.grpo_lr}", f"train.cpu_threads={s.threads}",
-        "train.dynamic_sampling=false", *extra,
-    ])
+    return recipe(
+        "grpo_process",
+        [
+            f"run.output_dir={run_dir}",
+            f"run.seed={s.seed}",
+            "run.device=cpu",
+            f"run.save_every={s.eval_every or s.grpo_steps}",
+            f"run.keep_checkpoints={s.grpo_steps + 1}",
+            f"model.path={model_dir}",
+            "lora.enabled=false",
+            "data.source=jsonl",
+            f"data.path={train_path}",
+            "data.tasks=[]",
+            f"data.prompts_per_step={s.prompts_per_step}",
+            "rollout.backend=transformers",
+            f"rollout.n={s.group_size}",
+            f"rollout.max_new_tokens={s.max_new_tokens}",
+            f"rollout.temperature={s.grpo_temperature}",
+            f"train.steps={s.grpo_steps}",
+            f"train.lr={s.grpo_lr}",
+            f"train.cpu_threads={s.threads}",
+            "train.dynamic_sampling=false",
+            *extra,
+        ],
+    )
 
 
 def evaluate_dir(model_dir: str, heldout: str, s: DemoSettings, k: int | None = None) -> dict[str, Any]:
     from rlhf.eval import evaluator as ev
+
     model, tok = ev.load_model(model_dir)
     return evaluate_model(model, tok, heldout, s, k)
 
 
-def evaluate_model(model: Any, tok: Any, heldout: str, s: DemoSettings, k: int | None = None) -> dict[str, Any]:
+def evaluate_model(
+    model: Any, tok: Any, heldout: str, s: DemoSettings, k: int | None = None
+) -> dict[str, Any]:
     from rlhf.eval import evaluator as ev
+
     settings = ev.EvalSettings(k=s.k if k is None else k, max_new_tokens=s.max_new_tokens, seed=s.seed)
     return ev.evaluate(model, tok, ev.file_problems(heldout), settings)
 
 
-def checkpoint_curve(grpo_dir: Path, base_dir: str, heldout: str, s: DemoSettings) -> list[tuple[int, float, float]]:
+def checkpoint_curve(
+    grpo_dir: Path, base_dir: str, heldout: str, s: DemoSettings
+) -> list[tuple[int, float, float]]:
     """(step, held-out accuracy, step accuracy) for each GRPO checkpoint (full-finetune weights)."""
-    from rlhf.runtime import checkpoint as ckpt
     from rlhf.eval import evaluator as ev
     from rlhf.models.policy import load_trainable_state_dict
+    from rlhf.runtime import checkpoint as ckpt
 
     model, tok = ev.load_model(base_dir)
     for p in model.parameters():
@@ -167,7 +225,9 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     if out.exists():
         # a previous demo is replaced; anything else is refused, so a mistyped --out never deletes user data
         if not out.is_dir() or (any(out.iterdir()) and not (out / "data" / "train.jsonl").is_file()):
-            raise ValueError(f"--out {out} exists and does not hold a previous demo run; choose another directory")
+            raise ValueError(
+                f"--out {out} exists and does not hold a previous demo run; choose another directory"
+            )
         shutil.rmtree(out)
     out.mkdir(parents=True)
     times: dict[str, float] = {}
@@ -181,8 +241,12 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     data = make_data(s, out)
     times["data"] = time.perf_counter() - t
 
-    t = stage(2, "sft", f"SFT warm start of the tiny model (recipes/sft_warmstart.yaml; stops at "
-                        f"{s.sft_stop_at:.0%} validation accuracy or {s.sft_steps} steps)")
+    t = stage(
+        2,
+        "sft",
+        f"SFT warm start of the tiny model (recipes/sft_warmstart.yaml; stops at "
+        f"{s.sft_stop_at:.0%} validation accuracy or {s.sft_steps} steps)",
+    )
     sft = train(sft_config(s, out, data["train"], data["val"]))
     sft_model = sft["outputs"]["model"]
     times["sft"] = time.perf_counter() - t
@@ -190,7 +254,9 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     t = stage(3, "eval_before", "evaluate the SFT model on the held-out set")
     with console.status("evaluating the SFT model"):
         before = evaluate_dir(sft_model, data["heldout"], s)
-    console.print(f"SFT model: accuracy {before['accuracy']:.3f}, step accuracy {before['step_accuracy']:.3f}")
+    console.print(
+        f"SFT model: accuracy {before['accuracy']:.3f}, step accuracy {before['step_accuracy']:.3f}"
+    )
     times["eval_before"] = time.perf_counter() - t
 
     t = stage(4, "grpo", f"GRPO with process rewards ({s.grpo_steps} steps, recipes/grpo_process.yaml)")
@@ -207,14 +273,18 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     t = stage(6, "report", "write report.json, report.md and plots")
     curve = [(0, before["accuracy"], before["step_accuracy"])] + curve
     report = {
-        "accuracy_before": before["accuracy"], "accuracy_after": after["accuracy"],
+        "accuracy_before": before["accuracy"],
+        "accuracy_after": after["accuracy"],
         "accuracy_gain_points": round(100 * (after["accuracy"] - before["accuracy"]), 1),
-        "step_accuracy_before": before["step_accuracy"], "step_accuracy_after": after["step_accuracy"],
-        "eval_before": _strip(before), "eval_after": _strip(after),
+        "step_accuracy_before": before["step_accuracy"],
+        "step_accuracy_after": after["step_accuracy"],
+        "eval_before": _strip(before),
+        "eval_after": _strip(after),
         "heldout_curve": [{"step": st, "accuracy": a, "step_accuracy": sa} for st, a, sa in curve],
         "sft": {k: sft.get(k) for k in ("steps", "train_loss", "wall_s", "heldout_accuracy_after")},
         "grpo": {"steps": grpo.get("steps"), "final": grpo.get("final")},
-        "settings": asdict(s), "data": data,
+        "settings": asdict(s),
+        "data": data,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "load": _load()},
     }
     times["report"] = 0.0
@@ -225,8 +295,10 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     report["wall_s"]["report"] = round(times["report"], 1)
     report["wall_s"]["total"] = round(sum(times.values()), 1)
     write_report(report, out)
-    console.print(f"[bold green]report: {out / 'report.md'}[/] (accuracy {report['accuracy_before']:.3f} -> "
-                  f"{report['accuracy_after']:.3f}, {report['wall_s']['total']:.0f} s)")
+    console.print(
+        f"[bold green]report: {out / 'report.md'}[/] (accuracy {report['accuracy_before']:.3f} -> "
+        f"{report['accuracy_after']:.3f}, {report['wall_s']['total']:.0f} s)"
+    )
     return report
 
 
@@ -244,7 +316,9 @@ def _load() -> list[float] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="cotrl demo: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report")
+    ap = argparse.ArgumentParser(
+        description="cotrl demo: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report"
+    )
     ap.add_argument("--out", default="runs/demo")
     ap.add_argument("--quick", action="store_true", help="tiny settings (seconds; for tests)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override DemoSettings fields")
@@ -258,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.set:
             key, _, raw = item.partition("=")
             if key not in fields:
-                raise SystemExit(f"rlhf.demo.pipeline: unknown setting {key!r}; valid: {', '.join(sorted(fields))}")
+                raise SystemExit(
+                    f"rlhf.demo.pipeline: unknown setting {key!r}; valid: {', '.join(sorted(fields))}"
+                )
             changes[key] = raw if key in ("knobs", "model") else yaml.safe_load(raw)
         s = replace(s, **changes)
     try:

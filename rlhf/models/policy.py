@@ -41,7 +41,9 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
     if path != "tiny":
         local = Path(path).expanduser()
         if local.exists() and not (local / "config.json").is_file():
-            raise ValueError(f"model.path {path!r} is a directory without config.json (not an HF model directory)")
+            raise ValueError(
+                f"model.path {path!r} is a directory without config.json (not an HF model directory)"
+            )
         if not local.exists() and (path.startswith(("/", ".", "~")) or path.count("/") > 1):
             raise FileNotFoundError(f"model.path {path!r}: no such model directory (and not a hub id)")
         return str(local) if local.exists() else path
@@ -65,7 +67,9 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
 def load_tokenizer(cfg: RunConfig, model_path: str) -> Any:
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(cfg.model.tokenizer or model_path, trust_remote_code=cfg.model.trust_remote_code)
+    tok = AutoTokenizer.from_pretrained(
+        cfg.model.tokenizer or model_path, trust_remote_code=cfg.model.trust_remote_code
+    )
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -114,7 +118,9 @@ def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Pol
     elif need_reference:
         ref = copy.deepcopy(model).eval()
         ref.requires_grad_(False)
-    return Policy(model=model, tokenizer=tokenizer, model_path=model_path, lora=cfg.lora.enabled, ref_model=ref)
+    return Policy(
+        model=model, tokenizer=tokenizer, model_path=model_path, lora=cfg.lora.enabled, ref_model=ref
+    )
 
 
 def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
@@ -155,8 +161,12 @@ def token_logprobs(
     """
     start = max(1, int(start))
     width = input_ids.shape[1]
-    out = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=width - start + 1)
-    logits = out.logits[:, -(width - start + 1) : -1].float()  # positions start-1..T-2 predict tokens start..T-1
+    out = model(
+        input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=width - start + 1
+    )
+    logits = out.logits[
+        :, -(width - start + 1) : -1
+    ].float()  # positions start-1..T-2 predict tokens start..T-1
     if temperature != 1.0:
         logits = logits / temperature
     targets = input_ids[:, start:]
@@ -179,8 +189,14 @@ def first_response_column(response_mask: Tensor) -> int:
 
 
 @torch.no_grad()
-def reference_logprobs(policy: Policy, model: nn.Module, input_ids: Tensor, attention_mask: Tensor,
-                       temperature: float, start: int = 1) -> Tensor:
+def reference_logprobs(
+    policy: Policy,
+    model: nn.Module,
+    input_ids: Tensor,
+    attention_mask: Tensor,
+    temperature: float,
+    start: int = 1,
+) -> Tensor:
     """Reference-policy logprobs: the frozen copy, or `model` with its adapter disabled."""
     if policy.ref_model is not None:
         return token_logprobs(policy.ref_model, input_ids, attention_mask, temperature, start=start)[0]
@@ -245,7 +261,9 @@ class ValueModel(nn.Module):
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:  # -> [N, T]
         """V[:, t] = value of the state *before* token t (read from the hidden state at t-1),
         on the same grid as the logprobs, so GAE pairs each action with the state it was taken in."""
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
+        hidden = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, use_cache=False
+        ).last_hidden_state
         values = self.head(hidden.float()).squeeze(-1)  # [N, T], value after seeing token t
         return F.pad(values[:, :-1], (1, 0))
 
@@ -253,19 +271,29 @@ class ValueModel(nn.Module):
 def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:
     from transformers import AutoModel
 
-    backbone = AutoModel.from_pretrained(model_path, dtype=DTYPES[cfg.model.dtype],
-                                         trust_remote_code=cfg.model.trust_remote_code)
+    backbone = AutoModel.from_pretrained(
+        model_path, dtype=DTYPES[cfg.model.dtype], trust_remote_code=cfg.model.trust_remote_code
+    )
     if cfg.lora.enabled:
         from peft import LoraConfig, get_peft_model
 
-        backbone = get_peft_model(backbone, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0,
-                                                       target_modules=list(cfg.lora.target_modules)))
+        backbone = get_peft_model(
+            backbone,
+            LoraConfig(
+                r=cfg.lora.r,
+                lora_alpha=cfg.lora.alpha,
+                lora_dropout=0.0,
+                target_modules=list(cfg.lora.target_modules),
+            ),
+        )
     return ValueModel(backbone, backbone.config.hidden_size)
 
 
 def linear_module_names(model: torch.nn.Module) -> list[str]:
     """Last name components of the model's Linear layers: what LoRA `target_modules` may name."""
-    names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    names = {
+        name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)
+    }
     return sorted(names)
 
 

@@ -83,7 +83,9 @@ def tiny_qwen2_config(
     from transformers import Qwen2Config
 
     if hidden_size % num_heads:
-        raise ValueError(f"tiny.hidden_size ({hidden_size}) must be divisible by tiny.num_heads ({num_heads})")
+        raise ValueError(
+            f"tiny.hidden_size ({hidden_size}) must be divisible by tiny.num_heads ({num_heads})"
+        )
     return Qwen2Config(
         vocab_size=vocab_size,
         hidden_size=hidden_size,

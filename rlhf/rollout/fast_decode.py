@@ -33,7 +33,9 @@ def supports(model: nn.Module) -> bool:
     if getattr(cfg, "use_sliding_window", False) or (cfg.model_type == "mistral" and cfg.sliding_window):
         return False
     inner = getattr(lm, "model", None)
-    return all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")) and hasattr(lm, "lm_head")
+    return all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb")) and hasattr(
+        lm, "lm_head"
+    )
 
 
 def _rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
@@ -60,10 +62,15 @@ class _Layer:
         attn, mlp = layer.self_attn, layer.mlp
         self.o_proj, self.scaling = attn.o_proj, getattr(attn, "scaling", None)
         self.norm1, self.norm2 = _norm(layer.input_layernorm), _norm(layer.post_attention_layernorm)
-        self.qkv = _fuse(attn.q_proj, attn.k_proj, attn.v_proj) if _plain_linear(
-            attn.q_proj, attn.k_proj, attn.v_proj) else None
+        self.qkv = (
+            _fuse(attn.q_proj, attn.k_proj, attn.v_proj)
+            if _plain_linear(attn.q_proj, attn.k_proj, attn.v_proj)
+            else None
+        )
         self.q_proj, self.k_proj, self.v_proj = attn.q_proj, attn.k_proj, attn.v_proj
-        self.gate_up = _fuse(mlp.gate_proj, mlp.up_proj) if _plain_linear(mlp.gate_proj, mlp.up_proj) else None
+        self.gate_up = (
+            _fuse(mlp.gate_proj, mlp.up_proj) if _plain_linear(mlp.gate_proj, mlp.up_proj) else None
+        )
         self.mlp = mlp
 
     def project_qkv(self, x: Tensor, sizes: tuple[int, int, int]) -> tuple[Tensor, Tensor, Tensor]:
@@ -82,7 +89,11 @@ def _norm(module: nn.Module):
     """RMSNorm as one fused op when the module is the standard one (weight * x / rms(x))."""
     eps = getattr(module, "variance_epsilon", None)
     weight = getattr(module, "weight", None)
-    if eps is None or weight is None or type(module).__name__ not in ("Qwen2RMSNorm", "LlamaRMSNorm", "MistralRMSNorm"):
+    if (
+        eps is None
+        or weight is None
+        or type(module).__name__ not in ("Qwen2RMSNorm", "LlamaRMSNorm", "MistralRMSNorm")
+    ):
         return module
     return lambda x: F.rms_norm(x.float(), (x.shape[-1],), weight.float(), eps).to(x.dtype)
 
@@ -97,7 +108,11 @@ class KVDecoder:
         self.heads = cfg.num_attention_heads
         self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
-        self.sizes = (self.heads * self.head_dim, self.kv_heads * self.head_dim, self.kv_heads * self.head_dim)
+        self.sizes = (
+            self.heads * self.head_dim,
+            self.kv_heads * self.head_dim,
+            self.kv_heads * self.head_dim,
+        )
         self.layers = [_Layer(layer) for layer in self.inner.layers]
         self.final_norm = _norm(self.inner.norm)
         p = self.head.weight
@@ -132,7 +147,9 @@ class KVDecoder:
         self.key_valid[:, s:e] = valid
         mask = self.key_valid[:, None, None, :e]  # [n, 1, 1, e]: a new token sees every valid key
         if t > 1:
-            causal = torch.ones((t, e), dtype=torch.bool, device=h.device).tril(diagonal=s)  # query i: keys <= s+i
+            causal = torch.ones((t, e), dtype=torch.bool, device=h.device).tril(
+                diagonal=s
+            )  # query i: keys <= s+i
             mask = mask & causal  # [n, 1, t, e]
             # a padding query sees only itself, so no row of the softmax is empty (no NaN in the cache)
             mask[:, :, torch.arange(t), torch.arange(s, e)] = True
@@ -143,8 +160,13 @@ class KVDecoder:
             self.k[i][:, :, s:e] = _rope(k, cos, sin)
             self.v[i][:, :, s:e] = v.view(n, t, self.kv_heads, self.head_dim).transpose(1, 2)
             o = F.scaled_dot_product_attention(
-                _rope(q, cos, sin), self.k[i][:, :, :e], self.v[i][:, :, :e], attn_mask=mask,
-                scale=layer.scaling, enable_gqa=self.kv_heads != self.heads)
+                _rope(q, cos, sin),
+                self.k[i][:, :, :e],
+                self.v[i][:, :, :e],
+                attn_mask=mask,
+                scale=layer.scaling,
+                enable_gqa=self.kv_heads != self.heads,
+            )
             h = h + layer.o_proj(o.transpose(1, 2).reshape(n, t, self.heads * self.head_dim))
             h = h + layer.feed_forward(layer.norm2(h))
         self.length = e

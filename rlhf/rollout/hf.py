@@ -47,7 +47,9 @@ class HFSampler:
         return SyncReport(seconds=time.perf_counter() - t0, num_tensors=0, extra={"shared_weights": True})
 
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[Completion]]:
-        per_chunk = max(1, self.batch_size // params.n) if self.batch_size else len(prompts)  # prompts per chunk
+        per_chunk = (
+            max(1, self.batch_size // params.n) if self.batch_size else len(prompts)
+        )  # prompts per chunk
         flat: list[Completion] = []
         was_training = self.model.training
         self.model.eval()
@@ -64,8 +66,9 @@ class HFSampler:
         return [flat[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]
 
     @torch.no_grad()
-    def _generate_chunk(self, prompts: list[list[int]], params: SamplingParams,
-                        gen: torch.Generator | None) -> list[Completion]:
+    def _generate_chunk(
+        self, prompts: list[list[int]], params: SamplingParams, gen: torch.Generator | None
+    ) -> list[Completion]:
         """Prefill each prompt once, then copy its cache to its `n` samples and decode them together."""
         device = _device(self.model)
         n, steps = len(prompts) * params.n, params.max_new_tokens
@@ -77,8 +80,11 @@ class HFSampler:
             attn[i, width - len(r) :] = 1
         input_ids, attn = input_ids.to(device), attn.to(device)
         positions = (attn.cumsum(-1) - 1).clamp(min=0)
-        step_fn = self._fast_steps(input_ids, attn, positions, steps, params.n) if self.fast else \
-            self._hf_steps(input_ids, attn, positions, params.n)
+        step_fn = (
+            self._fast_steps(input_ids, attn, positions, steps, params.n)
+            if self.fast
+            else self._hf_steps(input_ids, attn, positions, params.n)
+        )
         logits = next(step_fn)  # prefill, [n, V] after the copy to every sample
         eos = torch.tensor(sorted(self.eos_ids), device=device)
         tail = max((len(x) for x in params.stop), default=0) + 1
@@ -134,8 +140,13 @@ class HFSampler:
                 attn, pos = attn[keep], pos[keep]
             attn = torch.cat([attn, torch.ones_like(attn[:, :1])], dim=1)
             pos = pos + 1
-            out = self.model(input_ids=tok[:, None], attention_mask=attn, position_ids=pos, past_key_values=cache,
-                             use_cache=True)
+            out = self.model(
+                input_ids=tok[:, None],
+                attention_mask=attn,
+                position_ids=pos,
+                past_key_values=cache,
+                use_cache=True,
+            )
             cache = out.past_key_values
             received = yield out.logits[:, -1]
 
@@ -144,8 +155,10 @@ class HFSampler:
         rows = recent.tolist()
         texts = self.tokenizer.batch_decode(rows)
         lasts = self.tokenizer.batch_decode([r[-1:] for r in rows])
-        hit = [any(x in text and text.rfind(x) + len(x) > len(text) - len(last) for x in stops)
-               for text, last in zip(texts, lasts)]
+        hit = [
+            any(x in text and text.rfind(x) + len(x) > len(text) - len(last) for x in stops)
+            for text, last in zip(texts, lasts)
+        ]
         return torch.tensor(hit, dtype=torch.bool, device=recent.device)
 
     def _completion(self, toks: Tensor, lps: Tensor, finish: str) -> Completion:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from rewards.steps.verify import answer_matches
-from rlhf.rollout.base import Sampler, SamplingParams
 from rewards.types import Problem
+from rlhf.rollout.base import Sampler, SamplingParams
 
 IsCorrect = Callable[[Problem, str], bool]
 
@@ -23,7 +23,9 @@ IsCorrect = Callable[[Problem, str], bool]
 def prefix_prompt(tokenizer: Any, problem: Problem, steps: Sequence[str]) -> str:
     """The text the sampler continues: the chat prompt, then the trace so far."""
     if getattr(tokenizer, "chat_template", None):
-        head = tokenizer.apply_chat_template(list(problem.messages), tokenize=False, add_generation_prompt=True)
+        head = tokenizer.apply_chat_template(
+            list(problem.messages), tokenize=False, add_generation_prompt=True
+        )
     else:
         head = problem.prompt + "\n"
     return head + "<think>\n" + "".join(s + "\n" for s in steps)
@@ -72,10 +74,18 @@ def default_is_correct(problem: Problem, completion: str) -> bool:
     return answer_matches(completion, problem.answer)
 
 
-def mc_rows(problems: Sequence[Problem], traces: Sequence[Sequence[str]],
-            labels: Sequence[Sequence[float]], mode: str = "hard") -> list[dict[str, Any]]:
+def mc_rows(
+    problems: Sequence[Problem],
+    traces: Sequence[Sequence[str]],
+    labels: Sequence[Sequence[float]],
+    mode: str = "hard",
+) -> list[dict[str, Any]]:
     """Stepwise rows from MC labels (bools for hard labels, floats for soft)."""
     return [
-        {"prompt": p.prompt, "completions": list(t), "labels": [bool(x) if mode == "hard" else float(x) for x in lab]}
+        {
+            "prompt": p.prompt,
+            "completions": list(t),
+            "labels": [bool(x) if mode == "hard" else float(x) for x in lab],
+        }
         for p, t, lab in zip(problems, traces, labels)
     ]

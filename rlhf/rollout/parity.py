@@ -70,7 +70,9 @@ def trainer_logprobs(model: nn.Module, sequences: Sequence[Sequence[int]]) -> li
     return [lp[i, 1 : len(seq)].tolist() for i, seq in enumerate(sequences)]
 
 
-def compare(engine: Sequence[Sequence[float]], trainer: Sequence[Sequence[float]], tolerance: float) -> ProbeResult:
+def compare(
+    engine: Sequence[Sequence[float]], trainer: Sequence[Sequence[float]], tolerance: float
+) -> ProbeResult:
     """Max and mean |difference| over all probe tokens (sequences must align token for token)."""
     if len(engine) != len(trainer):
         raise AssertionError(f"probe: {len(engine)} engine rows vs {len(trainer)} trainer rows")
@@ -96,8 +98,9 @@ def raise_if_mismatch(result: ProbeResult, sync_index: int, how: str) -> None:
     )
 
 
-def probe_sequences(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], size: int,
-                    max_len: int) -> list[list[int]]:
+def probe_sequences(
+    prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]], size: int, max_len: int
+) -> list[list[int]]:
     """The first `size` prompt+completion sequences (at least two tokens each, at most `max_len`)."""
     out: list[list[int]] = []
     for prompt, completion in zip(prompts, completions):

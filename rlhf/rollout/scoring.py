@@ -30,8 +30,14 @@ class ScoredBatch:
 
 
 class Scorer:
-    def __init__(self, specs: Sequence[RewardSpec], tokenizer: Any, mask: str = "any", math_workers: int = 0,
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        specs: Sequence[RewardSpec],
+        tokenizer: Any,
+        mask: str = "any",
+        math_workers: int = 0,
+        timeout_s: float | None = None,
+    ) -> None:
         from rewards.combine import CombinedReward
         from rewards.registry import REWARDS, STEP_REWARDS
 
@@ -52,7 +58,9 @@ class Scorer:
                 self.step.append((_short(spec.name), spec.weight, obj))
             else:
                 outcome_specs.append(spec)
-        self.outcome = CombinedReward(outcome_specs, mask=mask, timeout_s=timeout_s) if outcome_specs else None  # type: ignore[arg-type]
+        self.outcome = (
+            CombinedReward(outcome_specs, mask=mask, timeout_s=timeout_s) if outcome_specs else None
+        )  # type: ignore[arg-type]
         self.first = outcome_specs[0].name if outcome_specs else None
 
     @property
@@ -69,9 +77,19 @@ class Scorer:
             combined = self.outcome.score(problems, texts)
             faulted = list(combined.faults)
             outcomes, first = combined.totals, combined.per_reward[self.first]
-            metrics.update({k.replace("reward/" + self.first, "reward/" + _short(self.first), 1)
-                            if ":" in (self.first or "") else k: v for k, v in combined.stats.items()})
-        steps = [() for _ in rollouts] if not self.step else self._score_steps(problems, rollouts, metrics, faulted)
+            metrics.update(
+                {
+                    k.replace("reward/" + self.first, "reward/" + _short(self.first), 1)
+                    if ":" in (self.first or "")
+                    else k: v
+                    for k, v in combined.stats.items()
+                }
+            )
+        steps = (
+            [() for _ in rollouts]
+            if not self.step
+            else self._score_steps(problems, rollouts, metrics, faulted)
+        )
         metrics["reward_fault_frac"] = sum(faulted) / max(len(faulted), 1)
         out = [r.with_rewards(o, s) for r, o, s in zip(rollouts, outcomes, steps)]
         correct = [s is not None and float(s) >= 0.5 for s in first]
@@ -87,8 +105,13 @@ class Scorer:
         spans = [segment_rollout(self.tokenizer, r) for r in rollouts]
         combined: list[list[float | None]] = [[0.0] * len(s) for s in spans]
         for name, weight, fn in self.step:
-            got = guarded_call(fn.score_steps, (problems, [list(s) for s in spans]), len(spans), self.timeout_s,
-                               check_step_rows([len(s) for s in spans]))
+            got = guarded_call(
+                fn.score_steps,
+                (problems, [list(s) for s in spans]),
+                len(spans),
+                self.timeout_s,
+                check_step_rows([len(s) for s in spans]),
+            )
             scores = got.scores
             for kind in {f for f in got.faults if f}:
                 metrics[f"step_reward/{name}/fault/{kind}"] = float(sum(f == kind for f in got.faults))
@@ -96,13 +119,17 @@ class Scorer:
                 faulted[:] = [a or bool(b) for a, b in zip(faulted, got.faults)]
             flat = [x for row in scores for x in row]
             _reward_metrics(metrics, f"step_reward/{name}", flat)
-            combined = [[None if (c is None or x is None) else c + weight * float(x) for c, x in zip(crow, srow)]
-                        for crow, srow in zip(combined, scores)]
+            combined = [
+                [None if (c is None or x is None) else c + weight * float(x) for c, x in zip(crow, srow)]
+                for crow, srow in zip(combined, scores)
+            ]
         flat = [x for row in combined for x in row if x is not None]
         metrics["step_accuracy"] = sum(x >= 0.5 for x in flat) / len(flat) if flat else float("nan")
         metrics["steps_per_completion"] = sum(len(s) for s in spans) / max(len(spans), 1)
-        return [tuple(StepSpan(sp.start, sp.end, sp.text, sc) for sp, sc in zip(row, srow))
-                for row, srow in zip(spans, combined)]
+        return [
+            tuple(StepSpan(sp.start, sp.end, sp.text, sc) for sp, sc in zip(row, srow))
+            for row, srow in zip(spans, combined)
+        ]
 
 
 def segment_rollout(tokenizer: Any, rollout: Rollout) -> tuple[StepSpan, ...]:

@@ -112,8 +112,16 @@ def _register_transfer_backend() -> None:
 class VLLMSampler:
     """`rlhf.rollout.base.Sampler` over an in-process `vllm.LLM`."""
 
-    def __init__(self, llm: vllm.LLM, tokenizer: Any, cfg: Any, *, dtype: torch.dtype,
-                 lora_mode: str | None, work_dir: Path) -> None:
+    def __init__(
+        self,
+        llm: vllm.LLM,
+        tokenizer: Any,
+        cfg: Any,
+        *,
+        dtype: torch.dtype,
+        lora_mode: str | None,
+        work_dir: Path,
+    ) -> None:
         self.llm = llm
         self.tokenizer = tokenizer
         self.vcfg = cfg.vllm
@@ -127,7 +135,9 @@ class VLLMSampler:
         self.probe_batch: list[list[int]] | None = None
         self._lora: LoRARequest | None = None
         self._adapter_dir: Path | None = None
-        weakref.finalize(self, shutil.rmtree, str(work_dir), True)  # saved adapters/models go with the sampler
+        weakref.finalize(
+            self, shutil.rmtree, str(work_dir), True
+        )  # saved adapters/models go with the sampler
 
     # -- generation
 
@@ -143,9 +153,12 @@ class VLLMSampler:
         )
         result = [[_completion(c) for c in out.outputs] for out in outputs]
         if self.probe_batch is None:  # fixed from now on: real prompts and the policy's own samples
-            self.probe_batch = parity.probe_sequences(
-                prompts, [group[0].token_ids for group in result], self.vcfg.probe_size, self.max_len
-            ) or None
+            self.probe_batch = (
+                parity.probe_sequences(
+                    prompts, [group[0].token_ids for group in result], self.vcfg.probe_size, self.max_len
+                )
+                or None
+            )
         self._sleep()
         return result
 
@@ -163,8 +176,10 @@ class VLLMSampler:
         if params.seed is None:
             return vllm.SamplingParams(**common)
         # vLLM gives sample j of a request seed+j, so prompts get disjoint blocks of n seeds.
-        return [vllm.SamplingParams(seed=(params.seed * 1_000_003 + i * params.n) % (1 << 31), **common)
-                for i in range(num_prompts)]
+        return [
+            vllm.SamplingParams(seed=(params.seed * 1_000_003 + i * params.n) % (1 << 31), **common)
+            for i in range(num_prompts)
+        ]
 
     # -- weight sync
 
@@ -176,7 +191,9 @@ class VLLMSampler:
         if self.lora_mode == "adapter":
             num, how = self._push_adapter(_unwrap(model)), "lora adapter"
         else:
-            weights = merged_state_dict(_unwrap(model))  # LoRA deltas merged; the trainer's model is untouched
+            weights = merged_state_dict(
+                _unwrap(model)
+            )  # LoRA deltas merged; the trainer's model is untouched
             self.llm.start_weight_update()
             self.llm.update_weights({"update_info": {"named_tensors": list(weights.items())}})
             self.llm.finish_weight_update(weight_version=str(self.num_syncs))
@@ -189,14 +206,38 @@ class VLLMSampler:
         if interval and self.num_syncs % interval == 0:
             t1 = time.perf_counter()
             result = self.check_parity(model, how=how)
-            extra.update(probe_seconds=time.perf_counter() - t1, probe_mean_abs_diff=result.mean_abs_diff,
-                         probe_tokens=result.num_tokens, probe_tolerance=result.tolerance)
-        parity.log_sync(self.output_dir, {"sync": self.num_syncs, "seconds": seconds, "num_tensors": num,
-                                          "probe_max_abs_diff": None if result is None else result.max_abs_diff, **extra})
-        log.info("vllm sync #%d (%s): %.3f s, %d tensors%s", self.num_syncs, how, seconds, num,
-                 "" if result is None else f", probe max|dlogp| {result.max_abs_diff:.3g} (tol {result.tolerance:.3g})")
-        return SyncReport(seconds=seconds, num_tensors=num,
-                          probe_max_abs_diff=None if result is None else result.max_abs_diff, extra=extra)
+            extra.update(
+                probe_seconds=time.perf_counter() - t1,
+                probe_mean_abs_diff=result.mean_abs_diff,
+                probe_tokens=result.num_tokens,
+                probe_tolerance=result.tolerance,
+            )
+        parity.log_sync(
+            self.output_dir,
+            {
+                "sync": self.num_syncs,
+                "seconds": seconds,
+                "num_tensors": num,
+                "probe_max_abs_diff": None if result is None else result.max_abs_diff,
+                **extra,
+            },
+        )
+        log.info(
+            "vllm sync #%d (%s): %.3f s, %d tensors%s",
+            self.num_syncs,
+            how,
+            seconds,
+            num,
+            ""
+            if result is None
+            else f", probe max|dlogp| {result.max_abs_diff:.3g} (tol {result.tolerance:.3g})",
+        )
+        return SyncReport(
+            seconds=seconds,
+            num_tensors=num,
+            probe_max_abs_diff=None if result is None else result.max_abs_diff,
+            extra=extra,
+        )
 
     def _push_adapter(self, model: nn.Module) -> int:
         """Save the adapter to a fresh directory and reload it in place under the same LoRA id."""
@@ -215,17 +256,21 @@ class VLLMSampler:
     def engine_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
         """The engine's log p(tok[t] | tok[<t]) for t >= 1 (prompt logprobs: no sampling involved)."""
         sp = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
-        outs = self.llm.generate([{"prompt_token_ids": list(s)} for s in sequences], sp, use_tqdm=False,
-                                 lora_request=self._lora)
-        return [[step[tok].logprob for step, tok in zip(out.prompt_logprobs[1:], seq[1:])]
-                for out, seq in zip(outs, sequences)]
+        outs = self.llm.generate(
+            [{"prompt_token_ids": list(s)} for s in sequences], sp, use_tqdm=False, lora_request=self._lora
+        )
+        return [
+            [step[tok].logprob for step, tok in zip(out.prompt_logprobs[1:], seq[1:])]
+            for out, seq in zip(outs, sequences)
+        ]
 
     def check_parity(self, model: nn.Module, how: str = "check") -> parity.ProbeResult:
         """Score the probe batch with the engine and with `model`; raise WeightSyncError beyond tolerance."""
         batch = self.probe_batch or [self.tokenizer(parity.FALLBACK_PROBE_TEXT)["input_ids"][: self.max_len]]
         self._wake()
-        result = parity.compare(self.engine_logprobs(batch), parity.trainer_logprobs(_unwrap(model), batch),
-                                self.tolerance)
+        result = parity.compare(
+            self.engine_logprobs(batch), parity.trainer_logprobs(_unwrap(model), batch), self.tolerance
+        )
         self._sleep()
         parity.raise_if_mismatch(result, self.num_syncs, how)
         return result
@@ -287,9 +332,11 @@ def check_supported(model: nn.Module) -> None:
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     sizes = CPUAttentionBackend.get_supported_head_sizes()
     if head_dim not in sizes:
-        raise ValueError(f"rollout.backend: vllm on CPU supports head sizes {sizes}, but the model has "
-                         f"head_dim {head_dim}; use rollout.backend: transformers (or tiny.num_heads so that "
-                         "hidden_size / num_heads is supported)")
+        raise ValueError(
+            f"rollout.backend: vllm on CPU supports head sizes {sizes}, but the model has "
+            f"head_dim {head_dim}; use rollout.backend: transformers (or tiny.num_heads so that "
+            "hidden_size / num_heads is supported)"
+        )
 
 
 def build_llm(model_dir: str, cfg: Any, dtype: torch.dtype, lora_rank: int | None) -> vllm.LLM:
@@ -310,8 +357,11 @@ def build_llm(model_dir: str, cfg: Any, dtype: torch.dtype, lora_rank: int | Non
     if v.kv_cache_mib is not None:
         kwargs["kv_cache_memory_bytes"] = v.kv_cache_mib << 20
     if lora_rank is not None:
-        kwargs.update(enable_lora=True, max_loras=1,
-                      max_lora_rank=next((r for r in LORA_RANKS if r >= lora_rank), LORA_RANKS[-1]))
+        kwargs.update(
+            enable_lora=True,
+            max_loras=1,
+            max_lora_rank=next((r for r in LORA_RANKS if r >= lora_rank), LORA_RANKS[-1]),
+        )
     if v.sleep and _sleep_available():
         kwargs["enable_sleep_mode"] = True
     threads, set_threads = torch.get_num_threads(), torch.set_num_threads

@@ -38,7 +38,15 @@ from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
 
 LORA_NAME = "policy"
-LORA_TARGETS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}  # vLLM serves these
+LORA_TARGETS = {
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+}  # vLLM serves these
 
 
 class ServerError(RuntimeError):
@@ -48,7 +56,9 @@ class ServerError(RuntimeError):
 class ServerSampler:
     """`rlhf.rollout.base.Sampler` backed by a running vLLM OpenAI-compatible server."""
 
-    def __init__(self, cfg: Any, tokenizer: Any, *, lora_mode: str | None, dtype: Any, sync_dir: Path) -> None:
+    def __init__(
+        self, cfg: Any, tokenizer: Any, *, lora_mode: str | None, dtype: Any, sync_dir: Path
+    ) -> None:
         self.vcfg = cfg.vllm
         self.output_dir = cfg.run.output_dir
         self.url = self.vcfg.server_url.rstrip("/")
@@ -67,16 +77,19 @@ class ServerSampler:
 
     def _request(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.vcfg.server_timeout_s) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             raise ServerError(f"vLLM server {method} {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
         except (urllib.error.URLError, TimeoutError) as exc:
-            raise ServerError(f"vLLM server at {self.url} unreachable ({method} {path}): {exc}. "
-                              "Is it running with VLLM_SERVER_DEV_MODE=1? (vllm.server_url)") from None
+            raise ServerError(
+                f"vLLM server at {self.url} unreachable ({method} {path}): {exc}. "
+                "Is it running with VLLM_SERVER_DEV_MODE=1? (vllm.server_url)"
+            ) from None
         try:
             return json.loads(raw) if raw.strip() else None
         except json.JSONDecodeError:
@@ -97,9 +110,15 @@ class ServerSampler:
     def generate(self, prompts: Sequence[Sequence[int]], params: SamplingParams) -> list[list[Completion]]:
         def one(i: int) -> list[Completion]:
             body = {
-                "model": self._served_name, "prompt": [int(t) for t in prompts[i]], "n": params.n,
-                "temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_new_tokens,
-                "stop": list(params.stop) or None, "include_stop_str_in_output": True, "logprobs": 0,
+                "model": self._served_name,
+                "prompt": [int(t) for t in prompts[i]],
+                "n": params.n,
+                "temperature": params.temperature,
+                "top_p": params.top_p,
+                "max_tokens": params.max_new_tokens,
+                "stop": list(params.stop) or None,
+                "include_stop_str_in_output": True,
+                "logprobs": 0,
                 "return_token_ids": True,
             }
             if params.seed is not None:
@@ -110,8 +129,12 @@ class ServerSampler:
         with ThreadPoolExecutor(max_workers=min(16, max(1, len(prompts)))) as pool:
             result = list(pool.map(one, range(len(prompts))))
         if self.probe_batch is None:
-            self.probe_batch = parity.probe_sequences(
-                prompts, [g[0].token_ids for g in result], self.vcfg.probe_size, self.max_len) or None
+            self.probe_batch = (
+                parity.probe_sequences(
+                    prompts, [g[0].token_ids for g in result], self.vcfg.probe_size, self.max_len
+                )
+                or None
+            )
         return result
 
     # -- weight sync
@@ -122,8 +145,10 @@ class ServerSampler:
         target = Path(tempfile.mkdtemp(prefix=f"sync-{self.num_syncs}-", dir=self.sync_dir))
         if self.lora_mode == "adapter":
             model.save_pretrained(str(target))
-            self._post("/v1/load_lora_adapter", {"lora_name": LORA_NAME, "lora_path": str(target),
-                                                 "load_inplace": True})
+            self._post(
+                "/v1/load_lora_adapter",
+                {"lora_name": LORA_NAME, "lora_path": str(target), "load_inplace": True},
+            )
             self._adapter_loaded = True
             num, how = sum(1 for n, _ in model.named_parameters() if "lora_" in n), "lora adapter"
         else:
@@ -131,8 +156,13 @@ class ServerSampler:
             _save_safetensors(weights, target / "model.safetensors")
             self._post("/pause?mode=wait")
             try:
-                self._post("/collective_rpc", {"method": "reload_weights",
-                                               "kwargs": {"weights_path": str(target), "is_checkpoint_format": True}})
+                self._post(
+                    "/collective_rpc",
+                    {
+                        "method": "reload_weights",
+                        "kwargs": {"weights_path": str(target), "is_checkpoint_format": True},
+                    },
+                )
                 self._post("/reset_prefix_cache")
                 self._post("/update_weight_version", {"new_version": str(self.num_syncs)})
             finally:
@@ -147,25 +177,44 @@ class ServerSampler:
         if self.vcfg.probe_interval and self.num_syncs % self.vcfg.probe_interval == 0:
             result = self.check_parity(model, how=how)
             extra.update(probe_mean_abs_diff=result.mean_abs_diff, probe_tokens=result.num_tokens)
-        parity.log_sync(self.output_dir, {"sync": self.num_syncs, "seconds": seconds, "num_tensors": num,
-                                          "probe_max_abs_diff": None if result is None else result.max_abs_diff, **extra})
-        return SyncReport(seconds=seconds, num_tensors=num,
-                          probe_max_abs_diff=None if result is None else result.max_abs_diff, extra=extra)
+        parity.log_sync(
+            self.output_dir,
+            {
+                "sync": self.num_syncs,
+                "seconds": seconds,
+                "num_tensors": num,
+                "probe_max_abs_diff": None if result is None else result.max_abs_diff,
+                **extra,
+            },
+        )
+        return SyncReport(
+            seconds=seconds,
+            num_tensors=num,
+            probe_max_abs_diff=None if result is None else result.max_abs_diff,
+            extra=extra,
+        )
 
     # -- parity probe
 
     def engine_logprobs(self, sequences: Sequence[Sequence[int]]) -> list[list[float]]:
         out = []
         for seq in sequences:
-            body = {"model": self._served_name, "prompt": [int(t) for t in seq], "max_tokens": 1,
-                    "temperature": 0.0, "prompt_logprobs": 0}
+            body = {
+                "model": self._served_name,
+                "prompt": [int(t) for t in seq],
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "prompt_logprobs": 0,
+            }
             steps = self._post("/v1/completions", body)["choices"][0]["prompt_logprobs"]
             out.append([step[str(tok)]["logprob"] for step, tok in zip(steps[1:], seq[1:])])
         return out
 
     def check_parity(self, model: nn.Module, how: str = "check") -> parity.ProbeResult:
         batch = self.probe_batch or [self.tokenizer(parity.FALLBACK_PROBE_TEXT)["input_ids"]]
-        result = parity.compare(self.engine_logprobs(batch), parity.trainer_logprobs(model, batch), self.tolerance)
+        result = parity.compare(
+            self.engine_logprobs(batch), parity.trainer_logprobs(model, batch), self.tolerance
+        )
         parity.raise_if_mismatch(result, self.num_syncs, how)
         return result
 
@@ -188,11 +237,17 @@ def lora_sync_mode(model: nn.Module, requested: str) -> str | None:
         return None
     cfg = next(iter(peft_cfg.values()))
     targets = set(cfg.target_modules) if not isinstance(cfg.target_modules, str) else {cfg.target_modules}
-    servable = (targets <= LORA_TARGETS and not getattr(cfg, "modules_to_save", None)
-                and not getattr(cfg, "use_dora", False) and getattr(cfg, "bias", "none") == "none")
+    servable = (
+        targets <= LORA_TARGETS
+        and not getattr(cfg, "modules_to_save", None)
+        and not getattr(cfg, "use_dora", False)
+        and getattr(cfg, "bias", "none") == "none"
+    )
     if requested == "adapter" and not servable:
-        raise ValueError(f"vllm.lora_sync: adapter sync cannot serve target_modules={sorted(targets)} "
-                         f"(vLLM serves {sorted(LORA_TARGETS)}, no modules_to_save/DoRA/bias); use merge or auto")
+        raise ValueError(
+            f"vllm.lora_sync: adapter sync cannot serve target_modules={sorted(targets)} "
+            f"(vLLM serves {sorted(LORA_TARGETS)}, no modules_to_save/DoRA/bias); use merge or auto"
+        )
     if requested == "merge" or not servable:
         return "merge"
     return "adapter"
@@ -200,7 +255,6 @@ def lora_sync_mode(model: nn.Module, requested: str) -> str | None:
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)  # DDP/accelerate wrappers
-
 
 
 def _save_safetensors(weights: dict, path: Path) -> None:
@@ -216,7 +270,12 @@ def make_server_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> ServerSam
     base = _unwrap(model)
     sync_dir = Path(cfg.vllm.sync_dir or Path(cfg.run.output_dir) / "vllm_sync").resolve()
     sync_dir.mkdir(parents=True, exist_ok=True)
-    sampler = ServerSampler(cfg, tokenizer, lora_mode=lora_sync_mode(base, cfg.vllm.lora_sync),
-                            dtype=next(base.parameters()).dtype, sync_dir=sync_dir)
+    sampler = ServerSampler(
+        cfg,
+        tokenizer,
+        lora_mode=lora_sync_mode(base, cfg.vllm.lora_sync),
+        dtype=next(base.parameters()).dtype,
+        sync_dir=sync_dir,
+    )
     sampler.sync_weights(base)
     return sampler

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from rlhf.runtime import killpoints
+
 PREFIX = "step-"
 STATE = "state.json"
 
@@ -29,7 +30,11 @@ STATE = "state.json"
 def rng_state() -> dict[str, Any]:
     import numpy as np
 
-    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -57,8 +62,10 @@ def _save(obj: Any, path: Path) -> None:
 
 
 def _kept(root: Path) -> str:
-    return (f"the unfinished copy was removed and the previous checkpoint {latest_checkpoint(root) or '(none)'} "
-            "is intact: free space, then continue with --resume")
+    return (
+        f"the unfinished copy was removed and the previous checkpoint {latest_checkpoint(root) or '(none)'} "
+        "is intact: free space, then continue with --resume"
+    )
 
 
 def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[str, Any], keep: int) -> Path:
@@ -79,11 +86,15 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise OSError(exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); "
-                          f"{_kept(root)}") from exc
+            raise OSError(
+                exc.errno, f"disk full while writing checkpoint {final.name} ({exc}); {_kept(root)}"
+            ) from exc
         if isinstance(exc, TorchWriteError):
-            raise OSError(errno.EIO, f"writing checkpoint {final.name} failed ({exc.__cause__}), most likely a "
-                          f"full disk; {_kept(root)}") from exc
+            raise OSError(
+                errno.EIO,
+                f"writing checkpoint {final.name} failed ({exc.__cause__}), most likely a "
+                f"full disk; {_kept(root)}",
+            ) from exc
         raise
     prune(root, keep)
     return final
@@ -104,7 +115,9 @@ def latest_checkpoint(root: Path) -> Path | None:
 
 def load_checkpoint(path: Path, names: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(objects by name, state). RNG states are restored by the caller via `restore_rng`."""
-    objects = {n: torch.load(path / f"{n}.pt", weights_only=False) for n in names if (path / f"{n}.pt").is_file()}
+    objects = {
+        n: torch.load(path / f"{n}.pt", weights_only=False) for n in names if (path / f"{n}.pt").is_file()
+    }
     state = json.loads((path / STATE).read_text())
     return objects, state
 

@@ -14,8 +14,16 @@ from typing import Any
 from data_gen.writers import atomic_write_text
 
 PLOT_KEYS = (
-    "reward_mean", "accuracy", "step_accuracy", "kl", "entropy", "clip_frac",
-    "response_len_mean", "zero_variance_frac", "tokens_per_second", "seconds",
+    "reward_mean",
+    "accuracy",
+    "step_accuracy",
+    "kl",
+    "entropy",
+    "clip_frac",
+    "response_len_mean",
+    "zero_variance_frac",
+    "tokens_per_second",
+    "seconds",
 )
 
 
@@ -64,8 +72,11 @@ class MetricsLog:
 def truncate_jsonl(path: Path, step: int) -> None:
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and _step_of(line) is not None and _step_of(line) <= step]
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and _step_of(line) is not None and _step_of(line) <= step
+    ]
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
@@ -80,7 +91,11 @@ def write_plots(metrics_path: Path, plots_dir: Path, keys: tuple[str, ...] = PLO
     records = read_metrics(metrics_path)
     series = {}
     for key in keys:
-        pts = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+        pts = [
+            (r["step"], r[key])
+            for r in records
+            if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])
+        ]
         if pts:
             series[key] = pts
     if not series:
@@ -99,7 +114,7 @@ def write_plots(metrics_path: Path, plots_dir: Path, keys: tuple[str, ...] = PLO
         ax.set_title(key)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(series):]:
+    for ax in list(axes.flat)[len(series) :]:
         ax.axis("off")
     fig.tight_layout()
     plots_dir.mkdir(parents=True, exist_ok=True)

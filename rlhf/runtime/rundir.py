@@ -54,7 +54,9 @@ class RunDir:
         return atomic_write_text(self.root / name, json.dumps(data, indent=2, default=_jsonable))
 
 
-def prepare_run_dir(cfg: Any, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+def prepare_run_dir(
+    cfg: Any, output_dir: str | Path, *, resume: bool = False, overwrite: bool = False
+) -> RunDir:
     """Create (or reopen for resume) a run directory and save the resolved config."""
     if resume and overwrite:
         raise ValueError("--resume and --overwrite are mutually exclusive")
@@ -63,7 +65,9 @@ def prepare_run_dir(cfg: Any, output_dir: str | Path, *, resume: bool = False, o
         raise ValueError(f"run.output_dir {root} exists and is not a directory")
     has_run = root.is_dir() and any(root.iterdir())
     if has_run and not (resume or overwrite):
-        raise ValueError(f"run.output_dir {root} already holds a run; pass --resume to continue it or --overwrite")
+        raise ValueError(
+            f"run.output_dir {root} already holds a run; pass --resume to continue it or --overwrite"
+        )
     if resume and not (root / CONFIG_NAME).is_file():
         raise ValueError(f"--resume: {root} holds no run to resume (no {CONFIG_NAME})")
     if resume:
@@ -71,7 +75,9 @@ def prepare_run_dir(cfg: Any, output_dir: str | Path, *, resume: bool = False, o
         import yaml
 
         if yaml.safe_load(old) != to_dict(cfg):
-            raise ValueError(f"--resume: the recipe differs from the one {root} was started with ({root / CONFIG_NAME})")
+            raise ValueError(
+                f"--resume: the recipe differs from the one {root} was started with ({root / CONFIG_NAME})"
+            )
     if overwrite and has_run:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)

@@ -38,4 +38,6 @@ def check_reward_names(cfg: RunConfig) -> None:
         if spec.name in REWARDS or spec.name in STEP_REWARDS or ":" in spec.name:
             continue
         valid = ", ".join(sorted(set(REWARDS.names()) | set(STEP_REWARDS.names())))
-        raise ValueError(f"rewards[{i}].name: unknown reward {spec.name!r}; valid: {valid} (or package.module:attr)")
+        raise ValueError(
+            f"rewards[{i}].name: unknown reward {spec.name!r}; valid: {valid} (or package.module:attr)"
+        )

@@ -22,45 +22,57 @@ import json
 import time
 from typing import Any
 
+from rewards.types import Problem
 from rlhf.config.recipe import RunConfig
 from rlhf.runtime.rundir import RunDir
-from rewards.types import Problem
 
 
 def load_problems(cfg: RunConfig) -> tuple[list[Problem], list[Problem]]:
     """(problems to distil, held-out problems); every data error surfaces before a model loads."""
     from rlhf.eval import evaluator as ev
+
     d = cfg.distill
     if bool(d.generate) == bool(d.problems_path):
-        raise ValueError("distill: set exactly one of distill.generate (a data_gen task) and distill.problems_path")
+        raise ValueError(
+            "distill: set exactly one of distill.generate (a data_gen task) and distill.problems_path"
+        )
     if d.problems_path:
         return ev.file_problems(d.problems_path, split="train"), []
     g = d.generate
     train = ev.generated_problems(g.task, g.n, "train", g.seed, g.level, dict(g.params))
-    held = ev.generated_problems(g.task, d.heldout, "test", g.seed, g.level, dict(g.params)) if d.heldout else []
+    held = (
+        ev.generated_problems(g.task, d.heldout, "test", g.seed, g.level, dict(g.params)) if d.heldout else []
+    )
     return train, held
 
 
 def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Teacher samples, verified; returns the kept rows and acceptance statistics."""
     from rewards.registry import REWARDS
-    from rewards.steps.segment import segment_completion
     from rewards.step_rewards import RuleStepReward
-    from rlhf.eval import evaluator as ev
+    from rewards.steps.segment import segment_completion
     from rlhf.data.problems import encode_prompts
+    from rlhf.eval import evaluator as ev
     from rlhf.rollout.base import SamplingParams
 
     d = cfg.distill
     if not d.teacher:
-        raise ValueError("distill.teacher must name the teacher checkpoint (an HF dir, adapter dir or run dir)")
+        raise ValueError(
+            "distill.teacher must name the teacher checkpoint (an HF dir, adapter dir or run dir)"
+        )
     verifier = REWARDS.get(d.verifier)()  # unknown name: ValueError listing the rewards
     model_dir, adapter = ev.resolve_checkpoint(d.teacher, d.teacher_base)
     model, tok = ev.load_model(model_dir, adapter)
     settings = ev.EvalSettings(backend=d.backend, max_new_tokens=d.max_new_tokens, seed=cfg.run.seed)
     sampler, backend = ev.make_sampler(model, tok, model_dir, settings)
     prompts = encode_prompts(tok, problems, cfg.data.system_prompt)
-    params = SamplingParams(n=d.samples_per_problem, max_new_tokens=d.max_new_tokens, temperature=d.temperature,
-                            stop=cfg.rollout.stop, seed=cfg.run.seed)
+    params = SamplingParams(
+        n=d.samples_per_problem,
+        max_new_tokens=d.max_new_tokens,
+        temperature=d.temperature,
+        stop=cfg.rollout.stop,
+        seed=cfg.run.seed,
+    )
     from rich.progress import Progress
 
     outs = []
@@ -68,7 +80,9 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
     with Progress() as prog:
         task = prog.add_task("teacher sampling", total=len(problems))
         for i in range(0, len(prompts), chunk):
-            outs += sampler.generate(prompts[i:i + chunk], dataclasses.replace(params, seed=cfg.run.seed + i))
+            outs += sampler.generate(
+                prompts[i : i + chunk], dataclasses.replace(params, seed=cfg.run.seed + i)
+            )
             prog.update(task, completed=min(i + chunk, len(prompts)))
     flat_p = [p for p in problems for _ in range(d.samples_per_problem)]
     flat_c = [c for comps in outs for c in comps]
@@ -78,16 +92,35 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
         spans = [segment_completion(c.text, list(c.token_ids), tok) for c in flat_c]
         steps = RuleStepReward().score_steps(flat_p, spans)
         ok = [o and all(x is None or x >= 0.5 for x in row) for o, row in zip(ok, steps)]
-    rows = select_traces(problems, [c.text for c in flat_c], ok, d.samples_per_problem, d.keep_per_problem,
-                         cfg.data.system_prompt)
-    stats = {"teacher": d.teacher, "teacher_backend": backend, "problems": len(problems),
-             "samples": len(flat_c), "accepted_samples": sum(ok), "acceptance_rate": sum(ok) / max(len(ok), 1),
-             "problems_solved": len({r["id"] for r in rows}), "traces_kept": len(rows)}
+    rows = select_traces(
+        problems,
+        [c.text for c in flat_c],
+        ok,
+        d.samples_per_problem,
+        d.keep_per_problem,
+        cfg.data.system_prompt,
+    )
+    stats = {
+        "teacher": d.teacher,
+        "teacher_backend": backend,
+        "problems": len(problems),
+        "samples": len(flat_c),
+        "accepted_samples": sum(ok),
+        "acceptance_rate": sum(ok) / max(len(ok), 1),
+        "problems_solved": len({r["id"] for r in rows}),
+        "traces_kept": len(rows),
+    }
     return rows, stats
 
 
-def select_traces(problems: list[Problem], texts: list[str], ok: list[bool], per_problem: int, keep: int,
-                  system_prompt: str | None = None) -> list[dict[str, Any]]:
+def select_traces(
+    problems: list[Problem],
+    texts: list[str],
+    ok: list[bool],
+    per_problem: int,
+    keep: int,
+    system_prompt: str | None = None,
+) -> list[dict[str, Any]]:
     """Up to `keep` distinct accepted texts per problem, in sampling order, as prompt/completion rows.
 
     `texts`/`ok` hold `per_problem` consecutive entries for each problem.
@@ -101,8 +134,15 @@ def select_traces(problems: list[Problem], texts: list[str], ok: list[bool], per
             text = texts[j].strip()
             if ok[j] and text not in seen and len(seen) < keep:
                 seen.add(text)
-                rows.append({"id": p.id, "task": p.task, "prompt": chat_messages(p, system_prompt),
-                             "completion": text, "answer": p.answer})
+                rows.append(
+                    {
+                        "id": p.id,
+                        "task": p.task,
+                        "prompt": chat_messages(p, system_prompt),
+                        "completion": text,
+                        "answer": p.answer,
+                    }
+                )
     return rows
 
 
@@ -114,17 +154,27 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     rows, stats = sample_traces(cfg, problems)
     run_dir.write_json("distill_stats.json", stats)
     if not rows:
-        raise ValueError(f"distill: the teacher solved none of {len(problems)} problems "
-                         f"({stats['samples']} samples); nothing to finetune on")
+        raise ValueError(
+            f"distill: the teacher solved none of {len(problems)} problems "
+            f"({stats['samples']} samples); nothing to finetune on"
+        )
     traces = run_dir.root / "traces.jsonl"
     traces.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     eval_path = None
     if heldout:
         eval_path = run_dir.root / "heldout.jsonl"
         eval_path.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in heldout), encoding="utf-8")
-    sft_cfg = dataclasses.replace(cfg, trainer="sft", sft=dataclasses.replace(
-        cfg.sft, train_path=str(traces), generate=None, eval_path=str(eval_path) if eval_path else cfg.sft.eval_path,
-        eval_fraction=0.0 if eval_path or cfg.sft.eval_path else cfg.sft.eval_fraction))
+    sft_cfg = dataclasses.replace(
+        cfg,
+        trainer="sft",
+        sft=dataclasses.replace(
+            cfg.sft,
+            train_path=str(traces),
+            generate=None,
+            eval_path=str(eval_path) if eval_path else cfg.sft.eval_path,
+            eval_fraction=0.0 if eval_path or cfg.sft.eval_path else cfg.sft.eval_fraction,
+        ),
+    )
     result = sft.run(sft_cfg, run_dir)
     result = {**result, "trainer": "distill", "distill": stats, "wall_s": round(time.time() - t0, 2)}
     run_dir.write_json("result.json", result)

@@ -43,8 +43,10 @@ EvalTrace = tuple[str, list[str], int]  # prompt, steps, first wrong step (-1: n
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     p = cfg.prm
     if run_dir.resume:
-        raise ValueError("the prm trainer keeps no mid-run checkpoints (a tiny PRM trains in minutes); "
-                         "rerun with --overwrite instead of --resume")
+        raise ValueError(
+            "the prm trainer keeps no mid-run checkpoints (a tiny PRM trains in minutes); "
+            "rerun with --overwrite instead of --resume"
+        )
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
     if cfg.train.cpu_threads:  # shared with the other trainers: 1 is fastest for tiny models
@@ -64,8 +66,10 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         model = apply_lora(model, cfg.lora)
     model.to(device)
 
-    encoded = [encode_row(tokenizer, r["prompt"], r["completions"], r["labels"], p.separator, p.max_length)
-               for r in rows]
+    encoded = [
+        encode_row(tokenizer, r["prompt"], r["completions"], r["labels"], p.separator, p.max_length)
+        for r in rows
+    ]
     encoded = [e for e in encoded if e.step_positions]
     steps_per_epoch = math.ceil(len(encoded) / p.batch_size)
     total = steps_per_epoch * p.epochs
@@ -73,7 +77,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
     warmup = int(p.warmup_ratio * total)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)))
+        opt,
+        lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)),
+    )
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     hidden: dict[str, torch.Tensor] = {}
@@ -114,25 +120,49 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             bar.update(1)
             bar.set_postfix(step_loss=f"{prm_loss.item():.4f}", lm_loss=f"{aux.item():.3f}")
             if step % max(cfg.run.log_every, 1) == 0 or step == total:
-                run_dir.append_jsonl(run_dir.metrics_path, {"step": step, "loss": float(loss),
-                                                            "step_loss": prm_loss.item(), "lm_loss": aux.item(),
-                                                            "lr": sched.get_last_lr()[0],
-                                                            "seconds": time.perf_counter() - t0})
+                run_dir.append_jsonl(
+                    run_dir.metrics_path,
+                    {
+                        "step": step,
+                        "loss": float(loss),
+                        "step_loss": prm_loss.item(),
+                        "lm_loss": aux.item(),
+                        "lr": sched.get_last_lr()[0],
+                        "seconds": time.perf_counter() - t0,
+                    },
+                )
             if p.eval_every and step % p.eval_every == 0 and step < total:
                 metrics = evaluate(model, tokenizer, evals, p, device, vals)
-                run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in metrics.items()
-                                                                             if k != "examples"}})
+                run_dir.append_jsonl(
+                    run_dir.metrics_path,
+                    {"step": step, **{f"eval/{k}": v for k, v in metrics.items() if k != "examples"}},
+                )
     bar.close()
     train_seconds = time.perf_counter() - t0
     metrics = evaluate(model, tokenizer, evals, p, device, vals)
-    out_dir = save_prm(model, tokenizer, run_dir.root / "prm", p.separator, p.max_length, metrics["threshold"])
+    out_dir = save_prm(
+        model, tokenizer, run_dir.root / "prm", p.separator, p.max_length, metrics["threshold"]
+    )
     summary = {k: v for k, v in metrics.items() if k != "examples"}
     run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in summary.items()}})
-    run_dir.write_json("eval.json", {**metrics, "train_rows": len(encoded), "steps": step,
-                                     "train_seconds": train_seconds, "model_path": model_path})
+    run_dir.write_json(
+        "eval.json",
+        {
+            **metrics,
+            "train_rows": len(encoded),
+            "steps": step,
+            "train_seconds": train_seconds,
+            "model_path": model_path,
+        },
+    )
     _plot(losses, run_dir.plots / "prm_loss.png")
-    return {"prm_path": str(out_dir), "steps": step, "final_step_loss": losses[-1] if losses else None,
-            "train_seconds": round(train_seconds, 1), **summary}
+    return {
+        "prm_path": str(out_dir),
+        "steps": step,
+        "final_step_loss": losses[-1] if losses else None,
+        "train_seconds": round(train_seconds, 1),
+        **summary,
+    }
 
 
 # ---------------------------------------------------------------------- data
@@ -148,26 +178,33 @@ def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace], li
 
         tasks = list(p.tasks)
         knobs = dict(p.knobs)
-        items = generate(tasks, p.num_train + p.num_val, seed=cfg.run.seed, level=p.level, overrides=knobs,
-                         split="train")
-        eval_items = generate(tasks, p.num_eval, seed=cfg.run.seed, level=p.level, overrides=knobs, split="test")
+        items = generate(
+            tasks, p.num_train + p.num_val, seed=cfg.run.seed, level=p.level, overrides=knobs, split="train"
+        )
+        eval_items = generate(
+            tasks, p.num_eval, seed=cfg.run.seed, level=p.level, overrides=knobs, split="test"
+        )
         rows = list(prm_rows(items[: p.num_train], p.corruptions))
 
         def traces(its: list[dict[str, Any]]) -> list[EvalTrace]:
             return [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(its)]
 
-        return rows, traces(eval_items), traces(items[p.num_train:])
-    rows = [check_row(r, f"{p.train_file} row {i}") for i, r in
-            enumerate(convert(read_rows(p.train_file), p.format, p.neutral))]
+        return rows, traces(eval_items), traces(items[p.num_train :])
+    rows = [
+        check_row(r, f"{p.train_file} row {i}")
+        for i, r in enumerate(convert(read_rows(p.train_file), p.format, p.neutral))
+    ]
     if p.eval_file:
-        held = [check_row(r, f"{p.eval_file} row {i}") for i, r in
-                enumerate(convert(read_rows(p.eval_file), p.format, p.neutral))]
+        held = [
+            check_row(r, f"{p.eval_file} row {i}")
+            for i, r in enumerate(convert(read_rows(p.eval_file), p.format, p.neutral))
+        ]
     else:
         cut = max(1, int(len(rows) * (1 - p.eval_fraction)))
         rows, held = rows[:cut], rows[cut:]
     if p.num_val >= len(rows):
         raise ValueError(f"prm.num_val {p.num_val} leaves no training rows (the file has {len(rows)})")
-    val = rows[len(rows) - p.num_val:]
+    val = rows[len(rows) - p.num_val :]
     rows = rows[: len(rows) - p.num_val]
 
     def traces(rs: list[dict[str, Any]]) -> list[EvalTrace]:
@@ -186,8 +223,14 @@ def _first_bad(labels: list[Any]) -> int:
 # ---------------------------------------------------------------------- evaluation
 
 
-def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device: torch.device,
-             vals: list[EvalTrace] = ()) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    evals: list[EvalTrace],
+    p: Any,
+    device: torch.device,
+    vals: list[EvalTrace] = (),
+) -> dict[str, Any]:
     """ProcessBench-style metrics on held-out traces, plus step-level accuracy; with validation
     traces the threshold is calibrated on them first (best F1), else it is `prm.threshold`."""
     if not evals:
@@ -195,16 +238,18 @@ def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device:
     scorer = PRMScorer(model, tokenizer, p.separator, p.max_length, p.eval_batch_size, device)
     threshold, val_f1 = p.threshold, None
     if vals:
-        threshold, val_f1 = calibrate_threshold(scorer.score([e[0] for e in vals], [e[1] for e in vals]),
-                                                [e[2] for e in vals])
+        threshold, val_f1 = calibrate_threshold(
+            scorer.score([e[0] for e in vals], [e[1] for e in vals]), [e[2] for e in vals]
+        )
     scores = scorer.score([e[0] for e in evals], [e[1] for e in evals])
     model.train()
     labels = [e[2] for e in evals]
     predicted = [predicted_first_error(s, threshold) for s in scores]
     out: dict[str, Any] = processbench_f1(predicted, labels)
     if vals:  # the fixed threshold's result too, for comparison
-        out["f1_at_fixed_threshold"] = processbench_f1([predicted_first_error(s, p.threshold) for s in scores],
-                                                       labels)["f1"]
+        out["f1_at_fixed_threshold"] = processbench_f1(
+            [predicted_first_error(s, p.threshold) for s in scores], labels
+        )["f1"]
     out["threshold"], out["val_f1"] = threshold, val_f1
     right = total = 0
     for s, (_, _, label) in zip(scores, evals):  # steps up to and including the first wrong one
@@ -214,9 +259,16 @@ def evaluate(model: Any, tokenizer: Any, evals: list[EvalTrace], p: Any, device:
                 total += 1
                 right += (x >= threshold) == (label < 0 or i < label)
     out["step_acc"] = right / total if total else float("nan")
-    out["examples"] = [{"prompt": e[0], "steps": e[1], "label": e[2], "predicted": pr,
-                        "scores": [None if x is None else round(x, 3) for x in s]}
-                       for e, pr, s in list(zip(evals, predicted, scores))[:8]]
+    out["examples"] = [
+        {
+            "prompt": e[0],
+            "steps": e[1],
+            "label": e[2],
+            "predicted": pr,
+            "scores": [None if x is None else round(x, 3) for x in s],
+        }
+        for e, pr, s in list(zip(evals, predicted, scores))[:8]
+    ]
     return out
 
 
@@ -228,7 +280,9 @@ def _backbone_body(model: Any) -> torch.nn.Module:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     body = getattr(base, getattr(base, "base_model_prefix", "model"), None)
     if not isinstance(body, torch.nn.Module):
-        raise ValueError(f"prm.lm_coef: cannot find the backbone body of {type(base).__name__}; set prm.lm_coef=0")
+        raise ValueError(
+            f"prm.lm_coef: cannot find the backbone body of {type(base).__name__}; set prm.lm_coef=0"
+        )
     return body
 
 
@@ -252,7 +306,10 @@ def _plot(losses: list[float], path: Path) -> None:
     ax.plot(range(1, len(losses) + 1), losses, lw=0.8, label="step loss")
     k = max(1, len(losses) // 50)
     if k > 1:
-        smooth = [sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1]) for i in range(len(losses))]
+        smooth = [
+            sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1])
+            for i in range(len(losses))
+        ]
         ax.plot(range(1, len(losses) + 1), smooth, lw=2, label=f"running mean ({k})")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("step cross-entropy")

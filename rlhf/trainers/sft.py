@@ -27,13 +27,19 @@ from typing import Any
 
 import torch
 
-from rlhf.models import adapters
-from rlhf.runtime import distributed as dist
-from rlhf.models.policy import DTYPES, check_target_modules, check_tokenizer, load_tokenizer, resolve_model_path
-from rlhf.data.readers import SftExample, generated_examples, load_examples, mix, split_heldout
 from rlhf.config.recipe import RunConfig
-from rlhf.runtime.rundir import RunDir
+from rlhf.data.readers import SftExample, generated_examples, load_examples, mix, split_heldout
 from rlhf.eval.sft import make_scorer
+from rlhf.models import adapters
+from rlhf.models.policy import (
+    DTYPES,
+    check_target_modules,
+    check_tokenizer,
+    load_tokenizer,
+    resolve_model_path,
+)
+from rlhf.runtime import distributed as dist
+from rlhf.runtime.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,9 @@ def prepare_data(cfg: RunConfig) -> SftData:
     heldout: list[SftExample] = []
     if s.train_path:
         rows = load_examples(s.train_path, "domain")
-        file_train, file_held = (rows, []) if s.eval_path else split_heldout(rows, s.eval_fraction, cfg.run.seed)
+        file_train, file_held = (
+            (rows, []) if s.eval_path else split_heldout(rows, s.eval_fraction, cfg.run.seed)
+        )
         train += file_train
         heldout += file_held
     if s.generate:
@@ -76,7 +84,10 @@ def prepare_data(cfg: RunConfig) -> SftData:
 def load_model(cfg: RunConfig, path: str) -> Any:
     from transformers import AutoModelForCausalLM
 
-    kwargs: dict[str, Any] = {"dtype": DTYPES[cfg.model.dtype], "trust_remote_code": cfg.model.trust_remote_code}
+    kwargs: dict[str, Any] = {
+        "dtype": DTYPES[cfg.model.dtype],
+        "trust_remote_code": cfg.model.trust_remote_code,
+    }
     if cfg.sft.qlora:
         kwargs["quantization_config"] = _qlora_config(cfg)
     return AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -87,16 +98,22 @@ def _qlora_config(cfg: RunConfig) -> Any:
     if not cfg.lora.enabled:
         raise ValueError("sft.qlora=true needs lora.enabled=true (a 4-bit base cannot be finetuned fully)")
     if cfg.run.device == "cpu" or not torch.cuda.is_available():
-        raise ValueError("sft.qlora=true needs a CUDA GPU (bitsandbytes 4-bit kernels); this machine has none. "
-                         "Set sft.qlora=false to train the LoRA adapter on a full-precision base")
+        raise ValueError(
+            "sft.qlora=true needs a CUDA GPU (bitsandbytes 4-bit kernels); this machine has none. "
+            "Set sft.qlora=false to train the LoRA adapter on a full-precision base"
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
         raise ValueError("sft.qlora=true needs bitsandbytes: pip install bitsandbytes") from None
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
 
 
 def lora_config(cfg: RunConfig, model: Any) -> Any:
@@ -104,8 +121,14 @@ def lora_config(cfg: RunConfig, model: Any) -> Any:
 
     lc = cfg.lora
     check_target_modules(model, lc.target_modules)
-    return LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules),
-                      bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lc.r,
+        lora_alpha=lc.alpha,
+        lora_dropout=lc.dropout,
+        target_modules=list(lc.target_modules),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def adapter_source(path: str) -> Path:
@@ -114,7 +137,9 @@ def adapter_source(path: str) -> Path:
     for cand in (p, p / adapters.ADAPTER_DIR):
         if (cand / "adapter_config.json").is_file():
             return cand
-    raise ValueError(f"lora.adapter_path {path!r} holds no LoRA adapter (no adapter_config.json there or in adapter/)")
+    raise ValueError(
+        f"lora.adapter_path {path!r} holds no LoRA adapter (no adapter_config.json there or in adapter/)"
+    )
 
 
 def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
@@ -185,8 +210,15 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
     train_ds = Dataset.from_list([e.to_record() for e in data.train])
     eval_ds = Dataset.from_list([e.to_record() for e in data.heldout]) if data.heldout else None
-    heldout_eval = HeldoutEval(run_dir, tokenizer, data.heldout, s.eval_metric, s.eval_max_new_tokens, s.eval_every,
-                               s.stop_at_accuracy)
+    heldout_eval = HeldoutEval(
+        run_dir,
+        tokenizer,
+        data.heldout,
+        s.eval_metric,
+        s.eval_max_new_tokens,
+        s.eval_every,
+        s.stop_at_accuracy,
+    )
     trainer = SFTTrainer(
         model=model,
         args=sft_args(cfg, run_dir, eval_ds is not None),
@@ -194,7 +226,11 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config,
-        callbacks=[MetricsLog(run_dir), heldout_eval, *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every)],
+        callbacks=[
+            MetricsLog(run_dir),
+            heldout_eval,
+            *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every),
+        ],
     )
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
@@ -228,7 +264,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     return result
 
 
-def save_outputs(cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run_dir: RunDir) -> dict[str, str]:
+def save_outputs(
+    cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run_dir: RunDir
+) -> dict[str, str]:
     """Write the adapter and/or merged model (LoRA) or the full model; return name -> path."""
     root = Path(run_dir.root)
     out: dict[str, str] = {}
@@ -250,6 +288,10 @@ def save_outputs(cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run
         out["adapter"] = str(adapter)
     if cfg.sft.save in ("merged", "both"):
         if cfg.sft.qlora:
-            raise ValueError("sft.save=merged with sft.qlora: merge into a full-precision base with `cotrl export`")
-        out["merged"] = str(adapters.merge_adapter(base_path, adapter, root / adapters.MERGED_DIR, cfg.model.dtype))
+            raise ValueError(
+                "sft.save=merged with sft.qlora: merge into a full-precision base with `cotrl export`"
+            )
+        out["merged"] = str(
+            adapters.merge_adapter(base_path, adapter, root / adapters.MERGED_DIR, cfg.model.dtype)
+        )
     return out

@@ -9,8 +9,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlhf.data.readers import SftExample
-from rlhf.runtime.rundir import RunDir
 from rlhf.eval.sft import evaluate, make_scorer
+from rlhf.runtime.rundir import RunDir
 
 
 class MetricsLog(TrainerCallback):
@@ -24,8 +24,10 @@ class MetricsLog(TrainerCallback):
         self._t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.run_dir.append_jsonl(self.run_dir.metrics_path,
-                                  {"step": state.global_step, "step_time": time.perf_counter() - self._t0})
+        self.run_dir.append_jsonl(
+            self.run_dir.metrics_path,
+            {"step": state.global_step, "step_time": time.perf_counter() - self._t0},
+        )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
@@ -35,8 +37,16 @@ class MetricsLog(TrainerCallback):
 class HeldoutEval(TrainerCallback):
     """Greedy generation on the held-out split every `every` steps; also callable directly."""
 
-    def __init__(self, run_dir: RunDir, tokenizer: Any, examples: Sequence[SftExample], metric: str,
-                 max_new_tokens: int, every: int, stop_at: float | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        tokenizer: Any,
+        examples: Sequence[SftExample],
+        metric: str,
+        max_new_tokens: int,
+        every: int,
+        stop_at: float | None = None,
+    ) -> None:
         self.run_dir = run_dir
         self.tokenizer = tokenizer
         self.examples = list(examples)
@@ -54,9 +64,15 @@ class HeldoutEval(TrainerCallback):
         if self.history and self.history[-1][0] == step:
             self.history.pop()  # the final evaluation replaces an in-training one at the same step
         self.history.append((step, res["accuracy"]))
-        self.run_dir.append_jsonl(self.run_dir.metrics_path, {
-            "step": step, "heldout_accuracy": res["accuracy"], "heldout_checked": res["checked"],
-            "heldout_format_rate": res["format_rate"]})
+        self.run_dir.append_jsonl(
+            self.run_dir.metrics_path,
+            {
+                "step": step,
+                "heldout_accuracy": res["accuracy"],
+                "heldout_checked": res["checked"],
+                "heldout_format_rate": res["format_rate"],
+            },
+        )
         self.run_dir.append_jsonl(self.run_dir.samples_path, {"step": step, "samples": res["samples"]})
         return res
 
@@ -75,8 +91,11 @@ class HeldoutEval(TrainerCallback):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        rows = [json.loads(x) for x in self.run_dir.metrics_path.read_text().splitlines() if x.strip()] \
-            if self.run_dir.metrics_path.is_file() else []
+        rows = (
+            [json.loads(x) for x in self.run_dir.metrics_path.read_text().splitlines() if x.strip()]
+            if self.run_dir.metrics_path.is_file()
+            else []
+        )
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
         loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
         ev = [(r["step"], r["eval_loss"]) for r in rows if "eval_loss" in r]

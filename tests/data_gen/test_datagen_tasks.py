@@ -120,7 +120,9 @@ def test_several_corruptions_per_item_are_distinct_and_labelled_exactly():
             assert row["labels"] == [i < first for i in range(len(row["labels"]))]
             assert first_false_step(row["completions"], it["meta"]) == first  # the rule verifier agrees
     # variant 0 is the canonical corruption, so exports with one corruption are unchanged
-    assert [r["completions"] for r in prm_rows(its[:5])][1::2] == [corrupt_item(it)["steps"] for it in its[:5]]
+    assert [r["completions"] for r in prm_rows(its[:5])][1::2] == [
+        corrupt_item(it)["steps"] for it in its[:5]
+    ]
     with pytest.raises(ValueError, match="corruptions must be >= 1"):
         list(prm_rows(its, corruptions=0))
 

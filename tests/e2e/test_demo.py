@@ -14,19 +14,37 @@ import pytest
 def test_demo_quick_writes_the_report(tmp_path, repo_root):
     out = tmp_path / "demo"
     env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.run([sys.executable, "-m", "rlhf.demo.pipeline", "--quick", "--out", str(out)], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlhf.demo.pipeline", "--quick", "--out", str(out)],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
-    for key in ("accuracy_before", "accuracy_after", "step_accuracy_before", "step_accuracy_after", "wall_s",
-                "heldout_curve", "eval_before", "eval_after"):
+    for key in (
+        "accuracy_before",
+        "accuracy_after",
+        "step_accuracy_before",
+        "step_accuracy_after",
+        "wall_s",
+        "heldout_curve",
+        "eval_before",
+        "eval_after",
+    ):
         assert key in report, key
     assert set(report["wall_s"]) >= {"data", "sft", "eval_before", "grpo", "eval_after", "report", "total"}
     assert [c["step"] for c in report["heldout_curve"]] == [0, 1, 2]  # SFT model, then each GRPO checkpoint
-    assert (out / "sft" / "config.resolved.yaml").is_file() and (out / "grpo" / "config.resolved.yaml").is_file()
+    assert (out / "sft" / "config.resolved.yaml").is_file() and (
+        out / "grpo" / "config.resolved.yaml"
+    ).is_file()
     for plot in report["plots"]:
         assert (out / plot).stat().st_size > 0
-    assert "grpo_curves.png" in " ".join(report["plots"]) and "heldout_accuracy.png" in " ".join(report["plots"])
+    assert "grpo_curves.png" in " ".join(report["plots"]) and "heldout_accuracy.png" in " ".join(
+        report["plots"]
+    )
     md = (out / "report.md").read_text()
     assert "accuracy" in md and "![heldout_accuracy]" in md
     # the data sets are disjoint (test split vs train split)
@@ -49,8 +67,13 @@ def test_demo_refuses_an_out_dir_that_is_not_a_demo(tmp_path, repo_root):
     keep = tmp_path / "precious"
     keep.mkdir()
     (keep / "notes.txt").write_text("do not delete")
-    proc = subprocess.run([sys.executable, "-m", "rlhf.demo.pipeline", "--quick", "--out", str(keep)], cwd=repo_root,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlhf.demo.pipeline", "--quick", "--out", str(keep)],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "does not hold a previous demo run" in proc.stderr and "Traceback" not in proc.stderr
     assert (keep / "notes.txt").read_text() == "do not delete"

@@ -21,8 +21,14 @@ COVERED_ELSEWHERE = {
     "prm_train": "tests/rlhf/trainers/test_prm_trainer.py",
     "prm_on_policy": "tests/rlhf/trainers/test_prm_trainer.py",
 }
-RL_TINY = ["train.steps=2", "data.prompts_per_step=2", "rollout.n=2", "rollout.max_new_tokens=12",
-           "run.save_every=0", "run.device=cpu"]
+RL_TINY = [
+    "train.steps=2",
+    "data.prompts_per_step=2",
+    "rollout.n=2",
+    "rollout.max_new_tokens=12",
+    "run.save_every=0",
+    "run.device=cpu",
+]
 RL_RECIPES = ("grpo_outcome", "grpo_process", "ppo_process")
 COVERED_HERE = set(RL_RECIPES) | {"grpo_vllm", "distill"}
 
@@ -38,7 +44,9 @@ def test_every_recipe_is_exercised():
         assert f"recipes/{name}.yaml" in (REPO / where).read_text(), (name, where)
     for path in (REPO / "recipes").glob("*.yaml"):
         head = path.read_text().splitlines()[:12]
-        assert any(f"cotrl train recipes/{path.name}" in line for line in head), f"{path.name}: header lacks its command"
+        assert any(f"cotrl train recipes/{path.name}" in line for line in head), (
+            f"{path.name}: header lacks its command"
+        )
 
 
 @pytest.mark.slow
@@ -65,18 +73,34 @@ def test_grpo_vllm_recipe_runs_as_written(tmp_path):
 @pytest.mark.slow
 def test_distill_recipe_runs_and_trains_the_student_on_kept_traces(tmp_path, tiny_model_dir):
     out = tmp_path / "distill"
-    rc = main(["train", str(REPO / "recipes/distill.yaml"), f"run.output_dir={out}", f"distill.teacher={tiny_model_dir}",
-               "distill.verifier=tests.e2e.helpers:accept_all", "distill.require_correct_steps=false",
-               "distill.generate.n=6", "distill.heldout=2", "distill.samples_per_problem=2",
-               "distill.keep_per_problem=2", "distill.max_new_tokens=8", "sft.max_steps=2", "sft.batch_size=4",
-               "sft.eval_max_new_tokens=8", "tiny.vocab_size=300"])
+    rc = main(
+        [
+            "train",
+            str(REPO / "recipes/distill.yaml"),
+            f"run.output_dir={out}",
+            f"distill.teacher={tiny_model_dir}",
+            "distill.verifier=tests.e2e.helpers:accept_all",
+            "distill.require_correct_steps=false",
+            "distill.generate.n=6",
+            "distill.heldout=2",
+            "distill.samples_per_problem=2",
+            "distill.keep_per_problem=2",
+            "distill.max_new_tokens=8",
+            "sft.max_steps=2",
+            "sft.batch_size=4",
+            "sft.eval_max_new_tokens=8",
+            "tiny.vocab_size=300",
+        ]
+    )
     assert rc == 0
     stats = json.loads((out / "distill_stats.json").read_text())
     assert stats["samples"] == 12 and stats["accepted_samples"] == 12
     traces = [json.loads(x) for x in (out / "traces.jsonl").read_text().splitlines()]
     assert len(traces) == stats["traces_kept"] <= 12 and all(len({t["id"] for t in traces}) == 6 for _ in [0])
     result = json.loads((out / "result.json").read_text())
-    assert result["trainer"] == "distill" and result["steps"] == 2 and (out / "model" / "config.json").is_file()
+    assert (
+        result["trainer"] == "distill" and result["steps"] == 2 and (out / "model" / "config.json").is_file()
+    )
 
 
 # ----------------------------------------------------------------------------- bad input: one line, exit 2
@@ -88,17 +112,26 @@ def _one_line_error(capsys) -> str:
     return err[0]
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["model.path=/nonexistent/model/dir"], "no such model directory"),
-    (["data.source=jsonl", "data.path=/nonexistent/items.jsonl"], "file not found"),
-    (["rewards=[{name: no_such_reward}]"], "unknown reward 'no_such_reward'"),
-    (["algo.advantage=no_such_estimator"], "no_such_estimator"),
-    (["lora.target_modules=[query_key_value]"], "query_key_value"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (["model.path=/nonexistent/model/dir"], "no such model directory"),
+        (["data.source=jsonl", "data.path=/nonexistent/items.jsonl"], "file not found"),
+        (["rewards=[{name: no_such_reward}]"], "unknown reward 'no_such_reward'"),
+        (["algo.advantage=no_such_estimator"], "no_such_estimator"),
+        (["lora.target_modules=[query_key_value]"], "query_key_value"),
+    ],
+)
 def test_bad_recipe_input_fails_cleanly(overrides, needle, tmp_path, capsys, tiny_model_dir):
     out = tmp_path / "run"
-    argv = ["train", str(REPO / "recipes/grpo_outcome.yaml"), f"run.output_dir={out}", f"model.path={tiny_model_dir}",
-            *RL_TINY, *overrides]
+    argv = [
+        "train",
+        str(REPO / "recipes/grpo_outcome.yaml"),
+        f"run.output_dir={out}",
+        f"model.path={tiny_model_dir}",
+        *RL_TINY,
+        *overrides,
+    ]
     assert main(argv) == 2
     assert needle in _one_line_error(capsys)
     assert not out.exists()  # nothing half-written
@@ -106,8 +139,13 @@ def test_bad_recipe_input_fails_cleanly(overrides, needle, tmp_path, capsys, tin
 
 def test_sft_recipe_with_missing_dataset(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", str(REPO / "recipes/sft_warmstart.yaml"), f"run.output_dir={out}", "sft.generate=null",
-            "sft.train_path=/nonexistent/train.jsonl"]
+    argv = [
+        "train",
+        str(REPO / "recipes/sft_warmstart.yaml"),
+        f"run.output_dir={out}",
+        "sft.generate=null",
+        "sft.train_path=/nonexistent/train.jsonl",
+    ]
     assert main(argv) == 2
     assert "not found" in _one_line_error(capsys)
     assert not out.exists()

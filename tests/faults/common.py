@@ -12,25 +12,51 @@ TIMING = ("seconds", "time_", "tokens_per_second")
 
 
 def env(repo_root: Path, **extra: str) -> dict[str, str]:
-    out = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS="1")
+    out = dict(
+        os.environ,
+        PYTHONPATH=str(repo_root),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
     out.pop("COTRL_KILL_AT", None)
     out.update(extra)
     return out
 
 
-def train(repo_root: Path, args: list[str], timeout: int = 300, **extra_env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rlhf.cli.main", "train", *args], cwd=repo_root,
-                          env=env(repo_root, **extra_env), capture_output=True, text=True, timeout=timeout)
+def train(
+    repo_root: Path, args: list[str], timeout: int = 300, **extra_env: str
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rlhf.cli.main", "train", *args],
+        cwd=repo_root,
+        env=env(repo_root, **extra_env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def launch(repo_root: Path, config: Path, args: list[str], timeout: int = 300,
-           **extra_env: str) -> subprocess.CompletedProcess:
+def launch(
+    repo_root: Path, config: Path, args: list[str], timeout: int = 300, **extra_env: str
+) -> subprocess.CompletedProcess:
     """`accelerate launch --config_file CONFIG -m rlhf.cli train ARGS` (several processes)."""
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-           "--main_process_port", str(free_port()), "-m", "rlhf.cli.main", "train", *args]
-    return subprocess.run(cmd, cwd=repo_root, env=env(repo_root, **extra_env), capture_output=True, text=True,
-                          timeout=timeout)
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(config),
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "rlhf.cli.main",
+        "train",
+        *args,
+    ]
+    return subprocess.run(
+        cmd, cwd=repo_root, env=env(repo_root, **extra_env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def metrics(run: Path) -> list[dict]:

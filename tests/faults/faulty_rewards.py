@@ -32,11 +32,15 @@ class Flaky:
     def __call__(self, problems, completions):
         mode = self.plan.get(str(self.calls), self.plan.get("always"))
         self.calls += 1
-        good = [sum(ch.isdigit() for ch in c) / max(len(c), 1) + 0.01 * (i % 3) for i, c in enumerate(completions)]
+        good = [
+            sum(ch.isdigit() for ch in c) / max(len(c), 1) + 0.01 * (i % 3) for i, c in enumerate(completions)
+        ]
         if mode is None:
             return good
         if mode == "crash":
-            worker = subprocess.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+            worker = subprocess.run(
+                [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+            )
             assert worker.returncode == -signal.SIGKILL
             raise RuntimeError(f"reward worker died (exit {worker.returncode})")
         if mode == "hang":

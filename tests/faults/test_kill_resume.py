@@ -45,8 +45,12 @@ def test_killed_in_each_phase_then_resumed_equals_an_unkilled_run(tmp_path, repo
     run = tmp_path / "killed"
     ckpts = run / "checkpoints"
     # (kill point, the checkpoint the resume must start from); checkpoints are written after steps 1, 3, 5
-    plan = [("update:2", "step-000001"), ("reward:3", "step-000001"), ("checkpoint:3", "step-000001"),
-            ("rollout:4", "step-000003")]
+    plan = [
+        ("update:2", "step-000001"),
+        ("reward:3", "step-000001"),
+        ("checkpoint:3", "step-000001"),
+        ("rollout:4", "step-000003"),
+    ]
     first = True
     for point, expect in plan:
         args = [str(r), *COMMON, f"run.output_dir={run}"] + ([] if first else ["--resume"])
@@ -89,8 +93,15 @@ def test_killed_from_outside_at_a_random_moment(tmp_path, repo_root, unkilled):
     for attempt in range(3):
         args = [sys.executable, "-m", "rlhf.cli.main", "train", str(r), *common, f"run.output_dir={run}"]
         args += ["--resume"] if attempt else []
-        proc = subprocess.Popen(args, cwd=repo_root, env=env(repo_root), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            args,
+            cwd=repo_root,
+            env=env(repo_root),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         if attempt < 1:
             # a random moment: after a random number of finished steps, plus a random fraction of a step
             target = rng.randint(1, STEPS - 2)

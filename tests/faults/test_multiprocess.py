@@ -26,7 +26,9 @@ def _check_rl_run(run, steps: int) -> None:
     assert len({s[0] for s in sums}) == steps  # ... and they changed every step
     digests = [m["rollout_digests"] for m in recs]
     assert all(len(d) == 2 and d[0] != d[1] for d in digests)  # ... although each sampled its own rollouts
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{steps - 1:06d}"]  # one, complete
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        f"step-{steps - 1:06d}"
+    ]  # one, complete
     assert (run / "model" / "model.safetensors").is_file()
     samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
     assert sorted({s["step"] for s in samples}) == list(range(steps))
@@ -63,14 +65,19 @@ def test_two_processes_killed_then_resumed_equal_the_unkilled_run(tmp_path, repo
 
 
 def test_sft_on_two_processes(tmp_path, repo_root, ddp_config, tiny_model_dir):
-    rows = [{"prompt": f"What is {a} + {b}?",
-             "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>"}
-            for a in range(6) for b in range(4)]
+    rows = [
+        {
+            "prompt": f"What is {a} + {b}?",
+            "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>",
+        }
+        for a in range(6)
+        for b in range(4)
+    ]
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = tmp_path / "sft.yaml"
     r.write_text(f"""trainer: sft
-run: {{output_dir: {tmp_path / 'run'}, device: cpu}}
+run: {{output_dir: {tmp_path / "run"}, device: cpu}}
 model: {{path: {tiny_model_dir}}}
 train: {{cpu_threads: 1}}
 sft: {{train_path: {data}, max_steps: 3, batch_size: 4, lr: 1.0e-2, eval_max_items: 2, eval_max_new_tokens: 4,

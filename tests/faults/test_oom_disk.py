@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from rlhf.runtime import checkpoint as ckpt
+
+
 def _objects(v: float) -> dict:
     return {"trainable": {"w": torch.full((64,), v)}, "optimizer": {"state": {"m": torch.full((64,), v)}}}
 
@@ -82,8 +84,12 @@ def test_out_of_memory_in_an_update_names_the_knobs(rl):
         handle.remove()
     msg = str(info.value)
     assert "out of memory during the policy update" in msg and "can't allocate memory" in msg
-    for knob in ("train.micro_batch_size (now 2", "rollout.max_new_tokens (now 12", "rollout.n (now 4",
-                 "data.prompts_per_step (now 2"):
+    for knob in (
+        "train.micro_batch_size (now 2",
+        "rollout.max_new_tokens (now 12",
+        "rollout.n (now 4",
+        "data.prompts_per_step (now 2",
+    ):
         assert knob in msg
     assert isinstance(info.value, ValueError)  # `cotrl` prints it as one line, exit 2
     assert all(p.grad is None for p in rl.unwrapped.parameters())  # nothing half-accumulated is left
@@ -93,6 +99,7 @@ def test_out_of_memory_in_an_update_names_the_knobs(rl):
 
 def test_other_runtime_errors_are_not_called_out_of_memory(rl):
     from rlhf.trainers.rl import common as rc
+
     col = rc.collect(rl, 0)
 
     def broken(module, args):

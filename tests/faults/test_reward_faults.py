@@ -9,9 +9,8 @@ import time
 
 import pytest
 
-from rewards.combine import CombinedReward
+from rewards.combine import CombinedReward, RewardSpec
 from rewards.guard import check_scores, check_step_rows, guarded_call
-from rewards.combine import RewardSpec
 from rewards.types import Problem
 from tests.faults.common import metrics, train
 from tests.rlhf.trainers.rl_helpers import recipe
@@ -24,7 +23,9 @@ def _combined(plan: str, timeout_s: float | None = 2.0) -> CombinedReward:
     return CombinedReward([RewardSpec(FLAKY, 1.0, {"plan": plan})], timeout_s=timeout_s)
 
 
-@pytest.mark.parametrize("mode,fault", [("crash", "error"), ("bad_type", "bad_type"), ("bad_length", "bad_length")])
+@pytest.mark.parametrize(
+    "mode,fault", [("crash", "error"), ("bad_type", "bad_type"), ("bad_length", "bad_length")]
+)
 def test_a_failing_call_masks_every_sample_and_counts_it(mode, fault):
     out = _combined(f"0:{mode}").score([P] * 4, ["1", "a2", "b", "33"])
     assert out.totals == [None] * 4
@@ -78,8 +79,14 @@ def test_step_reward_rows_are_checked_per_completion():
 def test_a_run_goes_on_through_crashes_hangs_and_garbage(tmp_path, repo_root):
     """Calls 1-3 (steps 1-3) crash, hang and return NaN for half the batch; the run finishes."""
     r = recipe(tmp_path, "grpo", "  cpu_threads: 1\nfaults:\n  reward_timeout_s: 1.0\n")
-    res = train(repo_root, [str(r), f"rewards=[{{name: '{FLAKY}', params: {{plan: '1:crash,2:hang,3:nan_half'}}}}]",
-                            "train.steps=5"])
+    res = train(
+        repo_root,
+        [
+            str(r),
+            f"rewards=[{{name: '{FLAKY}', params: {{plan: '1:crash,2:hang,3:nan_half'}}}}]",
+            "train.steps=5",
+        ],
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     recs = metrics(tmp_path / "run")
     assert [m["step"] for m in recs] == list(range(5))
@@ -95,8 +102,14 @@ def test_a_run_goes_on_through_crashes_hangs_and_garbage(tmp_path, repo_root):
 @pytest.mark.slow
 def test_a_reward_failing_k_steps_in_a_row_stops_the_run_with_a_checkpoint(tmp_path, repo_root):
     r = recipe(tmp_path, "grpo", "  cpu_threads: 1\nfaults:\n  max_reward_fail_steps: 2\n")
-    res = train(repo_root, [str(r), f"rewards=[{{name: '{FLAKY}', params: {{plan: '2:crash,3:crash,4:crash'}}}}]",
-                            "train.steps=6"])
+    res = train(
+        repo_root,
+        [
+            str(r),
+            f"rewards=[{{name: '{FLAKY}', params: {{plan: '2:crash,3:crash,4:crash'}}}}]",
+            "train.steps=6",
+        ],
+    )
     assert res.returncode == 2, res.stderr[-3000:]
     assert "stopped at step 3: rewards failed for more than 50% of the batch 2 steps in a row" in res.stderr
     assert "fault/error=8" in res.stderr

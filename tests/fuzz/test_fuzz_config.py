@@ -8,13 +8,17 @@ from hypothesis import strategies as st
 from rlhf.config.loader import ConfigError, apply_overrides, from_dict, read_yaml
 from rlhf.config.recipe import RunConfig
 
-scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                      max_leaves=20)
-known_keys = st.sampled_from(["trainer", "run", "model", "lora", "tiny", "rewards", "seed", "r", "path", "enabled"])
+known_keys = st.sampled_from(
+    ["trainer", "run", "model", "lora", "tiny", "rewards", "seed", "r", "path", "enabled"]
+)
 recipes = st.dictionaries(st.one_of(known_keys, st.text(max_size=8)), values, max_size=6)
 
 

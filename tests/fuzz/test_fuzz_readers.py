@@ -12,20 +12,37 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rewards.types import Problem
 from rlhf.data.problems import load_jsonl_problems
 from rlhf.data.readers import load_examples
-from rewards.types import Problem
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-KEYS = ["id", "task", "prompt", "answer", "messages", "solution_steps", "difficulty", "meta", "completion",
-        "response", "role", "content"]
+KEYS = [
+    "id",
+    "task",
+    "prompt",
+    "answer",
+    "messages",
+    "solution_steps",
+    "difficulty",
+    "meta",
+    "completion",
+    "response",
+    "role",
+    "content",
+]
 json_values = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=12)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3),
-                            st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner, max_size=5)),
-    max_leaves=15)
-rows = st.lists(st.one_of(json_values, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8)), max_size=5)
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=5)), inner, max_size=5),
+    ),
+    max_leaves=15,
+)
+rows = st.lists(
+    st.one_of(json_values, st.dictionaries(st.sampled_from(KEYS), json_values, max_size=8)), max_size=5
+)
 
 
 def _write(suffix: str, data: bytes) -> Path:
@@ -59,8 +76,10 @@ def test_rl_problem_reader(data):
 
 
 @SETTINGS
-@given(st.sampled_from([".jsonl", ".json", ".csv"]), st.one_of(rows.map(_jsonl), st.binary(max_size=200),
-                                                                rows.map(lambda r: json.dumps(r).encode())))
+@given(
+    st.sampled_from([".jsonl", ".json", ".csv"]),
+    st.one_of(rows.map(_jsonl), st.binary(max_size=200), rows.map(lambda r: json.dumps(r).encode())),
+)
 def test_sft_reader(suffix, data):
     if suffix == ".csv":
         data = data.replace(b"\x00", b"")  # the csv module refuses NUL before we see a row
@@ -76,9 +95,17 @@ def test_sft_reader(suffix, data):
 
 
 @SETTINGS
-@given(st.lists(st.dictionaries(st.sampled_from(["prompt", "completion", "messages", "answer", "x"]),
-                                st.one_of(st.text(max_size=20), st.just('[{"role": "user"}]'), st.just("{")),
-                                max_size=4), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["prompt", "completion", "messages", "answer", "x"]),
+            st.one_of(st.text(max_size=20), st.just('[{"role": "user"}]'), st.just("{")),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_sft_reader_csv_columns(records):
     import csv
     import io

@@ -9,20 +9,55 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rewards.math.verify import STATUSES, verify
-from rewards.steps.segment import Segmenter, segment_completion
 from rewards.steps import Verdict, verify_steps
+from rewards.steps.segment import Segmenter, segment_completion
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # pieces that have broken parsers before: towers, huge literals, deep nesting, LaTeX, odd unicode
-NASTY = ["9^9^9^9", "10**10**10", "1" * 400, "(" * 200 + "1" + ")" * 200, "\\frac{1}{0}", "1/0", "0^0", "x^x^x",
-         "\\sqrt{-1}", "e^{i\\pi}", "\\infty", "nan", "inf", "1e999", "-0", "٣", "½", "x = x + 1", "\\boxed{",
-         "}}}}", "<answer>", "</answer>", "<think>", "\n", "=", "==", "a/b/c/d", "2**-1000000", "sin(1e308)",
-         "\\left(\\right)", "%", "\x00", "\u202e", "1,000,000", "3.14159" * 30]
+NASTY = [
+    "9^9^9^9",
+    "10**10**10",
+    "1" * 400,
+    "(" * 200 + "1" + ")" * 200,
+    "\\frac{1}{0}",
+    "1/0",
+    "0^0",
+    "x^x^x",
+    "\\sqrt{-1}",
+    "e^{i\\pi}",
+    "\\infty",
+    "nan",
+    "inf",
+    "1e999",
+    "-0",
+    "٣",
+    "½",
+    "x = x + 1",
+    "\\boxed{",
+    "}}}}",
+    "<answer>",
+    "</answer>",
+    "<think>",
+    "\n",
+    "=",
+    "==",
+    "a/b/c/d",
+    "2**-1000000",
+    "sin(1e308)",
+    "\\left(\\right)",
+    "%",
+    "\x00",
+    "\u202e",
+    "1,000,000",
+    "3.14159" * 30,
+]
 math_text = st.one_of(
     st.text(max_size=80),
-    st.lists(st.one_of(st.sampled_from(NASTY), st.text(alphabet="0123456789+-*/^()=.x \\{}", max_size=12)),
-             max_size=8).map("".join),
+    st.lists(
+        st.one_of(st.sampled_from(NASTY), st.text(alphabet="0123456789+-*/^()=.x \\{}", max_size=12)),
+        max_size=8,
+    ).map("".join),
 )
 TIMEOUT = 2.0
 SLACK = 20.0  # a loaded CI box: the point is "bounded", not "fast"
@@ -37,11 +72,26 @@ def test_answer_verifier_always_gives_a_verdict_in_time(gold, pred):
     assert time.perf_counter() - t0 < TIMEOUT + SLACK
 
 
-PROBLEM = {"id": "p", "task": "linear_equation", "prompt": "Solve 2*x + 3 = 11.", "answer": "4",
-           "solution_steps": ["Subtract 3 from both sides: 2*x = 8", "Divide by 2: x = 4"],
-           "meta": {"a": 2, "b": 3, "c": 11}, "difficulty": {}, "messages": []}
-ARITH = {"id": "q", "task": "integer_arithmetic", "prompt": "Compute 7 * 3 + 2.", "answer": "23",
-         "solution_steps": ["Multiply: 7 * 3 = 21", "Add: 21 + 2 = 23"], "meta": {}, "difficulty": {}, "messages": []}
+PROBLEM = {
+    "id": "p",
+    "task": "linear_equation",
+    "prompt": "Solve 2*x + 3 = 11.",
+    "answer": "4",
+    "solution_steps": ["Subtract 3 from both sides: 2*x = 8", "Divide by 2: x = 4"],
+    "meta": {"a": 2, "b": 3, "c": 11},
+    "difficulty": {},
+    "messages": [],
+}
+ARITH = {
+    "id": "q",
+    "task": "integer_arithmetic",
+    "prompt": "Compute 7 * 3 + 2.",
+    "answer": "23",
+    "solution_steps": ["Multiply: 7 * 3 = 21", "Add: 21 + 2 = 23"],
+    "meta": {},
+    "difficulty": {},
+    "messages": [],
+}
 
 
 @SETTINGS
@@ -54,11 +104,19 @@ def test_step_verifier_gives_one_verdict_per_step(problem, steps):
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["id", "task", "prompt", "answer", "meta", "solution_steps"]),
-                       st.one_of(st.text(max_size=20), st.integers(), st.none(),
-                                 st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.text(max_size=6)),
-                                                 max_size=3)), max_size=6),
-       st.lists(math_text, max_size=3))
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "task", "prompt", "answer", "meta", "solution_steps"]),
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(),
+            st.none(),
+            st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.text(max_size=6)), max_size=3),
+        ),
+        max_size=6,
+    ),
+    st.lists(math_text, max_size=3),
+)
 def test_step_verifier_on_hostile_problems_gives_a_verdict_or_a_clear_error(problem, steps):
     try:
         out = verify_steps(problem, steps)
@@ -80,12 +138,17 @@ def test_text_segmentation_covers_only_the_text(text, mode):
         assert s.text.strip() and s.text.strip() in text
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_token_segmentation_spans_are_ordered_and_in_range(tiny_tokenizer, data):
     vocab = len(tiny_tokenizer)
-    think = tiny_tokenizer.encode("<think>\n1 + 1 = 2\n</think>\n<answer>2</answer>", add_special_tokens=False)
+    think = tiny_tokenizer.encode(
+        "<think>\n1 + 1 = 2\n</think>\n<answer>2</answer>", add_special_tokens=False
+    )
     ids = data.draw(st.lists(st.one_of(st.integers(0, vocab - 1), st.sampled_from(think)), max_size=60))
     spans = segment_completion("", ids, tiny_tokenizer)
     last = 0

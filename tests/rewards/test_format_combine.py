@@ -8,14 +8,13 @@ import pickle
 
 import pytest
 
-from rewards.combine import CombinedReward, build_reward, from_config, from_run_config
+from rewards.combine import CombinedReward, RewardSpec, build_reward, from_config, from_run_config
 from rewards.format import FormatReward, LengthPenalty, RepetitionPenalty, format_score
 from rewards.registry import REWARDS
 from rewards.trl import trl_reward, trl_reward_funcs
-from rlhf.config.loader import ConfigError, from_dict
-from rewards.combine import RewardSpec
-from rlhf.config.recipe import RunConfig
 from rewards.types import Problem
+from rlhf.config.loader import ConfigError, from_dict
+from rlhf.config.recipe import RunConfig
 
 GOLD = "<think>\nMultiply: 7 * 3 = 21\n</think>\n<answer>21</answer>"
 P = Problem(id="1", task="arith", prompt="What is 7 * 3?", answer="21")
@@ -23,9 +22,16 @@ P = Problem(id="1", task="arith", prompt="What is 7 * 3?", answer="21")
 
 @pytest.mark.parametrize(
     ("text", "score"),
-    [(GOLD, 1.0), ("<think>x</think><answer>1</answer>", 1.0), ("<answer>21</answer>", 0.0),
-     ("<think>a</think><think>b</think><answer>1</answer>", 0.0), ("<think>a</think><answer>1</answer> extra", 0.0),
-     ("<think>a</think><answer> </answer>", 0.0), ("", 0.0), ("<answer>1</answer><think>a</think>", 0.0)],
+    [
+        (GOLD, 1.0),
+        ("<think>x</think><answer>1</answer>", 1.0),
+        ("<answer>21</answer>", 0.0),
+        ("<think>a</think><think>b</think><answer>1</answer>", 0.0),
+        ("<think>a</think><answer>1</answer> extra", 0.0),
+        ("<think>a</think><answer> </answer>", 0.0),
+        ("", 0.0),
+        ("<answer>1</answer><think>a</think>", 0.0),
+    ],
 )
 def test_format_score(text, score):
     assert format_score(text) == score
@@ -82,8 +88,7 @@ class _Fixed:
 
 
 def test_combination_weights_masks_and_stats():
-    specs = [RewardSpec("tests.rewards.test_format_combine:_Fixed", 2.0, {}),
-             RewardSpec("format", 0.5, {})]
+    specs = [RewardSpec("tests.rewards.test_format_combine:_Fixed", 2.0, {}), RewardSpec("format", 0.5, {})]
     comps = [GOLD, GOLD, "no format"]
     out = CombinedReward(specs).score([P, P, P], comps)
     assert out.totals == [2.5, None, 1.0]
@@ -113,8 +118,14 @@ def test_math_and_format_together_on_gold_completion():
 
 
 def test_recipe_section_and_from_run_config():
-    cfg = from_dict(RunConfig, {"trainer": "grpo", "rewards": [{"name": "format", "weight": 1.0}],
-                                "reward_options": {"mask": "all"}})
+    cfg = from_dict(
+        RunConfig,
+        {
+            "trainer": "grpo",
+            "rewards": [{"name": "format", "weight": 1.0}],
+            "reward_options": {"mask": "all"},
+        },
+    )
     assert from_run_config(cfg).mask == "all"
     with pytest.raises(ConfigError, match="reward_options.mask"):
         from_dict(RunConfig, {"trainer": "grpo", "reward_options": {"mask": "sometimes"}})
@@ -124,13 +135,20 @@ def test_trl_adapter_follows_trl_calling_convention():
     fn = trl_reward("math_answer")
     assert fn.__name__ == "math_answer"
     logged = {}
-    scores = fn(prompts=["What is 7 * 3?", "What is 2 + 2?"], completions=[GOLD, "<answer>5</answer>"],
-                completion_ids=[[1], [2]], answer=["21", "4"], trainer_state=None, log_extra=lambda *a: None,
-                log_metric=lambda k, v: logged.__setitem__(k, v))
+    scores = fn(
+        prompts=["What is 7 * 3?", "What is 2 + 2?"],
+        completions=[GOLD, "<answer>5</answer>"],
+        completion_ids=[[1], [2]],
+        answer=["21", "4"],
+        trainer_state=None,
+        log_extra=lambda *a: None,
+        log_metric=lambda k, v: logged.__setitem__(k, v),
+    )
     assert scores == [1.0, 0.0]
     assert logged["math_answer/unverifiable_frac"] == 0.0 and logged["math_answer/status/correct"] == 0.5
-    chat = trl_reward("format")(prompts=[[{"role": "user", "content": "q"}]],
-                                completions=[[{"role": "assistant", "content": GOLD}]])
+    chat = trl_reward("format")(
+        prompts=[[{"role": "user", "content": "q"}]], completions=[[{"role": "assistant", "content": GOLD}]]
+    )
     assert chat == [1.0]
     clone = pickle.loads(pickle.dumps(fn))
     assert clone(prompts=["q"], completions=[GOLD], answer=["21"]) == [1.0]
@@ -138,8 +156,13 @@ def test_trl_adapter_follows_trl_calling_convention():
 
 def test_trl_adapter_passes_code_columns():
     fn = trl_reward("code_tests", timeout_s=2)
-    scores = fn(prompts=["write add"], completions=["<answer>def add(a, b):\n    return a + b</answer>"],
-                tests=["assert add(2, 2) == 4\n"], entry_point=["add"], answer=[""])
+    scores = fn(
+        prompts=["write add"],
+        completions=["<answer>def add(a, b):\n    return a + b</answer>"],
+        tests=["assert add(2, 2) == 4\n"],
+        entry_point=["add"],
+        answer=[""],
+    )
     assert scores == [1.0]
 
 

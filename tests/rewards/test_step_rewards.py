@@ -8,7 +8,9 @@ from rewards.registry import REWARDS, STEP_REWARDS
 from rewards.step_rewards import AGGREGATIONS, aggregate
 from rewards.types import Problem, StepSpan
 
-P = Problem.from_dict({"id": "a", "task": "integer_arithmetic", "prompt": "Compute 12 + 7 * 3.", "answer": "33"})
+P = Problem.from_dict(
+    {"id": "a", "task": "integer_arithmetic", "prompt": "Compute 12 + 7 * 3.", "answer": "33"}
+)
 
 
 def spans(*texts):
@@ -32,8 +34,9 @@ def test_every_registered_step_reward_resolves():
 
 def test_rule_step_reward_scores():
     reward = STEP_REWARDS.get("rule")()
-    out = reward.score_steps([P, P], [spans("Multiply: 12 + 7 * 3 = 12 + 21", "Add: 12 + 21 = 34", "hmm"),
-                                      spans("2x + 3 = 11")])
+    out = reward.score_steps(
+        [P, P], [spans("Multiply: 12 + 7 * 3 = 12 + 21", "Add: 12 + 21 = 34", "hmm"), spans("2x + 3 = 11")]
+    )
     assert out == [[1.0, 0.0, None], [None]]
     custom = STEP_REWARDS.get("rule")(correct=1.0, incorrect=-1.0, unverifiable=0.0)
     assert custom.score_steps([P], [spans("7 * 3 = 22", "words")]) == [[-1.0, 0.0]]

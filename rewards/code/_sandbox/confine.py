@@ -26,9 +26,13 @@ def confine(job: dict, libc) -> dict:
     lim = job["limits"]
     cpu = max(1, int(-(-float(lim["cpu_s"]) // 1)))
     layers = {"netns": False, "readonly_fs": False, "caps_dropped": False, "rlimits": True}
-    for name, soft, hard in (("RLIMIT_CPU", cpu, cpu + 1), ("RLIMIT_AS", lim["mem_bytes"], lim["mem_bytes"]),
-                             ("RLIMIT_FSIZE", lim["fsize_bytes"], lim["fsize_bytes"]),
-                             ("RLIMIT_NOFILE", lim["nofile"], lim["nofile"]), ("RLIMIT_CORE", 0, 0)):
+    for name, soft, hard in (
+        ("RLIMIT_CPU", cpu, cpu + 1),
+        ("RLIMIT_AS", lim["mem_bytes"], lim["mem_bytes"]),
+        ("RLIMIT_FSIZE", lim["fsize_bytes"], lim["fsize_bytes"]),
+        ("RLIMIT_NOFILE", lim["nofile"], lim["nofile"]),
+        ("RLIMIT_CORE", 0, 0),
+    ):
         if soft is None or not hasattr(resource, name):
             continue
         kind = getattr(resource, name)
@@ -45,7 +49,15 @@ def confine(job: dict, libc) -> dict:
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1, 2, 4, 8, 32, 4096, 16384, 1 << 18)
+    1,
+    2,
+    4,
+    8,
+    32,
+    4096,
+    16384,
+    1 << 18,
+)
 
 
 def _namespaces(libc, workdir: str) -> dict:
@@ -58,8 +70,11 @@ def _namespaces(libc, workdir: str) -> dict:
         flags &= ~CLONE_NEWNS
     out["netns"] = True
     if uid != 0:  # map ourselves so file ownership looks unchanged inside the namespace
-        for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"{uid} {uid} 1"),
-                           ("/proc/self/gid_map", f"{gid} {gid} 1")):
+        for path, text in (
+            ("/proc/self/setgroups", "deny"),
+            ("/proc/self/uid_map", f"{uid} {uid} 1"),
+            ("/proc/self/gid_map", f"{gid} {gid} 1"),
+        ):
             try:
                 with open(path, "w") as fh:
                     fh.write(text)
@@ -86,8 +101,11 @@ def _readonly_mounts(libc, workdir: str) -> bool:
         if point == wd:
             continue
         opts = set(row[5].split(","))
-        extra = (MS_NOSUID if "nosuid" in opts else 0) | (MS_NODEV if "nodev" in opts else 0) | (
-            MS_NOEXEC if "noexec" in opts else 0)
+        extra = (
+            (MS_NOSUID if "nosuid" in opts else 0)
+            | (MS_NODEV if "nodev" in opts else 0)
+            | (MS_NOEXEC if "noexec" in opts else 0)
+        )
         if libc.mount(None, point, None, MS_BIND | MS_REMOUNT | MS_RDONLY | extra, None) != 0:
             ok = ok and row[4] not in ("/", "/tmp", "/home", "/work", "/root")
     return ok
@@ -105,13 +123,51 @@ def _drop_caps(libc) -> bool:
     return libc.capset(header, data) == 0
 
 
-_PATH_EVENTS = {"os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,), "os.rename": (0, 1), "os.replace": (0, 1),
-                "os.chmod": (0,), "os.chown": (0,), "os.symlink": (0, 1), "os.link": (0, 1), "os.truncate": (0,),
-                "os.utime": (0,), "shutil.rmtree": (0,), "os.mkfifo": (0,), "os.mknod": (0,), "os.chroot": (0,)}
-_BLOCKED_PREFIX = ("socket.", "ctypes.", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.forkpty",
-                   "subprocess.", "os.system", "os.kill", "os.killpg", "signal.pthread_kill", "os.setsid",
-                   "os.setpgid", "sys.remote_exec", "winreg", "mmap.")
-_BLOCKED_IMPORTS = {"_posixsubprocess", "_ctypes", "ctypes", "_xxsubinterpreters", "_socket", "socket", "mmap"}
+_PATH_EVENTS = {
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.mkdir": (0,),
+    "os.rename": (0, 1),
+    "os.replace": (0, 1),
+    "os.chmod": (0,),
+    "os.chown": (0,),
+    "os.symlink": (0, 1),
+    "os.link": (0, 1),
+    "os.truncate": (0,),
+    "os.utime": (0,),
+    "shutil.rmtree": (0,),
+    "os.mkfifo": (0,),
+    "os.mknod": (0,),
+    "os.chroot": (0,),
+}
+_BLOCKED_PREFIX = (
+    "socket.",
+    "ctypes.",
+    "os.exec",
+    "os.spawn",
+    "os.posix_spawn",
+    "os.fork",
+    "os.forkpty",
+    "subprocess.",
+    "os.system",
+    "os.kill",
+    "os.killpg",
+    "signal.pthread_kill",
+    "os.setsid",
+    "os.setpgid",
+    "sys.remote_exec",
+    "winreg",
+    "mmap.",
+)
+_BLOCKED_IMPORTS = {
+    "_posixsubprocess",
+    "_ctypes",
+    "ctypes",
+    "_xxsubinterpreters",
+    "_socket",
+    "socket",
+    "mmap",
+}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -145,7 +201,8 @@ def install_audit_hook(workdir: str, nproc: int | None = None) -> None:
         if event == "open" and len(args) >= 3:
             path, mode, flags = args[0], args[1], args[2]
             writing = (mode is not None and any(c in str(mode) for c in "wax+")) or (
-                mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS)
+                mode is None and isinstance(flags, int) and flags & _WRITE_FLAGS
+            )
             if writing and not inside(path):
                 raise PermissionError(f"sandbox: writing {path!r} is outside the work dir")
         elif event in _PATH_EVENTS:
@@ -157,5 +214,3 @@ def install_audit_hook(workdir: str, nproc: int | None = None) -> None:
         if name in _BLOCKED_IMPORTS:
             del sys.modules[name]
     sys.addaudithook(hook)
-
-

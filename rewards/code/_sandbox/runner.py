@@ -154,8 +154,16 @@ def run_function_tests(job: dict, libc, result_fd: int, tests_fd: int) -> dict:
         ns.update({k: v for k, v in trusted.items() if not k.startswith("__") and k != entry})
     if entry:
         if entry not in ns:
-            return _finish(pid, {"status": "failed", "n_passed": 0, "n_total": 1,
-                                 "detail": f"the program does not define {entry!r}"}, fds)
+            return _finish(
+                pid,
+                {
+                    "status": "failed",
+                    "n_passed": 0,
+                    "n_total": 1,
+                    "detail": f"the program does not define {entry!r}",
+                },
+                fds,
+            )
         ns["candidate"] = ns[entry]
     return _finish(pid, _run_statements(str(tests), ns, entry), fds)
 
@@ -173,8 +181,12 @@ def _run_statements(tests: str, ns: dict, entry: str | None) -> dict:
             exec(compile(ast.Module([node], []), "<tests>", "exec"), ns)  # noqa: S102
             n_pass += is_test
         except RemoteDied as exc:
-            return {"status": "program_died", "n_passed": n_pass, "n_total": max(n_total, 1),
-                    "detail": f"the program's process ended during the tests ({exc})"}
+            return {
+                "status": "program_died",
+                "n_passed": n_pass,
+                "n_total": max(n_total, 1),
+                "detail": f"the program's process ended during the tests ({exc})",
+            }
         except Exception as exc:  # noqa: BLE001 - a failing or erroring statement fails the run
             n_total += not is_test
             first_failure = first_failure or f"line {node.lineno}: {_describe(exc)}"
@@ -184,12 +196,21 @@ def _run_statements(tests: str, ns: dict, entry: str | None) -> dict:
             ns["check"](ns["candidate"])
             n_pass += 1
         except RemoteDied as exc:
-            return {"status": "program_died", "n_passed": n_pass, "n_total": n_total,
-                    "detail": f"the program's process ended during the tests ({exc})"}
+            return {
+                "status": "program_died",
+                "n_passed": n_pass,
+                "n_total": n_total,
+                "detail": f"the program's process ended during the tests ({exc})",
+            }
         except Exception as exc:  # noqa: BLE001
             first_failure = first_failure or f"check({entry}): {_describe(exc)}"
     if n_total == 0:
-        return {"status": "no_tests", "n_passed": 0, "n_total": 0, "detail": "the tests contain no assert or check()"}
+        return {
+            "status": "no_tests",
+            "n_passed": 0,
+            "n_total": 0,
+            "detail": "the tests contain no assert or check()",
+        }
     status = "passed" if n_pass == n_total else "failed"
     return {"status": status, "n_passed": n_pass, "n_total": n_total, "detail": first_failure}
 
@@ -270,7 +291,7 @@ def main_zygote() -> None:
     def reply(obj: dict) -> None:
         data = (json.dumps(obj) + "\n").encode()
         while data:
-            data = data[os.write(1, data):]
+            data = data[os.write(1, data) :]
 
     while True:
         try:
@@ -289,8 +310,14 @@ def main_zygote() -> None:
                     break
                 if pid == 0:
                     break
-                reply({"id": jobs.pop(pid, None), "pid": pid, "status": status,
-                       "cpu": usage.ru_utime + usage.ru_stime})
+                reply(
+                    {
+                        "id": jobs.pop(pid, None),
+                        "pid": pid,
+                        "status": status,
+                        "cpu": usage.ru_utime + usage.ru_stime,
+                    }
+                )
         if 0 in ready:
             chunk = os.read(0, 65536)
             if not chunk:

@@ -13,7 +13,9 @@ import json
 import os
 
 MAX_FRAME = 64 << 20
-_BUILTIN_EXC = {n: e for n, e in vars(builtins).items() if isinstance(e, type) and issubclass(e, BaseException)}
+_BUILTIN_EXC = {
+    n: e for n, e in vars(builtins).items() if isinstance(e, type) and issubclass(e, BaseException)
+}
 
 # ----------------------------------------------------------------------------- framing
 
@@ -42,7 +44,7 @@ def write_frame(fd: int, obj: object) -> None:
         raise ValueError(f"value of {len(data)} bytes is too large to return")
     data = len(data).to_bytes(8, "little") + data
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 # ----------------------------------------------------------------------------- plain-data codec
@@ -100,6 +102,7 @@ def decode(x: object, make_ref) -> object:
 
 # ----------------------------------------------------------------------------- confinement
 
+
 class RemoteDied(Exception):
     """The program's process ended while a test was talking to it."""
 
@@ -154,6 +157,7 @@ class Channel:
         etype, msg = (list(reply[1]) + ["", ""])[:2]
         exc_type = _BUILTIN_EXC.get(str(etype), Exception)
         if not issubclass(exc_type, Exception) or exc_type is AssertionError:
-            exc_type = RuntimeError  # the program cannot fail a test "on purpose" in a way that counts as a pass
+            exc_type = (
+                RuntimeError  # the program cannot fail a test "on purpose" in a way that counts as a pass
+            )
         raise exc_type(f"{etype}: {str(msg)[:500]}")
-

@@ -17,27 +17,34 @@ from typing import Any
 import torch
 from torch import nn
 
+from data_gen.core import hashed_seed
+from rewards.types import Problem, Rollout
+from rlhf.algos import LOSSES, validate_algo_names
+from rlhf.algos.losses import microbatch_scale
+from rlhf.algos.types import RolloutBatch
+from rlhf.config.recipe import RunConfig
+from rlhf.data.batch import build_batch
+from rlhf.data.curriculum import Curriculum
+from rlhf.data.problems import ProblemSource, encode_prompts
+from rlhf.models.policy import (
+    Policy,
+    first_response_column,
+    load_policy,
+    load_trainable_state_dict,
+    reference_logprobs,
+    resolve_model_path,
+    token_logprobs,
+    trainable_state_dict,
+)
+from rlhf.rollout import SAMPLERS, choose_backend
+from rlhf.rollout.base import SamplingParams
+from rlhf.rollout.scoring import Scorer
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import distributed as dist
 from rlhf.runtime import killpoints
-from rlhf.rollout import choose_backend
-from rlhf.algos import LOSSES, validate_algo_names
-from rlhf.algos.losses import microbatch_scale
-from rlhf.data.batch import build_batch
-from rlhf.data.curriculum import Curriculum
-from data_gen.core import hashed_seed
-from rlhf.data.problems import ProblemSource, encode_prompts
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
-from rlhf.models.policy import (Policy, first_response_column, load_policy, load_trainable_state_dict, reference_logprobs,
-                         resolve_model_path, token_logprobs, trainable_state_dict)
-from rlhf.config.recipe import RunConfig
-from rlhf.rollout import SAMPLERS
-from rlhf.rollout.base import SamplingParams
 from rlhf.runtime.rundir import RunDir
-from rlhf.rollout.scoring import Scorer
 from rlhf.trainers.rl.faults import explain_oom
-from rewards.types import Problem, Rollout
-from rlhf.algos.types import RolloutBatch
 
 
 class RunStopped(ValueError):
@@ -91,31 +98,59 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     device = cfg.run.device
     accelerator = dist.new_accelerator(device, cfg.train.mixed_precision)
     if accelerator.num_processes > 1 and cfg.train.dynamic_sampling:
-        raise ValueError("train.dynamic_sampling is single-process only (processes would refill different amounts)")
+        raise ValueError(
+            "train.dynamic_sampling is single-process only (processes would refill different amounts)"
+        )
     source = ProblemSource(cfg.data, cfg.run.seed)
     with accelerator.main_process_first():  # the main process builds a tiny model; the others then load it
-        model_path = resolve_model_path(cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None)
+        model_path = resolve_model_path(
+            cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None
+        )
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
-    scorer = Scorer(cfg.rewards, policy.tokenizer, cfg.reward_options.mask, cfg.reward_options.math_workers,
-                    timeout_s=cfg.faults.reward_timeout_s)
+    scorer = Scorer(
+        cfg.rewards,
+        policy.tokenizer,
+        cfg.reward_options.mask,
+        cfg.reward_options.math_workers,
+        timeout_s=cfg.faults.reward_timeout_s,
+    )
     params = [p for p in policy.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     total = cfg.train.steps * optimizer_steps_per_rl_step(cfg)
     scheduler = get_cosine_with_min_lr_schedule_with_warmup(
-        optimizer, num_warmup_steps=cfg.train.warmup_steps, num_training_steps=total,
-        min_lr_rate=cfg.train.min_lr_ratio)
+        optimizer,
+        num_warmup_steps=cfg.train.warmup_steps,
+        num_training_steps=total,
+        min_lr_rate=cfg.train.min_lr_ratio,
+    )
     model, optimizer, scheduler = accelerator.prepare(policy.model, optimizer, scheduler)
     if policy.ref_model is not None:
         policy.ref_model.to(accelerator.device)
     backend = choose_backend(cfg)
     sampler_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, path=model_path))
     sampler = SAMPLERS.get(backend)(accelerator.unwrap_model(model), policy.tokenizer, sampler_cfg)
-    print(f"cotrl: rollout backend {backend}" + (" (chosen by rollout.backend=auto)" if cfg.rollout.backend == "auto"
-                                                 else ""), file=sys.stderr)
-    rl = RL(cfg=cfg, run_dir=run_dir, accelerator=accelerator, policy=policy, model=model, optimizer=optimizer,
-            scheduler=scheduler, sampler=sampler, backend=backend, scorer=scorer, source=source,
-            curriculum=Curriculum.start(cfg.data.curriculum, source.task_names),
-            log=MetricsLog(run_dir.metrics_path, cfg.run.report_to) if accelerator.is_main_process else dist.NullLog())
+    print(
+        f"cotrl: rollout backend {backend}"
+        + (" (chosen by rollout.backend=auto)" if cfg.rollout.backend == "auto" else ""),
+        file=sys.stderr,
+    )
+    rl = RL(
+        cfg=cfg,
+        run_dir=run_dir,
+        accelerator=accelerator,
+        policy=policy,
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        sampler=sampler,
+        backend=backend,
+        scorer=scorer,
+        source=source,
+        curriculum=Curriculum.start(cfg.data.curriculum, source.task_names),
+        log=MetricsLog(run_dir.metrics_path, cfg.run.report_to)
+        if accelerator.is_main_process
+        else dist.NullLog(),
+    )
     return rl
 
 
@@ -165,21 +200,34 @@ def collect(rl: RL, step: int) -> Collected:
         flat = flat_groups(scored.rollouts)
         zero_groups += len(flat)
         total_groups += len(problems)
-        keep = [r.group not in flat for r in scored.rollouts] if cfg.train.dynamic_sampling else [True] * len(rollouts)
+        keep = (
+            [r.group not in flat for r in scored.rollouts]
+            if cfg.train.dynamic_sampling
+            else [True] * len(rollouts)
+        )
         kept_p += [p for p, k in zip(per_rollout, keep) if k]
         kept_r += [r for r, k in zip(scored.rollouts, keep) if k]
         kept_c += [c for c, k in zip(scored.correct, keep) if k]
         if len({r.group for r in kept_r}) >= cfg.data.prompts_per_step:
             break
-    metrics.update(zero_variance_frac=zero_groups / max(total_groups, 1), resample_rounds=rnd,
-                   time_rollout=t_gen, time_reward=t_score, rollout_tokens=gen_tokens,
-                   tokens_per_second_rollout=gen_tokens / t_gen if t_gen else float("nan"))
+    metrics.update(
+        zero_variance_frac=zero_groups / max(total_groups, 1),
+        resample_rounds=rnd,
+        time_rollout=t_gen,
+        time_reward=t_score,
+        rollout_tokens=gen_tokens,
+        tokens_per_second_rollout=gen_tokens / t_gen if t_gen else float("nan"),
+    )
     metrics.update(reward_faults(rl, step, metrics))
     metrics.update(dist.rollout_digests(rl.accelerator, kept_r))
     if not dist.all_true(rl.accelerator, bool(kept_r)):
-        return Collected(kept_p, kept_r, None, metrics, kept_c, "every group had equal rewards (dynamic sampling)")
-    if not dist.all_true(rl.accelerator, any(r.outcome is not None or any(s.score is not None for s in r.steps)
-                                             for r in kept_r)):
+        return Collected(
+            kept_p, kept_r, None, metrics, kept_c, "every group had equal rewards (dynamic sampling)"
+        )
+    if not dist.all_true(
+        rl.accelerator,
+        any(r.outcome is not None or any(s.score is not None for s in r.steps) for r in kept_r),
+    ):
         return Collected(kept_p, kept_r, None, metrics, kept_c, "all rewards unverifiable")
     batch = build_batch(kept_r, rl.policy.tokenizer.pad_token_id).to(rl.accelerator.device)
     return Collected(kept_p, kept_r, batch, metrics, kept_c)
@@ -207,24 +255,40 @@ def flat_groups(rollouts: list[Rollout]) -> set[int]:
 def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset: int = 0) -> list[Rollout]:
     cfg = rl.cfg
     prompts = encode_prompts(rl.policy.tokenizer, problems, cfg.data.system_prompt)
-    params = SamplingParams(n=cfg.rollout.n, max_new_tokens=cfg.rollout.max_new_tokens,
-                            temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p, stop=cfg.rollout.stop,
-                            seed=dist.rank_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl.accelerator))
+    params = SamplingParams(
+        n=cfg.rollout.n,
+        max_new_tokens=cfg.rollout.max_new_tokens,
+        temperature=cfg.rollout.temperature,
+        top_p=cfg.rollout.top_p,
+        stop=cfg.rollout.stop,
+        seed=dist.rank_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl.accelerator),
+    )
     out = rl.sampler.generate(prompts, params)
     killpoints.reached("rollout", step)
     rollouts = []
     for gi, (problem, prompt, comps) in enumerate(zip(problems, prompts, out)):
         for c in comps:
-            rollouts.append(Rollout(problem_id=problem.id, group=group_offset + gi, prompt_ids=tuple(prompt),
-                                    completion_ids=c.token_ids, sampler_logprobs=c.logprobs, text=c.text,
-                                    finish_reason=c.finish_reason))
+            rollouts.append(
+                Rollout(
+                    problem_id=problem.id,
+                    group=group_offset + gi,
+                    prompt_ids=tuple(prompt),
+                    completion_ids=c.token_ids,
+                    sampler_logprobs=c.logprobs,
+                    text=c.text,
+                    finish_reason=c.finish_reason,
+                )
+            )
     return rollouts
 
 
 def response_stats(rollouts: list[Rollout]) -> dict[str, float]:
     lens = [len(r.completion_ids) for r in rollouts]
-    return {"response_len_mean": sum(lens) / len(lens), "response_len_max": float(max(lens)),
-            "truncated_frac": sum(r.finish_reason == "length" for r in rollouts) / len(rollouts)}
+    return {
+        "response_len_mean": sum(lens) / len(lens),
+        "response_len_max": float(max(lens)),
+        "truncated_frac": sum(r.finish_reason == "length" for r in rollouts) / len(rollouts),
+    }
 
 
 def group_pass_rates(col: Collected) -> list[tuple[str, float]]:
@@ -247,16 +311,20 @@ def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
     temp = rl.cfg.rollout.temperature
     start = first_response_column(batch.response_mask)
     if optimizer_steps_per_rl_step(rl.cfg) > 1 or rl.cfg.algo.tis_cap is not None:
-        batch.old_logprobs = token_logprobs(rl.model, batch.input_ids, batch.attention_mask, temp, start=start)[0]
+        batch.old_logprobs = token_logprobs(
+            rl.model, batch.input_ids, batch.attention_mask, temp, start=start
+        )[0]
     if need_reference(rl.cfg) or rl.policy.lora:
-        batch.ref_logprobs = reference_logprobs(rl.policy, rl.unwrapped, batch.input_ids, batch.attention_mask, temp,
-                                                start=start)
+        batch.ref_logprobs = reference_logprobs(
+            rl.policy, rl.unwrapped, batch.input_ids, batch.attention_mask, temp, start=start
+        )
     return batch
 
 
 @explain_oom("the policy update")
-def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: int,
-                  extra_loss=None) -> dict[str, float]:
+def policy_update(
+    rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: int, extra_loss=None
+) -> dict[str, float]:
     """ppo_epochs x mini_batches optimizer steps over the batch, micro-batched with gradient accumulation.
 
     When old logprobs were not computed separately (one optimizer step per batch), the
@@ -286,9 +354,15 @@ def policy_update(rl: RL, batch: RolloutBatch, advantages: torch.Tensor, step: i
                 idx = torch.tensor(rows[k : k + micro], device=batch.input_ids.device)
                 sub = batch.select(idx)
                 with rl.accelerator.autocast():
-                    lp, ent = token_logprobs(rl.model, sub.input_ids, sub.attention_mask, cfg.rollout.temperature,
-                                             with_entropy=True, entropy_grad=want_entropy_grad,
-                                             start=first_response_column(sub.response_mask))
+                    lp, ent = token_logprobs(
+                        rl.model,
+                        sub.input_ids,
+                        sub.attention_mask,
+                        cfg.rollout.temperature,
+                        with_entropy=True,
+                        entropy_grad=want_entropy_grad,
+                        start=first_response_column(sub.response_mask),
+                    )
                     if not reuse_old:
                         sub.old_logprobs = lp.detach()
                     out = loss_fn(lp, sub, advantages[idx], cfg.algo, entropy=ent)
@@ -343,8 +417,11 @@ def _trainable(rl: RL) -> list[torch.Tensor]:
 
 def save(rl: RL, step: int) -> None:
     """Checkpoint after `step` completed; a resumed run starts at step + 1."""
-    objects = {"trainable": trainable_state_dict(rl.unwrapped), "optimizer": rl.optimizer.state_dict(),
-               "scheduler": rl.scheduler.state_dict()}
+    objects = {
+        "trainable": trainable_state_dict(rl.unwrapped),
+        "optimizer": rl.optimizer.state_dict(),
+        "scheduler": rl.scheduler.state_dict(),
+    }
     if "critic" in rl.extra:
         objects["critic"] = trainable_state_dict(rl.extra["critic"])
         objects["critic_optimizer"] = rl.extra["optimizers"][0].state_dict()
@@ -361,7 +438,9 @@ def resume(rl: RL) -> None:
         print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
         _truncate_logs(rl, -1)
         return
-    objects, state = ckpt.load_checkpoint(path, ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"])
+    objects, state = ckpt.load_checkpoint(
+        path, ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"]
+    )
     load_trainable_state_dict(rl.unwrapped, objects["trainable"])
     rl.optimizer.load_state_dict(objects["optimizer"])
     rl.scheduler.load_state_dict(objects["scheduler"])

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rlhf.runtime import distributed as dist
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 OOM_MARKERS = ("out of memory", "not enough memory", "can't allocate memory", "cannot allocate memory")
@@ -39,13 +40,15 @@ def oom_message(cfg: Any, where: str, exc: BaseException) -> str:
     t, r = cfg.train, cfg.rollout
     micro = t.micro_batch_size or "0 (= the whole mini-batch)"
     rows = cfg.data.prompts_per_step * r.n
-    return (f"out of memory during {where} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
-            f"Lower one of: train.micro_batch_size (now {micro}; rollouts per forward/backward), "
-            f"rollout.max_new_tokens (now {r.max_new_tokens}; the longest completion), "
-            f"rollout.n (now {r.n}; the group size) or "
-            f"data.prompts_per_step (now {cfg.data.prompts_per_step}; "
-            f"{rows} rollouts per step), or raise train.mini_batches (now {t.mini_batches}); "
-            f"model.gradient_checkpointing and lora.enabled also cut activation/optimizer memory.")
+    return (
+        f"out of memory during {where} ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+        f"Lower one of: train.micro_batch_size (now {micro}; rollouts per forward/backward), "
+        f"rollout.max_new_tokens (now {r.max_new_tokens}; the longest completion), "
+        f"rollout.n (now {r.n}; the group size) or "
+        f"data.prompts_per_step (now {cfg.data.prompts_per_step}; "
+        f"{rows} rollouts per step), or raise train.mini_batches (now {t.mini_batches}); "
+        f"model.gradient_checkpointing and lora.enabled also cut activation/optimizer memory."
+    )
 
 
 def explain_oom(where: str) -> Callable[[F], F]:
@@ -67,8 +70,9 @@ def explain_oom(where: str) -> Callable[[F], F]:
     return wrap
 
 
-def reward_fail_streak(rl: Any, step: int, metrics: dict[str, float], save: Callable[[Any, int], None]
-                       ) -> dict[str, float]:
+def reward_fail_streak(
+    rl: Any, step: int, metrics: dict[str, float], save: Callable[[Any, int], None]
+) -> dict[str, float]:
     """Update the count of failed-reward steps in a row; stop the run past the limit.
 
     A step "fails" when more than `faults.reward_fail_frac` of its samples lost a reward to a
@@ -88,11 +92,15 @@ def reward_fail_streak(rl: Any, step: int, metrics: dict[str, float], save: Call
             f"stopped at step {step}: rewards failed for more than {f.reward_fail_frac:.0%} of the batch "
             f"{streak} steps in a row (faults.max_reward_fail_steps={f.max_reward_fail_steps}); "
             f"faults this step: {_fault_summary(metrics) or 'see metrics.jsonl'}; checkpoint: {where}. "
-            f"Fix the reward, then continue with --resume.")
+            f"Fix the reward, then continue with --resume."
+        )
     return {"reward_fail_steps": float(streak)}
 
 
 def _fault_summary(metrics: dict[str, float]) -> str:
-    parts = [f"{k.removeprefix('reward/')}={int(v)}" for k, v in sorted(metrics.items())
-             if k.startswith("reward/") and "/fault/" in k and v]
+    parts = [
+        f"{k.removeprefix('reward/')}={int(v)}"
+        for k, v in sorted(metrics.items())
+        if k.startswith("reward/") and "/fault/" in k and v
+    ]
     return ", ".join(parts)

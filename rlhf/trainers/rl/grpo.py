@@ -35,6 +35,8 @@ from rlhf.runtime.rundir import RunDir
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 from rlhf.trainers.rl import step as steps
+
+
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     rl = rc.setup(cfg, run_dir)
     if run_dir.resume:
@@ -65,5 +67,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
             last = steps.finish_step(rl, step, record, col, stats, t_start, bar)  # 6-8: sync, curriculum, log
     steps.save_last(rl)
-    return {**report.finish(rl), "steps": cfg.train.steps, "final": {k: last.get(k) for k in
-                                                                     ("reward_mean", "accuracy", "kl")}}
+    return {
+        **report.finish(rl),
+        "steps": cfg.train.steps,
+        "final": {k: last.get(k) for k in ("reward_mean", "accuracy", "kl")},
+    }

@@ -22,12 +22,14 @@ from typing import Any
 import torch
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards, gae_advantages_returns, value_loss
-from rlhf.models.policy import load_value_model
 from rlhf.config.recipe import RunConfig
+from rlhf.models.policy import load_value_model
 from rlhf.runtime.rundir import RunDir
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 from rlhf.trainers.rl import step as steps
+
+
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     rl = rc.setup(cfg, run_dir)
     critic = load_value_model(cfg, rl.policy.model_path)
@@ -59,7 +61,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             record.update(report.batch_metrics(batch, advantages, cfg.algo))
 
             def critic_loss(idx: torch.Tensor, sub: Any) -> tuple[torch.Tensor, dict[str, float]]:
-                out = value_loss(critic(sub.input_ids, sub.attention_mask), sub, returns[idx], cfg.algo)
+                out = value_loss(critic(sub.input_ids, sub.attention_mask), sub, returns[idx], cfg.algo)  # noqa: B023 (called in this step)
                 return out.loss, out.metrics
 
             t_update = time.perf_counter()
@@ -72,4 +74,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     result = report.finish(rl)
     if rl.accelerator.is_main_process:
         torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
-    return {**result, "steps": cfg.train.steps, "final": {k: last.get(k) for k in ("reward_mean", "accuracy", "kl")}}
+    return {
+        **result,
+        "steps": cfg.train.steps,
+        "final": {k: last.get(k) for k in ("reward_mean", "accuracy", "kl")},
+    }

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 
 from rlhf.algos import ADVANTAGES, kl_penalty, masked_mean
-from rlhf.runtime.metrics import write_plots
 from rlhf.algos.types import RolloutBatch
+from rlhf.runtime.metrics import write_plots
 
 
 @contextlib.contextmanager
@@ -19,8 +19,13 @@ def progress(total: int, start: int, label: str) -> Iterator[Any]:
     """A rich progress bar; `bar.update(step_done, text)` after each step."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[info]}"))
+    columns = (
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
     with Progress(*columns, transient=False) as prog:
         task = prog.add_task(label, total=total, completed=start, info="")
 
@@ -33,8 +38,12 @@ def progress(total: int, start: int, label: str) -> Iterator[Any]:
 
 def step_info(record: dict[str, Any]) -> str:
     parts = []
-    for key, fmt in (("reward_mean", "r={:.3f}"), ("accuracy", "acc={:.2f}"), ("kl", "kl={:.4f}"),
-                     ("seconds", "{:.2f}s")):
+    for key, fmt in (
+        ("reward_mean", "r={:.3f}"),
+        ("accuracy", "acc={:.2f}"),
+        ("kl", "kl={:.4f}"),
+        ("seconds", "{:.2f}s"),
+    ):
         v = record.get(key)
         if isinstance(v, (int, float)) and math.isfinite(v):
             parts.append(fmt.format(v))
@@ -65,9 +74,19 @@ def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
     order = list(firsts.values()) + [i for i in range(len(col.rollouts)) if i not in firsts.values()]
     for i in order[:limit]:
         r, p = col.rollouts[i], col.problems[i]
-        out.append({"step": step, "problem_id": p.id, "task": p.task, "prompt": p.prompt, "answer": p.answer,
-                    "completion": r.text, "finish_reason": r.finish_reason, "outcome": r.outcome,
-                    "steps": [{"text": s.text, "score": s.score} for s in r.steps]})
+        out.append(
+            {
+                "step": step,
+                "problem_id": p.id,
+                "task": p.task,
+                "prompt": p.prompt,
+                "answer": p.answer,
+                "completion": r.text,
+                "finish_reason": r.finish_reason,
+                "outcome": r.outcome,
+                "steps": [{"text": s.text, "score": s.score} for s in r.steps],
+            }
+        )
     return out
 
 

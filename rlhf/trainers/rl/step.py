@@ -14,6 +14,8 @@ from typing import Any
 from rlhf.runtime import distributed as dist
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
+
+
 def skip_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, t_start: float) -> None:
     """A batch with nothing to learn from (e.g. every reward None): logged, checkpointed on schedule."""
     record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
@@ -21,8 +23,15 @@ def skip_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, t
     maybe_save(rl, step)
 
 
-def finish_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, stats: dict[str, float],
-                t_start: float, bar: Any) -> dict[str, Any]:
+def finish_step(
+    rl: rc.RL,
+    step: int,
+    record: dict[str, Any],
+    col: rc.Collected,
+    stats: dict[str, float],
+    t_start: float,
+    bar: Any,
+) -> dict[str, Any]:
     """Sync the sampler, move the curriculum, log the step and its samples, then check and checkpoint."""
     sync = rl.sampler.sync_weights(rl.unwrapped)  # the next rollouts use the new policy
     record["time_sync"] = sync.seconds
@@ -70,4 +79,5 @@ def check_bad_steps(rl: rc.RL, step: int, stats: dict[str, float]) -> None:
         rc.save(rl, step)
         raise rc.RunStopped(
             f"stopped at step {step}: {rl.bad_steps} steps in a row had a non-finite loss "
-            f"(train.max_bad_steps={rl.cfg.train.max_bad_steps}); checkpoint saved in {rl.run_dir.checkpoints}")
+            f"(train.max_bad_steps={rl.cfg.train.max_bad_steps}); checkpoint saved in {rl.run_dir.checkpoints}"
+        )

@@ -57,9 +57,11 @@ def test_huge_allocation_fails_without_hurting_the_host():
 
 def test_writes_outside_the_work_dir_are_refused(tmp_path):
     target = tmp_path / "pwned.txt"
-    for code in (f"open({str(target)!r}, 'w').write('x')",
-                 f"import os\nos.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)",
-                 f"import pathlib\npathlib.Path({str(target)!r}).touch()"):
+    for code in (
+        f"open({str(target)!r}, 'w').write('x')",
+        f"import os\nos.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)",
+        f"import pathlib\npathlib.Path({str(target)!r}).touch()",
+    ):
         run(code + "\ndef add(a, b):\n    return a + b\n")
         assert not target.exists()
     keep = tmp_path / "keep.txt"
@@ -80,7 +82,9 @@ def test_sockets_are_refused():
     port = srv.getsockname()[1]
     got = []
     threading.Thread(target=lambda: got.append(_accept(srv)), daemon=True).start()
-    prog = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\ns.sendall(b'leak')\n"
+    prog = (
+        f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\ns.sendall(b'leak')\n"
+    )
     run(prog + "def add(a, b):\n    return a + b\n")
     time.sleep(0.2)
     srv.close()
@@ -100,11 +104,15 @@ def test_environment_secrets_are_not_visible(monkeypatch):
     monkeypatch.setenv("COTRL_SECRET_TOKEN", "hunter2")
     prog = "import os\ndef add(a, b):\n    return a + b if 'hunter2' in str(os.environ) else -1\n"
     assert run_tests(prog, TEST_ADD, limits=FAST).status == "failed"
-    stdio = run_stdio("import os\nprint(os.environ.get('COTRL_SECRET_TOKEN'))\n", [("", "hunter2")], limits=FAST)
+    stdio = run_stdio(
+        "import os\nprint(os.environ.get('COTRL_SECRET_TOKEN'))\n", [("", "hunter2")], limits=FAST
+    )
     assert stdio.status == "failed" and "hunter2" not in stdio.stdout
 
 
-@pytest.mark.parametrize("exit_call", ["import sys\nsys.exit(0)", "import os\nos._exit(0)", "raise SystemExit(0)"])
+@pytest.mark.parametrize(
+    "exit_call", ["import sys\nsys.exit(0)", "import os\nos._exit(0)", "raise SystemExit(0)"]
+)
 def test_exit_before_the_asserts_is_not_a_pass(exit_call):
     run(exit_call + "\ndef add(a, b):\n    return 0\n")
     run("def add(a, b):\n    " + exit_call.replace("\n", "\n    ") + "\n")
@@ -154,7 +162,11 @@ def test_ctypes_is_refused():
 
 def test_no_processes_left_behind():
     from rewards.code import sandbox as code_sandbox
-    assert run_tests("import time\ndef add(a, b):\n    time.sleep(30)\n", TEST_ADD, limits=SHORT_WALL).status == "timeout"
+
+    assert (
+        run_tests("import time\ndef add(a, b):\n    time.sleep(30)\n", TEST_ADD, limits=SHORT_WALL).status
+        == "timeout"
+    )
     time.sleep(0.2)
     server = code_sandbox._server.proc.pid if code_sandbox._server is not None else -1
     leftovers = []
@@ -193,8 +205,10 @@ def test_fresh_interpreter_mode_and_audit_hook_alone(tmp_path, namespaces):
 def test_redefining_a_prompt_helper_cannot_rig_the_tests():
     """HumanEval/32 style: the tests call `poly` from the prompt; a completion that redefines
     it to return 0 must still fail, because the helper comes from the dataset's prompt."""
-    prompt = ("def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\n"
-              "def find_zero(xs):\n    \"\"\"A zero of the polynomial xs.\"\"\"\n")
+    prompt = (
+        "def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\n"
+        'def find_zero(xs):\n    """A zero of the polynomial xs."""\n'
+    )
     tests = "def check(candidate):\n    assert abs(poly([1, 2], candidate([1, 2]))) < 1e-6\n"
     honest = prompt + "    return -xs[0] / xs[1]\n"
     rigged = prompt + "    return 12345.0\n\ndef poly(xs, x):\n    return 0.0\n"

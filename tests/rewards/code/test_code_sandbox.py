@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from rewards.code.verify import CodeJob, CodeTestsReward, compare_output, extract_code, run_batch, run_stdio, run_tests
+from rewards.code.verify import (
+    CodeJob,
+    CodeTestsReward,
+    compare_output,
+    extract_code,
+    run_batch,
+    run_stdio,
+    run_tests,
+)
 from rewards.types import Problem
 
 ADD = "def add(a, b):\n    return a + b\n"
@@ -59,8 +67,10 @@ def test_classes_generators_and_data_values_cross_the_boundary():
 
 def test_plain_values_keep_their_types():
     program = "def f():\n    return (1, [2.5, float('inf')], {'a': {3}}, b'x', None, True, 10 ** 5000)\n"
-    tests = "v = f()\nassert v == (1, [2.5, float('inf')], {'a': {3}}, b'x', None, True, 10 ** 5000)\n" \
-            "assert type(v[0]) is int and type(v[1]) is list\n"
+    tests = (
+        "v = f()\nassert v == (1, [2.5, float('inf')], {'a': {3}}, b'x', None, True, 10 ** 5000)\n"
+        "assert type(v[0]) is int and type(v[1]) is list\n"
+    )
     assert run_tests(program, tests).passed
 
 
@@ -71,8 +81,15 @@ def test_tests_that_do_not_parse_or_hold_no_test_are_sandbox_errors():
 
 @pytest.mark.parametrize(
     ("expected", "actual", "ok"),
-    [("1\n2\n", "1\n2\n", True), ("1\n2", "1  \n2\n\n", True), ("1\n2\n", "1\n", False), ("1\n", "1\n2\n", False),
-     ("1\n2\n", "1\n3\n", False), ("", "", True), ("a", "A", False)],
+    [
+        ("1\n2\n", "1\n2\n", True),
+        ("1\n2", "1  \n2\n\n", True),
+        ("1\n2\n", "1\n", False),
+        ("1\n", "1\n2\n", False),
+        ("1\n2\n", "1\n3\n", False),
+        ("", "", True),
+        ("a", "A", False),
+    ],
 )
 def test_compare_output_checks_every_line(expected, actual, ok):
     assert compare_output(expected, actual)[0] is ok
@@ -97,8 +114,11 @@ def test_stdio_nonzero_exit_is_crashed():
 
 
 def test_batch_keeps_order_and_mixes_modes():
-    jobs = [CodeJob(ADD, "assert add(1, 1) == 2\n"), CodeJob(ADD, "assert add(1, 1) == 3\n"),
-            CodeJob("print(input()[::-1])\n", cases=(("abc\n", "cba\n"),))]
+    jobs = [
+        CodeJob(ADD, "assert add(1, 1) == 2\n"),
+        CodeJob(ADD, "assert add(1, 1) == 3\n"),
+        CodeJob("print(input()[::-1])\n", cases=(("abc\n", "cba\n"),)),
+    ]
     assert [r.status for r in run_batch(jobs, max_workers=2)] == ["passed", "failed", "passed"]
 
 
@@ -111,12 +131,19 @@ def test_extract_code():
 
 
 def test_code_tests_reward():
-    meta = {"tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n", "entry_point": "add",
-            "prefix": "def add(a, b):\n"}
+    meta = {
+        "tests": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+        "entry_point": "add",
+        "prefix": "def add(a, b):\n",
+    }
     p = Problem(id="1", task="code", prompt="", answer="", meta=meta)
     rew = CodeTestsReward(timeout_s=2)
-    comps = ["<answer>```python\n    return a + b\n```</answer>", "<answer>def add(a, b):\n    return a * b</answer>",
-             "I don't know", "<answer>```python\ndef add(a, b):\n    return b + a\n```</answer>"]
+    comps = [
+        "<answer>```python\n    return a + b\n```</answer>",
+        "<answer>def add(a, b):\n    return a * b</answer>",
+        "I don't know",
+        "<answer>```python\ndef add(a, b):\n    return b + a\n```</answer>",
+    ]
     assert rew([p] * 4, comps) == [1.0, 0.0, 0.0, 1.0]
 
 
@@ -124,13 +151,16 @@ def test_a_forked_host_gets_its_own_fork_server():
     import os
 
     from rewards.code import sandbox as code_sandbox
+
     assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
     parent_server = code_sandbox._server
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child must not talk through the parent's pipes
         try:
-            ok = run_tests(ADD, "assert add(2, 2) == 4\n").passed and code_sandbox._server is not parent_server
+            ok = (
+                run_tests(ADD, "assert add(2, 2) == 4\n").passed and code_sandbox._server is not parent_server
+            )
             os.write(w, b"1" if ok else b"0")
         finally:
             os._exit(0)
@@ -141,6 +171,7 @@ def test_a_forked_host_gets_its_own_fork_server():
 
 def test_a_dead_fork_server_is_replaced():
     from rewards.code import sandbox as code_sandbox
+
     assert run_tests(ADD, "assert add(1, 1) == 2\n").passed
     old = code_sandbox._server
     old.proc.kill()
@@ -151,7 +182,22 @@ def test_a_dead_fork_server_is_replaced():
 
 def test_code_tests_reward_reads_test_lists_and_stdio_cases():
     rew = CodeTestsReward(timeout_s=2, partial=True)
-    p1 = Problem(id="1", task="code", prompt="", answer="", meta={"tests": ["assert add(1, 1) == 2", "assert add(1, 2) == 4"]})
-    p2 = Problem(id="2", task="code", prompt="", answer="", meta={"cases": [["3\n", "6\n"], {"input": "1", "output": "2"}]})
-    got = rew([p1, p2], ["<answer>def add(a, b):\n    return a + b</answer>", "<answer>print(2 * int(input()))</answer>"])
+    p1 = Problem(
+        id="1",
+        task="code",
+        prompt="",
+        answer="",
+        meta={"tests": ["assert add(1, 1) == 2", "assert add(1, 2) == 4"]},
+    )
+    p2 = Problem(
+        id="2",
+        task="code",
+        prompt="",
+        answer="",
+        meta={"cases": [["3\n", "6\n"], {"input": "1", "output": "2"}]},
+    )
+    got = rew(
+        [p1, p2],
+        ["<answer>def add(a, b):\n    return a + b</answer>", "<answer>print(2 * int(input()))</answer>"],
+    )
     assert got == [0.5, 1.0] and rew.statuses() == ["failed", "passed"]

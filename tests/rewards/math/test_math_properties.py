@@ -13,7 +13,7 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 
 
 @FAST
-@given(st.integers(-10**12, 10**12), st.integers(-10**12, 10**12))
+@given(st.integers(-(10**12), 10**12), st.integers(-(10**12), 10**12))
 def test_integers_in_any_common_spelling(a, b):
     assert verify(str(a), f"{a:,}").correct
     assert verify(str(a), f"{a}.0").correct

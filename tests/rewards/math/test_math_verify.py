@@ -8,28 +8,77 @@ import time
 
 import pytest
 
-from rewards.math.verify import MathAnswerReward, verify, verify_batch
 from rewards.math.extract import extract_answer
 from rewards.math.normalize import parse_number, precheck, tower_height
 from rewards.math.pool import WorkerPool
+from rewards.math.verify import MathAnswerReward, verify, verify_batch
 from rewards.types import Problem
 
 EQUIVALENT = [
-    ("21", "21"), ("21", "21.0"), ("1000", "1,000"), ("-3", "−3"), ("0.5", r"\frac{1}{2}"), ("3/4", r"\dfrac{3}{4}"),
-    ("0.75", "3/4"), ("50\\%", "0.5"), ("50%", "50"), ("1500", "1.5e3"), ("1500", r"1.5\times 10^{3}"),
-    (r"2\sqrt{3}", r"\sqrt{12}"), (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"), (r"\frac{\pi}{2}", r"\pi/2"),
-    ("e^2", "exp(2)"), ("x^2+2x+1", "(x+1)^2"), ("2x+3", "3+2*x"), (r"\sin^2 x + \cos^2 x", "1"),
-    (r"\{1,2,3\}", r"\{3, 1, 2\}"), ("(1, 2)", r"\left(1,2\right)"), ("[1, 2)", "[1,2)"),
-    (r"(-\infty, 3]", r"(-\infty,3]"), (r"x \in (-\infty, 2)", "x < 2"), ("x = 5", "5"), ("5", "x=5"), ("y = 2x + 1", "2y = 4x + 2"),
-    ("y=2x+1", "2x - y + 1 = 0"), ("x > 3", "3 < x"), (r"x \le 3", r"3 \ge x"), ("x>3", r"(3, \infty)"),
-    ("x = 2, y = 3", "(2, 3)"), ("x = 10, y = -8", "y = -8, x = 10"), ("-9, 8", "x = 8 or x = -9"), ("12", "12 cm"), ("12", r"12\text{ cm}"), ("90", r"90^\circ"), ("12.5", r"\$12.50"), ("(A)", "A"),
-    ("yes", "Yes"), ("7", r"\boxed{7}"), ("7", "The answer is 7."),
+    ("21", "21"),
+    ("21", "21.0"),
+    ("1000", "1,000"),
+    ("-3", "−3"),
+    ("0.5", r"\frac{1}{2}"),
+    ("3/4", r"\dfrac{3}{4}"),
+    ("0.75", "3/4"),
+    ("50\\%", "0.5"),
+    ("50%", "50"),
+    ("1500", "1.5e3"),
+    ("1500", r"1.5\times 10^{3}"),
+    (r"2\sqrt{3}", r"\sqrt{12}"),
+    (r"\frac{\sqrt{2}}{2}", r"\frac{1}{\sqrt{2}}"),
+    (r"\frac{\pi}{2}", r"\pi/2"),
+    ("e^2", "exp(2)"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("2x+3", "3+2*x"),
+    (r"\sin^2 x + \cos^2 x", "1"),
+    (r"\{1,2,3\}", r"\{3, 1, 2\}"),
+    ("(1, 2)", r"\left(1,2\right)"),
+    ("[1, 2)", "[1,2)"),
+    (r"(-\infty, 3]", r"(-\infty,3]"),
+    (r"x \in (-\infty, 2)", "x < 2"),
+    ("x = 5", "5"),
+    ("5", "x=5"),
+    ("y = 2x + 1", "2y = 4x + 2"),
+    ("y=2x+1", "2x - y + 1 = 0"),
+    ("x > 3", "3 < x"),
+    (r"x \le 3", r"3 \ge x"),
+    ("x>3", r"(3, \infty)"),
+    ("x = 2, y = 3", "(2, 3)"),
+    ("x = 10, y = -8", "y = -8, x = 10"),
+    ("-9, 8", "x = 8 or x = -9"),
+    ("12", "12 cm"),
+    ("12", r"12\text{ cm}"),
+    ("90", r"90^\circ"),
+    ("12.5", r"\$12.50"),
+    ("(A)", "A"),
+    ("yes", "Yes"),
+    ("7", r"\boxed{7}"),
+    ("7", "The answer is 7."),
 ]
 NOT_EQUIVALENT = [
-    ("21", "22"), ("0.5", "0.51"), ("3/4", "4/3"), (r"\frac{1}{2004!}", r"\frac{1}{2006!}"), ("4", r"4\sqrt(2)"),
-    (r"4\sqrt{2}", "4"), ("3x-y+13=0", "3x+4y+14=0"), ("x^2+2x+1", "(x+1)^3"), ("2x+3", "2y+3"),
-    (r"\{1,2,3\}", r"\{1,2\}"), ("[1, 2)", "[1, 2]"), ("(1, 2)", "(2, 1)"), ("x > 3", r"x \ge 3"),
-    ("x > 3", "x < 3"), ("x = 2, y = 3", "(3, 2)"), ("x = 10, y = -8", "-8, 10"), ("(3, 2)", "(4, 1)"), ("yes", "no"), ("7", "seven apples"), ("1", "i don't know"), (r"\pi", "3.14"),
+    ("21", "22"),
+    ("0.5", "0.51"),
+    ("3/4", "4/3"),
+    (r"\frac{1}{2004!}", r"\frac{1}{2006!}"),
+    ("4", r"4\sqrt(2)"),
+    (r"4\sqrt{2}", "4"),
+    ("3x-y+13=0", "3x+4y+14=0"),
+    ("x^2+2x+1", "(x+1)^3"),
+    ("2x+3", "2y+3"),
+    (r"\{1,2,3\}", r"\{1,2\}"),
+    ("[1, 2)", "[1, 2]"),
+    ("(1, 2)", "(2, 1)"),
+    ("x > 3", r"x \ge 3"),
+    ("x > 3", "x < 3"),
+    ("x = 2, y = 3", "(3, 2)"),
+    ("x = 10, y = -8", "-8, 10"),
+    ("(3, 2)", "(4, 1)"),
+    ("yes", "no"),
+    ("7", "seven apples"),
+    ("1", "i don't know"),
+    (r"\pi", "3.14"),
 ]
 
 
@@ -63,7 +112,9 @@ def test_cheap_cases_never_touch_sympy():
         assert verify(gold, pred).path in ("string", "numeric", "text")
 
 
-@pytest.mark.parametrize("pred", [None, "", "   ", "\x00\x01\xff", "日本語", "\u202e\u200b", "}}}{{{", "\\frac{", "$$"])
+@pytest.mark.parametrize(
+    "pred", [None, "", "   ", "\x00\x01\xff", "日本語", "\u202e\u200b", "}}}{{{", "\\frac{", "$$"]
+)
 def test_garbage_is_unparsable_or_incorrect_never_raises(pred):
     v = verify("7", pred)
     assert not v.correct and v.status in ("unparsable", "incorrect")
@@ -92,7 +143,9 @@ def test_timeout_is_hard_and_the_pool_recovers_from_any_thread():
     try:
         assert pool.run({"gold": "1", "pred": "1"}, 30)["status"] == "correct"  # started and warm
         got: list = []
-        th = threading.Thread(target=lambda: got.append(verify("2", "99999^{99999}!", timeout_s=1.0, pool=pool)))
+        th = threading.Thread(
+            target=lambda: got.append(verify("2", "99999^{99999}!", timeout_s=1.0, pool=pool))
+        )
         t0 = time.perf_counter()
         th.start()
         th.join(10)
@@ -146,12 +199,23 @@ def test_math_answer_reward_on_gold_completions():
     p3 = Problem(id="c", task="frac", prompt="Add 1/4 and 1/2.", answer="3/4")
     gold = "<think>\nMultiply: 7 * 3 = 21\n</think>\n<answer>21</answer>"
     reward = MathAnswerReward()
-    scores = reward([p1, p1, p1, p2, p2, p3, p3],
-                    [gold, "<think>\n</think>\n<answer>22</answer>", "", "<answer>x = 4</answer>",
-                     "<answer>2*x + 3 = 11</answer>", "<answer>0.75</answer>", "<answer>\\frac{3}{4}</answer>"])
+    scores = reward(
+        [p1, p1, p1, p2, p2, p3, p3],
+        [
+            gold,
+            "<think>\n</think>\n<answer>22</answer>",
+            "",
+            "<answer>x = 4</answer>",
+            "<answer>2*x + 3 = 11</answer>",
+            "<answer>0.75</answer>",
+            "<answer>\\frac{3}{4}</answer>",
+        ],
+    )
     assert scores == [1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0]
     assert reward.statuses()[0] == "correct"
-    assert MathAnswerReward()([Problem(id="d", task="t", prompt="", answer="")], ["<answer>1</answer>"]) == [None]
+    assert MathAnswerReward()([Problem(id="d", task="t", prompt="", answer="")], ["<answer>1</answer>"]) == [
+        None
+    ]
 
 
 def test_math_answer_reward_validates_params():
@@ -196,8 +260,18 @@ def test_many_threads_share_one_pool():
         pool.close()
 
 
-@pytest.mark.parametrize("junk", ["<answer>" * 50_000, "\\[" * 100_000, "\\(" * 100_000, "$" * 200_000,
-                                  "\\boxed{" * 100_000, "```python\n" * 50_000, "1" * 2_000_000])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "<answer>" * 50_000,
+        "\\[" * 100_000,
+        "\\(" * 100_000,
+        "$" * 200_000,
+        "\\boxed{" * 100_000,
+        "```python\n" * 50_000,
+        "1" * 2_000_000,
+    ],
+)
 def test_extraction_is_linear_on_megabytes_of_junk(junk):
     from rewards.code.verify import extract_code
 

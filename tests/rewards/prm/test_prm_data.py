@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewards.prm.convert import convert, from_math_shepherd, from_processbench, from_prm800k
+from rewards.prm.convert import convert, from_math_shepherd, from_prm800k, from_processbench
 from rewards.prm.data import IGNORE, check_row, collate, encode_row, step_loss
 from rewards.prm.evaluate import predicted_first_error, processbench_f1
 
@@ -51,7 +51,7 @@ def test_collate_pads_right(tok):
     out = collate([a, b], pad_id=tok.pad_token_id)
     assert out["input_ids"].shape[1] == len(b.input_ids)
     assert out["attention_mask"][0].sum() == len(a.input_ids)
-    assert (out["targets"][0, len(a.input_ids):] == IGNORE).all()
+    assert (out["targets"][0, len(a.input_ids) :] == IGNORE).all()
 
 
 def test_check_row_errors_are_clear():
@@ -65,21 +65,30 @@ def test_check_row_errors_are_clear():
 
 PRM800K = {
     "question": {"problem": "What is 2 + 2 * 3?"},
-    "label": {"steps": [
-        {"completions": [{"text": "2 * 3 = 6", "rating": 1}, {"text": "2 * 3 = 5", "rating": -1}],
-         "chosen_completion": 0},
-        {"completions": [{"text": "So we add.", "rating": 0}], "chosen_completion": 0},
-        {"completions": [{"text": "2 + 6 = 9", "rating": -1}, {"text": "2 + 6 = 8", "rating": 1}],
-         "chosen_completion": None},
-        {"completions": [{"text": "never reached", "rating": 1}], "chosen_completion": 0},
-    ]},
+    "label": {
+        "steps": [
+            {
+                "completions": [{"text": "2 * 3 = 6", "rating": 1}, {"text": "2 * 3 = 5", "rating": -1}],
+                "chosen_completion": 0,
+            },
+            {"completions": [{"text": "So we add.", "rating": 0}], "chosen_completion": 0},
+            {
+                "completions": [{"text": "2 + 6 = 9", "rating": -1}, {"text": "2 + 6 = 8", "rating": 1}],
+                "chosen_completion": None,
+            },
+            {"completions": [{"text": "never reached", "rating": 1}], "chosen_completion": 0},
+        ]
+    },
 }
 
 
 def test_prm800k_neutral_rule_is_explicit():
     pos = from_prm800k(PRM800K, neutral="positive")
-    assert pos == {"prompt": "What is 2 + 2 * 3?", "completions": ["2 * 3 = 6", "So we add.", "2 + 6 = 9"],
-                   "labels": [True, True, False]}
+    assert pos == {
+        "prompt": "What is 2 + 2 * 3?",
+        "completions": ["2 * 3 = 6", "So we add.", "2 + 6 = 9"],
+        "labels": [True, True, False],
+    }
     assert from_prm800k(PRM800K, neutral="negative")["labels"] == [True, False, False]
     assert from_prm800k(PRM800K, neutral="drop") is None
     with pytest.raises(ValueError, match="neutral rule"):
@@ -89,11 +98,16 @@ def test_prm800k_neutral_rule_is_explicit():
 
 
 def test_math_shepherd_tags():
-    row = {"input": "Janet has 3 eggs. Step 1: 3 * 2 = 6 ки\nStep 2: 6 + 1 = 8 ки",
-           "label": "Janet has 3 eggs. Step 1: 3 * 2 = 6 +\nStep 2: 6 + 1 = 8 -"}
+    row = {
+        "input": "Janet has 3 eggs. Step 1: 3 * 2 = 6 ки\nStep 2: 6 + 1 = 8 ки",
+        "label": "Janet has 3 eggs. Step 1: 3 * 2 = 6 +\nStep 2: 6 + 1 = 8 -",
+    }
     out = from_math_shepherd(row)
-    assert out == {"prompt": "Janet has 3 eggs.", "completions": ["Step 1: 3 * 2 = 6", "Step 2: 6 + 1 = 8"],
-                   "labels": [True, False]}
+    assert out == {
+        "prompt": "Janet has 3 eggs.",
+        "completions": ["Step 1: 3 * 2 = 6", "Step 2: 6 + 1 = 8"],
+        "labels": [True, False],
+    }
     with pytest.raises(ValueError, match="no 'ки'"):
         from_math_shepherd({"input": "no tags", "label": "no tags"})
 
@@ -126,7 +140,9 @@ def test_threshold_calibration_maximises_f1_and_breaks_ties_towards_half():
     assert processbench_f1([predicted_first_error(s) for s in scores], labels)["f1"] == 0.0
     t, f1 = calibrate_threshold(scores, labels)
     assert 0.76 <= t <= 0.9 and f1 == 1.0
-    assert calibrate_threshold([[0.1], [0.9]], [0, -1])[0] == 0.5  # every t in (0.1, 0.9] is perfect: 0.5 wins
+    assert (
+        calibrate_threshold([[0.1], [0.9]], [0, -1])[0] == 0.5
+    )  # every t in (0.1, 0.9] is perfect: 0.5 wins
     with pytest.raises(ValueError, match="calibration needs"):
         calibrate_threshold([], [])
 
@@ -134,7 +150,9 @@ def test_threshold_calibration_maximises_f1_and_breaks_ties_towards_half():
 def test_lm_mask_covers_prompt_and_leading_good_steps_only(tok):
     from rewards.prm.data import lm_loss
 
-    enc = encode_row(tok, "Compute 2 + 3 * 4.", ["3 * 4 = 12", "2 + 12 = 15", "15 = 15"], [True, False, False])
+    enc = encode_row(
+        tok, "Compute 2 + 3 * 4.", ["3 * 4 = 12", "2 + 12 = 15", "15 = 15"], [True, False, False]
+    )
     assert enc.good_upto == enc.step_positions[0] + 1  # the wrong step is never imitated
     batch = collate([enc], pad_id=tok.pad_token_id)
     assert batch["lm_mask"][0].sum() == enc.good_upto - 1

@@ -7,12 +7,14 @@ import json
 import pytest
 import torch
 
-from rlhf.rollout.mc_labels import mc_labels, mc_rows, prefix_prompt
 from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
-from rlhf.config.recipe import LoraSection
 from rewards.types import Problem, StepSpan
+from rlhf.config.recipe import LoraSection
+from rlhf.rollout.mc_labels import mc_labels, mc_rows, prefix_prompt
 
-PROBLEM = Problem.from_dict({"id": "p", "task": "integer_arithmetic", "prompt": "Compute 2 + 3 * 4.", "answer": "14"})
+PROBLEM = Problem.from_dict(
+    {"id": "p", "task": "integer_arithmetic", "prompt": "Compute 2 + 3 * 4.", "answer": "14"}
+)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,9 @@ def test_mc_labels_with_the_transformers_sampler(tiny_model_dir, tok):
         seen.append(text)
         return "= 13" not in text
 
-    hard = mc_labels(sampler, tok, [PROBLEM, PROBLEM], traces, n=3, max_new_tokens=4, is_correct=finishes_right)
+    hard = mc_labels(
+        sampler, tok, [PROBLEM, PROBLEM], traces, n=3, max_new_tokens=4, is_correct=finishes_right
+    )
     assert hard == [[1.0, 1.0], [0.0]]
     assert len(seen) == 3 * 3  # n completions for each of the 3 step prefixes
     assert all(t.startswith("<think>\n3 * 4 = 1") for t in seen)

@@ -7,8 +7,8 @@ import pytest
 from data_gen.generate import corrupt_item, generate, get_generator
 from data_gen.registry import GENERATORS
 from data_gen.render import gold_completion
-from rewards.steps.segment import split_steps
 from rewards.steps import first_error
+from rewards.steps.segment import split_steps
 
 
 @pytest.mark.parametrize("task", GENERATORS.names())

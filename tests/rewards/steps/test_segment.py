@@ -28,9 +28,15 @@ def fused_tok():
     t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     t.decoder = decoders.ByteLevel()
     corpus = ["x = 21.\nThe sum 3\nThe next 5\n\nStep 2: ok.\n\nThe end"] * 50
-    t.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"],
-                                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                                      show_progress=False))
+    t.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<eos>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     return PreTrainedTokenizerFast(tokenizer_object=t, eos_token="<eos>")
 
 
@@ -46,7 +52,11 @@ def test_text_modes():
 
 def test_think_mode_variants():
     # no opening tag (template put it in the prompt), truncated think block, no tags at all
-    assert split_steps("a = 1\nb = 2\n</think>\n<answer>2</answer>") == ["a = 1", "b = 2", "<answer>2</answer>"]
+    assert split_steps("a = 1\nb = 2\n</think>\n<answer>2</answer>") == [
+        "a = 1",
+        "b = 2",
+        "<answer>2</answer>",
+    ]
     assert split_steps("<think>\na = 1\nb = 2") == ["a = 1", "b = 2"]
     assert split_steps("just one line") == ["just one line"]
     assert split_steps("") == [] and split_steps("\n\n  \n") == []

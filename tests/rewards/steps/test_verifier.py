@@ -7,8 +7,13 @@ import pytest
 from rewards.steps import Verdict, extract_claims, first_error, verify_steps
 from rewards.types import Problem
 
-ARITH = {"id": "a1", "task": "integer_arithmetic", "prompt": "Compute 12 + 7 * 3.", "answer": "33",
-         "meta": {"expression": "12 + 7 * 3"}}
+ARITH = {
+    "id": "a1",
+    "task": "integer_arithmetic",
+    "prompt": "Compute 12 + 7 * 3.",
+    "answer": "33",
+    "meta": {"expression": "12 + 7 * 3"},
+}
 LINEAR = {"id": "l1", "task": "linear_equation", "prompt": "Solve 2x + 3 = 11 for x.", "answer": "4"}
 
 
@@ -23,11 +28,14 @@ def test_gold_arithmetic_rewrites_are_correct():
     assert first_error(Problem.from_dict(ARITH), steps) == -1  # the Problem type works too
 
 
-@pytest.mark.parametrize("bad_step, index", [
-    ("Multiply: 12 + 7 * 3 = 12 + 22", 0),  # wrong product
-    ("Multiply: 12 + 7 * 3 = 19 * 3", 0),  # wrong order of operations
-    ("Add: 12 + 21 = 23", 1),  # dropped carry
-])
+@pytest.mark.parametrize(
+    "bad_step, index",
+    [
+        ("Multiply: 12 + 7 * 3 = 12 + 22", 0),  # wrong product
+        ("Multiply: 12 + 7 * 3 = 19 * 3", 0),  # wrong order of operations
+        ("Add: 12 + 21 = 23", 1),  # dropped carry
+    ],
+)
 def test_injected_error_is_the_first_error(bad_step, index):
     steps = ["Multiply: 12 + 7 * 3 = 12 + 21", "Add: 12 + 21 = 33", "<answer>33</answer>"]
     steps[index] = bad_step
@@ -41,8 +49,12 @@ def test_error_carried_forward_is_reported_once_at_its_origin():
 
 
 def test_equations_checked_against_the_solution_and_restating_is_neutral():
-    gold = ["We need 2x + 3 = 11.", "Subtract 3 from both sides: 2*x = 11 - 3 = 8", "Divide by 2: x = 8/2 = 4",
-            "<answer>4</answer>"]
+    gold = [
+        "We need 2x + 3 = 11.",
+        "Subtract 3 from both sides: 2*x = 11 - 3 = 8",
+        "Divide by 2: x = 8/2 = 4",
+        "<answer>4</answer>",
+    ]
     assert verdicts(LINEAR, gold) == ["neutral", "correct", "correct", "correct"]
     bad = ["Subtract 3 from both sides: 2x = 14", "x = 7", "<answer>7</answer>"]
     assert first_error(LINEAR, bad) == 0
@@ -66,8 +78,14 @@ def test_free_form_model_output():
 
 
 def test_definitions_rounding_and_identities():
-    steps = ["Let t = 7 * 3 = 21", "t + 12 = 33", "10/3 = 3.33, and 10/3 ≈ 3", "2(x + 1) = 2x + 2",
-             "sqrt(8) = 2*sqrt(2)", "1,000 * 5% = 50"]
+    steps = [
+        "Let t = 7 * 3 = 21",
+        "t + 12 = 33",
+        "10/3 = 3.33, and 10/3 ≈ 3",
+        "2(x + 1) = 2x + 2",
+        "sqrt(8) = 2*sqrt(2)",
+        "1,000 * 5% = 50",
+    ]
     assert verdicts(ARITH, steps) == ["correct"] * 6
     assert verdicts(ARITH, ["10/3 = 3.4"]) == ["incorrect"]
     assert verdicts(ARITH, ["10/3 = 3"]) == ["incorrect"]  # no rounding without ≈
@@ -75,8 +93,19 @@ def test_definitions_rounding_and_identities():
 
 
 def test_bad_input_is_never_a_crash():
-    noise = ["", "%%%%", "=====", "((((1+", "9^9^9^9 = 5", "x" * 5000, "1 = = 2", "5/0 = 1", "2 ^ -0.5 = 7",
-             "\x00\x01 = \x02", "=" * 300 + "1" * 300]
+    noise = [
+        "",
+        "%%%%",
+        "=====",
+        "((((1+",
+        "9^9^9^9 = 5",
+        "x" * 5000,
+        "1 = = 2",
+        "5/0 = 1",
+        "2 ^ -0.5 = 7",
+        "\x00\x01 = \x02",
+        "=" * 300 + "1" * 300,
+    ]
     out = verdicts(ARITH, noise)
     assert len(out) == len(noise)
     assert out[4] == "unverifiable"  # too large to check, not a hang
@@ -89,8 +118,13 @@ def test_bad_input_is_never_a_crash():
 
 
 def test_code_tasks_check_only_execution_arithmetic():
-    code = {"id": "c", "task": "code_output", "prompt": "x = 0\nfor i in range(2):\n    x = x + 4\nprint(x)",
-            "answer": "8", "meta": {}}
+    code = {
+        "id": "c",
+        "task": "code_output",
+        "prompt": "x = 0\nfor i in range(2):\n    x = x + 4\nprint(x)",
+        "answer": "8",
+        "meta": {},
+    }
     assert verdicts(code, ["i is 0, x: 0 + 4 = 4", "i is 1, x: 4 + 4 = 9"]) == ["correct", "incorrect"]
     assert verdicts(code, ["Expected: digit_sum(177403) = 154"]) == ["unverifiable"]  # a call, not (177403)
 

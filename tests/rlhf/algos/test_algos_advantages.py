@@ -39,9 +39,13 @@ def test_grpo_without_std_and_dr_grpo(make_batch):
     # mean-centring only: group 0 +-0.5; group 1 1 - 1/3, 0 - 1/3
     expected = [0.5, -0.5, 0.5, -0.5, 2 / 3, 0.0, -1 / 3, -1 / 3]
     batch = make_batch(MASK, GROUPS, OUTCOMES)
-    assert _rows(ADVANTAGES.get("grpo")(batch, AlgoSection(scale_std=False))) == pytest.approx(expected, abs=1e-6)
+    assert _rows(ADVANTAGES.get("grpo")(batch, AlgoSection(scale_std=False))) == pytest.approx(
+        expected, abs=1e-6
+    )
     # Dr.GRPO never divides by the std, whatever scale_std says
-    assert _rows(ADVANTAGES.get("dr_grpo")(batch, AlgoSection(scale_std=True))) == pytest.approx(expected, abs=1e-6)
+    assert _rows(ADVANTAGES.get("dr_grpo")(batch, AlgoSection(scale_std=True))) == pytest.approx(
+        expected, abs=1e-6
+    )
 
 
 def test_rloo(make_batch):
@@ -64,7 +68,10 @@ def test_reinforce_pp(make_batch):
     batch = make_batch([[1, 1, 1], [1, 1, 0]], [0, 1], [1.0, 0.0], token_rewards=[[0.5, 0, 1], [0, 2, 0]])
     adv = ADVANTAGES.get("reinforce_pp")(batch, AlgoSection(gamma=0.5))
     std = math.sqrt(0.325)
-    expected = [[(0.75 - 1.05) / std, (0.5 - 1.05) / std, (1 - 1.05) / std], [(1 - 1.05) / std, (2 - 1.05) / std, 0]]
+    expected = [
+        [(0.75 - 1.05) / std, (0.5 - 1.05) / std, (1 - 1.05) / std],
+        [(1 - 1.05) / std, (2 - 1.05) / std, 0],
+    ]
     assert adv.tolist() == [pytest.approx(r, abs=1e-5) for r in expected]
 
 
@@ -190,7 +197,9 @@ def test_masked_outcome_excluded_from_group_stats(make_batch, name):
 
 def test_masked_outcome_does_not_count_as_zero(make_batch):
     # group (1, None, 0): scoring None as 0 would make the mean 1/3; excluded it is 1/2
-    adv = ADVANTAGES.get("grpo")(make_batch([[1]] * 3, [0, 0, 0], [1.0, None, 0.0]), AlgoSection(scale_std=False))
+    adv = ADVANTAGES.get("grpo")(
+        make_batch([[1]] * 3, [0, 0, 0], [1.0, None, 0.0]), AlgoSection(scale_std=False)
+    )
     assert adv[:, 0].tolist() == pytest.approx([0.5, 0.0, -0.5])
 
 
@@ -212,8 +221,14 @@ def test_advantages_zero_outside_response_for_left_padding(make_batch):
     # left-padded prompt region must stay 0 for every estimator
     mask = [[0, 0, 1, 1], [0, 1, 1, 1]]
     steps = [[None, None, 1, 0], [None, 1, None, 0]]
-    b = make_batch(mask, [0, 0], [1.0, 0.0], token_rewards=[[0, 0, 0, 1], [0, 0, 0, 0]],
-                   step_rewards=steps, values=[[5, 5, 0.1, 0.2], [5, 0.3, 0.1, 0.2]])
+    b = make_batch(
+        mask,
+        [0, 0],
+        [1.0, 0.0],
+        token_rewards=[[0, 0, 0, 1], [0, 0, 0, 0]],
+        step_rewards=steps,
+        values=[[5, 5, 0.1, 0.2], [5, 0.3, 0.1, 0.2]],
+    )
     for name in ADVANTAGES.names():
         adv = ADVANTAGES.get(name)(b, AlgoSection())
         assert adv[0, :2].abs().sum() == 0 and adv[1, 0] == 0, name

@@ -46,7 +46,9 @@ def test_kl_clamped_against_overflow():
 def test_fold_kl_into_rewards_and_returns(make_batch):
     # k1 per token = old - ref = (0.2, -0.1, 0.3) on the response; coef 0.5 subtracts (0.1, -0.05, 0.15)
     batch = make_batch(
-        [[0, 1, 1, 1]], [0], [1.0],
+        [[0, 1, 1, 1]],
+        [0],
+        [1.0],
         token_rewards=[[0, 0, 0, 1]],
         old_logprobs=[[-9.0, -1.0, -1.0, -1.0]],
         ref_logprobs=[[0.0, -1.2, -0.9, -1.3]],
@@ -57,7 +59,9 @@ def test_fold_kl_into_rewards_and_returns(make_batch):
     assert folded.token_rewards[0].tolist() == pytest.approx([0.0, -0.1, 0.05, 1 - 0.15])
     assert batch.token_rewards[0, 1] == 0  # the input batch is not modified
     # returns-to-go (gamma 1): t3 .85, t2 .9, t1 .8
-    assert reverse_cumsum(folded.token_rewards, folded.response_mask)[0].tolist() == pytest.approx([0, 0.8, 0.9, 0.85])
+    assert reverse_cumsum(folded.token_rewards, folded.response_mask)[0].tolist() == pytest.approx(
+        [0, 0.8, 0.9, 0.85]
+    )
     with pytest.raises(ValueError, match="ref_logprobs"):
         fold_kl_into_rewards(make_batch([[1]], [0], [1.0]), cfg)
 
@@ -76,15 +80,25 @@ def test_masked_stats():
 
 def test_every_registered_name_resolves_and_runs(make_batch):
     assert set(ADVANTAGES.names()) == {
-        "grpo", "dr_grpo", "rloo", "reinforce_pp", "reinforce_pp_baseline", "gae", "process_grpo", "mixed",
+        "grpo",
+        "dr_grpo",
+        "rloo",
+        "reinforce_pp",
+        "reinforce_pp_baseline",
+        "gae",
+        "process_grpo",
+        "mixed",
     }
     assert set(LOSSES.names()) == {"ppo_clip", "gspo"}
     g = torch.Generator().manual_seed(0)
     batch = make_batch(
-        [[0, 1, 1, 1], [0, 1, 1, 0], [0, 1, 1, 1], [0, 1, 0, 0]], [0, 0, 1, 1], [1.0, 0.0, 0.5, 1.0],
+        [[0, 1, 1, 1], [0, 1, 1, 0], [0, 1, 1, 1], [0, 1, 0, 0]],
+        [0, 0, 1, 1],
+        [1.0, 0.0, 0.5, 1.0],
         token_rewards=[[0, 0, 0, 1], [0, 0, 0, 0], [0, 0, 0, 0.5], [0, 1, 0, 0]],
         step_rewards=[[None, None, 1, 0], [None, 0, 1, None], [None, 1, None, 1], [None, 0, None, None]],
-        values=torch.rand(4, 4, generator=g), old_logprobs=-torch.rand(4, 4, generator=g),
+        values=torch.rand(4, 4, generator=g),
+        old_logprobs=-torch.rand(4, 4, generator=g),
     )
     for name in ADVANTAGES.names():
         adv = ADVANTAGES.get(name)(batch, AlgoSection(advantage=name))
@@ -111,8 +125,12 @@ def test_recipe_algo_section():
     with pytest.raises(ConfigError, match="algo.clip_low"):
         from_dict(RunConfig, {"trainer": "grpo", "algo": {"clip_low": 1.5}})
     with pytest.raises(ConfigError, match="algo.kl_in_reward"):
-        check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"kl_in_reward": True, "advantage": "grpo"}}))
+        check_recipe(
+            from_dict(RunConfig, {"trainer": "grpo", "algo": {"kl_in_reward": True, "advantage": "grpo"}})
+        )
     with pytest.raises(ConfigError, match="algo.agg"):
         from_dict(RunConfig, {"trainer": "grpo", "algo": {"agg": "mean"}})
     # user code by path is accepted without import at config time
-    assert check_recipe(from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "mypkg.adv:fn"}})).algo.advantage
+    assert check_recipe(
+        from_dict(RunConfig, {"trainer": "grpo", "algo": {"advantage": "mypkg.adv:fn"}})
+    ).algo.advantage

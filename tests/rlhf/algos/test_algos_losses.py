@@ -59,7 +59,9 @@ def test_aggregate_values_and_empty_rows():
     x = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0], [9.0, 9.0, 9.0]])
     m = torch.tensor([[1, 1, 1], [1, 0, 0], [0, 0, 0]])
     assert aggregate(x, m, "token-mean") == pytest.approx(10 / 4)
-    assert aggregate(x, m, "seq-mean-token-mean") == pytest.approx((2 + 4) / 2)  # the empty row is not a sequence
+    assert aggregate(x, m, "seq-mean-token-mean") == pytest.approx(
+        (2 + 4) / 2
+    )  # the empty row is not a sequence
     assert aggregate(x, m, "seq-mean-token-sum") == pytest.approx((6 + 4) / 2)
     assert aggregate(x, m, "constant", 5.0) == pytest.approx(10 / (3 * 5))
     with pytest.raises(ValueError, match="algo.agg"):
@@ -174,7 +176,9 @@ def test_kl_loss_term(make_batch):
     assert with_kl.loss.item() == pytest.approx(base + 0.1 * k3, rel=1e-6)
     assert with_kl.metrics["kl_ref"] == pytest.approx(k3, rel=1e-6)
     # folded into the reward: no loss term here
-    folded = LOSSES.get("ppo_clip")(old, batch, adv, AlgoSection(kl_coef=0.1, kl_in_reward=True, advantage="gae"))
+    folded = LOSSES.get("ppo_clip")(
+        old, batch, adv, AlgoSection(kl_coef=0.1, kl_in_reward=True, advantage="gae")
+    )
     assert folded.loss.item() == pytest.approx(base)
     no_ref = make_batch([[1, 1, 1]], [0], [1.0], old_logprobs=old)
     with pytest.raises(ValueError, match="kl_coef"):
@@ -246,8 +250,13 @@ def test_microbatches_add_up_to_the_full_batch(make_batch, mode, loss_name):
 
     g = torch.Generator().manual_seed(3)
     mask = [[1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]]
-    batch = make_batch(mask, [0, 0, 1, 1, 1], [1.0, 0.0, 1.0, 0.0, 1.0], old_logprobs=-torch.rand(5, 5, generator=g),
-                       ref_logprobs=-torch.rand(5, 5, generator=g))
+    batch = make_batch(
+        mask,
+        [0, 0, 1, 1, 1],
+        [1.0, 0.0, 1.0, 0.0, 1.0],
+        old_logprobs=-torch.rand(5, 5, generator=g),
+        ref_logprobs=-torch.rand(5, 5, generator=g),
+    )
     lp = (batch.old_logprobs + 0.3 * torch.randn(5, 5, generator=g)).requires_grad_(True)
     adv = torch.randn(5, 5, generator=g)
     cfg = AlgoSection(agg=mode, kl_coef=0.1)
@@ -263,8 +272,13 @@ def test_microbatches_add_up_to_the_full_batch(make_batch, mode, loss_name):
     assert torch.allclose(acc_grad, full_grad, atol=1e-6)
     # without the scale, token-mean over micro-batches is not the batch's token-mean
     if mode == "token-mean":
-        naive = sum(LOSSES.get(loss_name)(lp[r], batch.select(r), adv[r], cfg).loss for r in
-                    (torch.tensor([0, 1]), torch.tensor([2, 3, 4]))) / 2
+        naive = (
+            sum(
+                LOSSES.get(loss_name)(lp[r], batch.select(r), adv[r], cfg).loss
+                for r in (torch.tensor([0, 1]), torch.tensor([2, 3, 4]))
+            )
+            / 2
+        )
         assert naive.item() != pytest.approx(full.item(), rel=1e-3)
 
 
@@ -272,9 +286,13 @@ def test_microbatches_add_up_to_the_full_batch(make_batch, mode, loss_name):
 def test_nonfinite_padding_gives_finite_loss_and_gradients(make_batch, loss_name):
     nan, inf = float("nan"), float("inf")
     batch = make_batch(
-        [[1, 1, 0]], [0], [1.0],
-        old_logprobs=[[-1.0, -1.0, -inf]], ref_logprobs=[[-1.2, -0.8, nan]],
-        sampler_logprobs=[[-1.1, -0.9, nan]], values=[[0.1, 0.2, nan]],
+        [[1, 1, 0]],
+        [0],
+        [1.0],
+        old_logprobs=[[-1.0, -1.0, -inf]],
+        ref_logprobs=[[-1.2, -0.8, nan]],
+        sampler_logprobs=[[-1.1, -0.9, nan]],
+        values=[[0.1, 0.2, nan]],
     )
     lp = torch.tensor([[-0.9, -1.1, -inf]], requires_grad=True)
     adv = torch.tensor([[1.0, 1.0, nan]])

@@ -6,11 +6,10 @@ import dataclasses
 
 import pytest
 import torch
+from test_algos_reference import SEEDS, random_batch  # noqa: E402  (same directory)
 
 from rlhf.algos import ADVANTAGES, LOSSES
 from rlhf.config.recipe import AlgoSection
-
-from test_algos_reference import SEEDS, random_batch  # noqa: E402  (same directory)
 
 OUTCOME_LEVEL = ("grpo", "dr_grpo", "rloo")
 
@@ -43,7 +42,9 @@ def test_process_grpo_invariant_to_affine_step_scores():
         b = random_batch(seed)
         moved = dataclasses.replace(b, step_rewards=b.step_rewards * 4.0 - 1.0)
         cfg = AlgoSection(adv_eps=0.0)
-        assert torch.allclose(ADVANTAGES.get("process_grpo")(b, cfg), ADVANTAGES.get("process_grpo")(moved, cfg), atol=1e-4)
+        assert torch.allclose(
+            ADVANTAGES.get("process_grpo")(b, cfg), ADVANTAGES.get("process_grpo")(moved, cfg), atol=1e-4
+        )
 
 
 @pytest.mark.parametrize("name", sorted(ADVANTAGES.names()))
@@ -52,7 +53,9 @@ def test_row_permutation_permutes_advantages(name):
         b = random_batch(seed)
         perm = torch.randperm(b.num_rollouts, generator=torch.Generator().manual_seed(seed))
         cfg = AlgoSection()
-        assert torch.allclose(ADVANTAGES.get(name)(b, cfg)[perm], ADVANTAGES.get(name)(b.select(perm), cfg), atol=1e-5)
+        assert torch.allclose(
+            ADVANTAGES.get(name)(b, cfg)[perm], ADVANTAGES.get(name)(b.select(perm), cfg), atol=1e-5
+        )
 
 
 @pytest.mark.gpu

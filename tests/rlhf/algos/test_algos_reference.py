@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from rlhf.algos import ADVANTAGES, LOSSES, zero_variance_groups
-from rlhf.config.recipe import AlgoSection
 from rlhf.algos.types import RolloutBatch
+from rlhf.config.recipe import AlgoSection
 
 SEEDS = range(12)
 
@@ -109,7 +109,9 @@ def _whiten(values: list[list[float]], keep: list[list[bool]]) -> list[list[floa
     if not flat:
         return [[0.0] * len(row) for row in values]
     mean, sd = sum(flat) / len(flat), _std(flat)
-    return [[(v - mean) / (sd + 1e-8) if k else 0.0 for v, k in zip(row, kr)] for row, kr in zip(values, keep)]
+    return [
+        [(v - mean) / (sd + 1e-8) if k else 0.0 for v, k in zip(row, kr)] for row, kr in zip(values, keep)
+    ]
 
 
 def ref_reinforce(batch: RolloutBatch, gamma: float, baseline: bool) -> list[list[float]]:
@@ -184,7 +186,9 @@ def reference(name: str, batch: RolloutBatch, cfg: AlgoSection) -> list[list[flo
         return ref_process(batch, cfg.scale_std, cfg.adv_eps)
     if name == "mixed":
         o, p = reference("grpo", batch, cfg), reference("process_grpo", batch, cfg)
-        return [[cfg.outcome_weight * a + cfg.process_weight * b for a, b in zip(ra, rb)] for ra, rb in zip(o, p)]
+        return [
+            [cfg.outcome_weight * a + cfg.process_weight * b for a, b in zip(ra, rb)] for ra, rb in zip(o, p)
+        ]
     raise AssertionError(f"no reference for {name}")
 
 
@@ -222,7 +226,9 @@ def test_zero_variance_matches_loop_reference():
 # ----------------------------------------------------------------------------- loss reference
 
 
-def ref_policy_loss(name: str, batch: RolloutBatch, lp: list[list[float]], adv: list[list[float]], cfg: AlgoSection):
+def ref_policy_loss(
+    name: str, batch: RolloutBatch, lp: list[list[float]], adv: list[list[float]], cfg: AlgoSection
+):
     mask, old = batch.response_mask.tolist(), batch.old_logprobs.tolist()
     sampler, ref = batch.sampler_logprobs.tolist(), batch.ref_logprobs.tolist()
     n, t = len(mask), len(mask[0])

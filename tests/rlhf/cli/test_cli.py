@@ -6,7 +6,9 @@ from rlhf.cli.main import main
 
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "rlhf.cli.main", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "rlhf.cli.main", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_help_and_version(repo_root):

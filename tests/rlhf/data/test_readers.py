@@ -8,11 +8,16 @@ import json
 import pytest
 
 from rlhf.config import loader as config
-from rlhf.data.readers import extract_answer, load_examples, mix, read_rows, split_heldout
 from rlhf.config.recipe import RunConfig
+from rlhf.data.readers import extract_answer, load_examples, mix, read_rows, split_heldout
 
-PC_ROWS = [{"prompt": f"What is {i} + 1?", "completion": f"<think>\n{i} + 1 = {i + 1}\n</think>\n<answer>{i + 1}</answer>"}
-           for i in range(6)]
+PC_ROWS = [
+    {
+        "prompt": f"What is {i} + 1?",
+        "completion": f"<think>\n{i} + 1 = {i + 1}\n</think>\n<answer>{i + 1}</answer>",
+    }
+    for i in range(6)
+]
 
 
 def _jsonl(path, rows):
@@ -42,24 +47,46 @@ def test_every_format_reads_the_same_examples(tmp_path):
 
 def test_chat_rows_and_message_prompts(tmp_path):
     rows = [
-        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "2+2?"},
-                      {"role": "assistant", "content": "4"}]},
-        {"messages": [{"role": "user", "content": "Capital of France?"}, {"role": "assistant", "content": "Paris"}],
-         "answer": "Paris"},
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "2+2?"},
+                {"role": "assistant", "content": "4"},
+            ]
+        },
+        {
+            "messages": [
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris"},
+            ],
+            "answer": "Paris",
+        },
     ]
     ex = load_examples(_jsonl(tmp_path / "c.jsonl", rows))
     assert [len(e.prompt) for e in ex] == [2, 1]
     assert [e.completion for e in ex] == ["4", "Paris"] and ex[0].answer == "4"
-    pc = [{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "hello"}]}]
+    pc = [
+        {
+            "prompt": [{"role": "user", "content": "hi"}],
+            "completion": [{"role": "assistant", "content": "hello"}],
+        }
+    ]
     (e,) = load_examples(_jsonl(tmp_path / "p.jsonl", pc))
     assert e.prompt[0]["content"] == "hi" and e.completion == "hello"
 
 
 def test_datagen_items_render_gold_completion(tmp_path):
     pytest.importorskip("data_gen.render")
-    item = {"id": "a-0", "task": "arithmetic", "prompt": "Compute 7 * 3 + 1.", "answer": "22",
-            "messages": [{"role": "user", "content": "Compute 7 * 3 + 1."}],
-            "solution_steps": ["Multiply: 7 * 3 = 21", "Add: 21 + 1 = 22"], "difficulty": {}, "meta": {}}
+    item = {
+        "id": "a-0",
+        "task": "arithmetic",
+        "prompt": "Compute 7 * 3 + 1.",
+        "answer": "22",
+        "messages": [{"role": "user", "content": "Compute 7 * 3 + 1."}],
+        "solution_steps": ["Multiply: 7 * 3 = 21", "Add: 21 + 1 = 22"],
+        "difficulty": {},
+        "meta": {},
+    }
     (e,) = load_examples(_jsonl(tmp_path / "g.jsonl", [item]))
     assert e.completion == "<think>\nMultiply: 7 * 3 = 21\nAdd: 21 + 1 = 22\n</think>\n<answer>22</answer>"
     assert e.answer == "22" and e.problem["id"] == "a-0"
@@ -98,7 +125,9 @@ def test_empty_and_malformed_files(tmp_path):
 
 @pytest.mark.parametrize("ratio", [0, -0.5, 1.5])
 def test_ratio_out_of_range_is_a_config_error(ratio):
-    with pytest.raises(config.ConfigError, match=rf"sft.domain_ratio must be in \(0, 1\], got {float(ratio)}"):
+    with pytest.raises(
+        config.ConfigError, match=rf"sft.domain_ratio must be in \(0, 1\], got {float(ratio)}"
+    ):
         config.from_dict(RunConfig, {"trainer": "sft", "sft": {"domain_ratio": ratio}})
 
 
@@ -127,7 +156,9 @@ def test_heldout_split_is_disjoint_and_seeded(tmp_path):
 def test_answers_match_numbers_by_value():
     from rlhf.eval.sft import answers_match
 
-    assert answers_match("104.5", "104.50") and answers_match(" 1,000 ", "1000") and answers_match("1/2", "0.5")
+    assert (
+        answers_match("104.5", "104.50") and answers_match(" 1,000 ", "1000") and answers_match("1/2", "0.5")
+    )
     assert not answers_match("104.51", "104.50") and not answers_match("abc", "abd")
     assert answers_match("Paris", " Paris ")
 

@@ -7,18 +7,26 @@ import json
 import pytest
 import torch
 
-from rlhf.runtime import checkpoint as ckpt
+from rewards.types import Rollout, StepSpan
+from rlhf.config.recipe import CurriculumSection, DataSection
 from rlhf.data.batch import build_batch
 from rlhf.data.curriculum import Curriculum
 from rlhf.data.problems import ProblemSource
-from rlhf.config.recipe import CurriculumSection, DataSection
-from rewards.types import Rollout, StepSpan
+from rlhf.runtime import checkpoint as ckpt
 
 
 def _rollout(prompt, completion, outcome, steps=(), group=0):
-    return Rollout(problem_id="p", group=group, prompt_ids=tuple(prompt), completion_ids=tuple(completion),
-                   sampler_logprobs=tuple(-0.5 for _ in completion), text="", finish_reason="stop",
-                   outcome=outcome, steps=tuple(steps))
+    return Rollout(
+        problem_id="p",
+        group=group,
+        prompt_ids=tuple(prompt),
+        completion_ids=tuple(completion),
+        sampler_logprobs=tuple(-0.5 for _ in completion),
+        text="",
+        finish_reason="stop",
+        outcome=outcome,
+        steps=tuple(steps),
+    )
 
 
 def test_build_batch_places_rewards_on_tokens_and_masks_none():
@@ -40,7 +48,9 @@ def test_checkpoint_atomic_keep_k_and_rng(tmp_path):
     root = tmp_path / "ck"
     torch.manual_seed(3)
     for step in range(4):
-        ckpt.save_checkpoint(root, step, {"w": torch.tensor([float(step)])}, {"data_cursor": step + 1}, keep=2)
+        ckpt.save_checkpoint(
+            root, step, {"w": torch.tensor([float(step)])}, {"data_cursor": step + 1}, keep=2
+        )
     assert [p.name for p in ckpt.list_checkpoints(root)] == ["step-000002", "step-000003"]
     (root / ".step-000009.tmp").mkdir()  # a half-written checkpoint of a killed run
     (root / "step-000010").mkdir()  # no state.json: incomplete, ignored
@@ -54,8 +64,10 @@ def test_checkpoint_atomic_keep_k_and_rng(tmp_path):
 
 
 def test_curriculum_keeps_pass_rate_in_band():
-    cur = Curriculum.start(CurriculumSection(enabled=True, low=0.2, high=0.8, window=2, start_level=2,
-                                             min_level=1, max_level=3), ["add", "mul"])
+    cur = Curriculum.start(
+        CurriculumSection(enabled=True, low=0.2, high=0.8, window=2, start_level=2, min_level=1, max_level=3),
+        ["add", "mul"],
+    )
     assert cur.update([("add", 1.0)]) == {}  # window not full yet
     assert cur.update([("add", 0.9), ("mul", 0.0), ("mul", 0.1)]) == {"add": 1, "mul": -1}
     assert cur.current() == {"add": 3, "mul": 1}

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from data_gen.render import gold_completion
-from rlhf.eval import evaluator as ev
 from rlhf.cli.main import main
+from rlhf.eval import evaluator as ev
 from rlhf.rollout.base import Completion
 
 
@@ -41,10 +41,14 @@ def test_metrics_on_gold_and_wrong_completions(tiny_model_dir):
     greedy = gold[:2] + [bad, bad]
     # problem 0: 2 of 3 right; others: none right except problem 1 which is all right
     sampled = [[gold[0], gold[0], bad], [gold[1]] * 3, [bad] * 3, [bad] * 3]
-    res = ev.evaluate(None, tok, problems, ev.EvalSettings(k=3), sampler=ScriptedSampler(tok, greedy, sampled))
+    res = ev.evaluate(
+        None, tok, problems, ev.EvalSettings(k=3), sampler=ScriptedSampler(tok, greedy, sampled)
+    )
     assert res["accuracy"] == pytest.approx(0.5)
     n_gold_steps = sum(len(p.solution_steps) + 1 for p in problems[:2])  # the <answer> line is a step too
-    assert res["verifiable_steps"] == n_gold_steps + 2 * 2  # each wrong trace: one false claim, one wrong answer
+    assert (
+        res["verifiable_steps"] == n_gold_steps + 2 * 2
+    )  # each wrong trace: one false claim, one wrong answer
     assert res["step_accuracy"] == pytest.approx(n_gold_steps / (n_gold_steps + 4))
     assert res["trace_accuracy"] == pytest.approx(0.5)
     assert res["pass@3"] == pytest.approx(0.5)
@@ -58,8 +62,20 @@ def test_cli_on_tiny_model_and_jsonl(tiny_model_dir, tmp_path, capsys):
     data = tmp_path / "items.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "eval.json"
-    rc = main(["eval", str(tiny_model_dir), "--data", str(data), "--k", "2", "--max-new-tokens", "8",
-               "--out", str(out)])
+    rc = main(
+        [
+            "eval",
+            str(tiny_model_dir),
+            "--data",
+            str(data),
+            "--k",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["n_problems"] == 3 and res["backend"] == "transformers"
@@ -67,11 +83,14 @@ def test_cli_on_tiny_model_and_jsonl(tiny_model_dir, tmp_path, capsys):
     assert res["mean_length"] <= 8 and 0.0 <= res["truncation_rate"] <= 1.0
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["eval", "/nonexistent/ckpt", "--task", "integer_arithmetic"], "checkpoint not found"),
-    (["eval", "{model}", "--data", "/nonexistent/items.jsonl"], "dataset not found"),
-    (["eval", "{model}", "--task", "no_such_task"], "unknown"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["eval", "/nonexistent/ckpt", "--task", "integer_arithmetic"], "checkpoint not found"),
+        (["eval", "{model}", "--data", "/nonexistent/items.jsonl"], "dataset not found"),
+        (["eval", "{model}", "--task", "no_such_task"], "unknown"),
+    ],
+)
 def test_bad_input_is_one_line(tiny_model_dir, capsys, argv, needle):
     argv = [a.replace("{model}", str(tiny_model_dir)) for a in argv]
     assert main(argv) == 2
@@ -83,8 +102,10 @@ def test_adapter_dir_resolves_to_its_base(tiny_model_dir, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-                           LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM"),
+    )
     model.save_pretrained(tmp_path / "adapter")
     base, adapter = ev.resolve_checkpoint(tmp_path / "adapter")
     assert base == str(tiny_model_dir) and adapter == str(tmp_path / "adapter")
@@ -98,9 +119,19 @@ def test_vllm_backend_matches_transformers_greedy(tiny_model_dir):
     pytest.importorskip("vllm")
     problems = ev.generated_problems("integer_arithmetic", 4, "test")
     model, tok = ev.load_model(str(tiny_model_dir))
-    res = {b: ev.evaluate(model, tok, problems, ev.EvalSettings(k=2, max_new_tokens=12, backend=b),
-                          model_dir=str(tiny_model_dir)) for b in ("transformers", "vllm")}
+    res = {
+        b: ev.evaluate(
+            model,
+            tok,
+            problems,
+            ev.EvalSettings(k=2, max_new_tokens=12, backend=b),
+            model_dir=str(tiny_model_dir),
+        )
+        for b in ("transformers", "vllm")
+    }
     assert res["vllm"]["backend"] == "vllm"
-    assert [s["completion"] for s in res["vllm"]["samples"]] == [s["completion"] for s in res["transformers"]["samples"]]
+    assert [s["completion"] for s in res["vllm"]["samples"]] == [
+        s["completion"] for s in res["transformers"]["samples"]
+    ]
     assert res["vllm"]["mean_length"] == res["transformers"]["mean_length"]
     assert "pass@2" in res["vllm"]

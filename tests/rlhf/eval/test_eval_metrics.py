@@ -13,7 +13,9 @@ def brute_pass_at_k(n, c, k):
     return sum(any(items[i] for i in combo) for combo in combos) / len(combos)
 
 
-@pytest.mark.parametrize("n,c,k", [(5, 0, 1), (5, 1, 1), (5, 2, 3), (6, 3, 2), (4, 4, 4), (7, 1, 7), (8, 2, 5)])
+@pytest.mark.parametrize(
+    "n,c,k", [(5, 0, 1), (5, 1, 1), (5, 2, 3), (6, 3, 2), (4, 4, 4), (7, 1, 7), (8, 2, 5)]
+)
 def test_pass_at_k_matches_enumeration(n, c, k):
     assert pass_at_k(n, c, k) == pytest.approx(brute_pass_at_k(n, c, k))
 

@@ -7,14 +7,23 @@ import dataclasses
 import pytest
 import torch
 
-from rlhf.models.policy import (check_tokenizer, load_policy, merged_state_dict, reference_logprobs, resolve_model_path,
-                         token_logprobs)
 from rlhf.config.recipe import LoraSection, ModelSection, RunConfig
+from rlhf.models.policy import (
+    check_tokenizer,
+    load_policy,
+    merged_state_dict,
+    reference_logprobs,
+    resolve_model_path,
+    token_logprobs,
+)
 
 
 def _cfg(path, lora: bool, kl: float = 0.0) -> RunConfig:
-    cfg = RunConfig(trainer="grpo", model=ModelSection(path=str(path)),
-                    lora=LoraSection(enabled=lora, r=4, alpha=8, dropout=0.0))
+    cfg = RunConfig(
+        trainer="grpo",
+        model=ModelSection(path=str(path)),
+        lora=LoraSection(enabled=lora, r=4, alpha=8, dropout=0.0),
+    )
     return dataclasses.replace(cfg, algo=dataclasses.replace(cfg.algo, kl_coef=kl))
 
 
@@ -44,7 +53,10 @@ def test_lora_changes_only_adapter_params_and_reference_is_base(tiny_model_dir):
 
 
 def test_full_finetune_changes_base_and_freezes_reference_only_with_kl(tiny_model_dir):
-    assert load_policy(_cfg(tiny_model_dir, lora=False), str(tiny_model_dir), need_reference=False).ref_model is None
+    assert (
+        load_policy(_cfg(tiny_model_dir, lora=False), str(tiny_model_dir), need_reference=False).ref_model
+        is None
+    )
     policy = load_policy(_cfg(tiny_model_dir, lora=False, kl=0.1), str(tiny_model_dir), need_reference=True)
     ref_before = {n: p.detach().clone() for n, p in policy.ref_model.named_parameters()}
     before = {n: p.detach().clone() for n, p in policy.model.named_parameters()}
@@ -90,8 +102,10 @@ def test_mismatched_tokenizer_is_refused(tiny_model_dir, tmp_path):
     with pytest.raises(ValueError, match="tokenizer and model do not match"):
         check_tokenizer(model, big)
     big.save_pretrained(tmp_path / "tok")
-    cfg = dataclasses.replace(_cfg(tiny_model_dir, lora=False),
-                              model=ModelSection(path=str(tiny_model_dir), tokenizer=str(tmp_path / "tok")))
+    cfg = dataclasses.replace(
+        _cfg(tiny_model_dir, lora=False),
+        model=ModelSection(path=str(tiny_model_dir), tokenizer=str(tmp_path / "tok")),
+    )
     with pytest.raises(ValueError, match="do not match"):
         load_policy(cfg, str(tiny_model_dir), need_reference=False)
 
@@ -101,13 +115,16 @@ def test_resolve_model_path(tmp_path, tiny_model_dir):
     out = resolve_model_path(cfg, tmp_path, ["Compute 3 + 4. <think>3 + 4 = 7</think><answer>7</answer>"])
     assert (tmp_path / "tiny_model" / "config.json").is_file() and out == str(tmp_path / "tiny_model")
     assert resolve_model_path(cfg, tmp_path) == out  # reused (resume)
-    assert resolve_model_path(RunConfig(trainer="grpo", model=ModelSection(path=str(tiny_model_dir))), tmp_path) \
-        == str(tiny_model_dir)
+    assert resolve_model_path(
+        RunConfig(trainer="grpo", model=ModelSection(path=str(tiny_model_dir))), tmp_path
+    ) == str(tiny_model_dir)
     with pytest.raises(ValueError, match="model.path must be set"):
         resolve_model_path(RunConfig(trainer="grpo"), tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="without config.json"):
-        resolve_model_path(RunConfig(trainer="grpo", model=ModelSection(path=str(tmp_path / "empty"))), tmp_path)
+        resolve_model_path(
+            RunConfig(trainer="grpo", model=ModelSection(path=str(tmp_path / "empty"))), tmp_path
+        )
 
 
 def test_logprobs_from_a_start_column_equal_the_full_ones(tiny_model_dir):

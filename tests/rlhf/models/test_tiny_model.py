@@ -11,8 +11,9 @@ def test_tiny_model_round_trip(tiny_model_dir):
     assert model.config.head_dim == 64
     assert tok.eos_token == "<|im_end|>" and tok.pad_token_id is not None
     assert tok.pad_token_id != tok.eos_token_id
-    text = tok.apply_chat_template([{"role": "user", "content": "Compute 12 + 30."}], tokenize=False,
-                                   add_generation_prompt=True)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "Compute 12 + 30."}], tokenize=False, add_generation_prompt=True
+    )
     assert text.endswith("<|im_start|>assistant\n")
     ids = tok(text, return_tensors="pt").input_ids
     # digits are single tokens, so numbers stay learnable

@@ -61,8 +61,12 @@ def lora(tiny_model_dir, tok):
     from transformers import AutoModelForCausalLM
 
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
-                                            lora_dropout=0.05, task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base,
+        LoraConfig(
+            r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], lora_dropout=0.05, task_type="CAUSAL_LM"
+        ),
+    )
     sampler = SAMPLERS.get("vllm")(model, tok, _cfg())
     yield sampler, model
     sampler.close()
@@ -86,7 +90,7 @@ def test_generate_honours_n_seed_and_returns_the_samplers_logprobs(full, prompts
     ours = trainer_logprobs(model, seqs)
     for (p, g), start in zip(zip(prompts, a), (0, 3)):
         for j, c in enumerate(g):
-            trainer = ours[start + j][len(p) - 1:]
+            trainer = ours[start + j][len(p) - 1 :]
             assert max(abs(x - y) for x, y in zip(c.logprobs, trainer)) < 1e-3
 
 
@@ -96,7 +100,9 @@ def test_stop_strings_end_the_completion_and_stay_in_the_text(full, prompts):
     free = sampler.generate(prompts[:1], greedy)[0][0]
     assert free.finish_reason == "length" and len(free.text) > 6
     stop = free.text[4:6]  # appears in the free-running text, so the stopped run must end there
-    cut = sampler.generate(prompts[:1], SamplingParams(n=1, max_new_tokens=24, temperature=0.0, stop=(stop,)))[0][0]
+    cut = sampler.generate(
+        prompts[:1], SamplingParams(n=1, max_new_tokens=24, temperature=0.0, stop=(stop,))
+    )[0][0]
     assert cut.finish_reason == "stop"
     assert cut.text.endswith(stop) and free.text.startswith(cut.text)
     assert len(cut.token_ids) < len(free.token_ids)
@@ -130,7 +136,9 @@ def test_the_probe_catches_vllm_cpus_stale_tied_lm_head(full):
     sampler, model = full
     _perturb([model.get_input_embeddings().weight], scale=0.2, seed=3)
     sampler.llm.start_weight_update()
-    sampler.llm.update_weights({"update_info": {"named_tensors": [(n, p.detach()) for n, p in model.named_parameters()]}})
+    sampler.llm.update_weights(
+        {"update_info": {"named_tensors": [(n, p.detach()) for n, p in model.named_parameters()]}}
+    )
     sampler.llm.finish_weight_update()
     sampler.llm.reset_prefix_cache()
     with pytest.raises(WeightSyncError):
@@ -172,13 +180,15 @@ def test_lora_merge_sync_pushes_merged_weights_without_touching_the_trainer(full
 
     sampler, _ = full
     base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
-    peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "up_proj"],
-                                                 task_type="CAUSAL_LM"))
+    peft_model = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "up_proj"], task_type="CAUSAL_LM")
+    )
     assert lora_sync_mode(peft_model, "merge") == "merge" and lora_sync_mode(peft_model, "auto") == "adapter"
     _perturb([p for n, p in peft_model.named_parameters() if "lora_" in n], scale=0.3, seed=6)
     snapshot = {n: p.detach().clone() for n, p in peft_model.named_parameters()}
-    merged = VLLMSampler(sampler.llm, tok, _cfg(), dtype=torch.float32, lora_mode="merge",
-                         work_dir=sampler.work_dir)
+    merged = VLLMSampler(
+        sampler.llm, tok, _cfg(), dtype=torch.float32, lora_mode="merge", work_dir=sampler.work_dir
+    )
     merged.probe_batch = sampler.probe_batch
     report = merged.sync_weights(peft_model)
     assert report.extra["how"] == "merged lora" and report.probe_max_abs_diff < 1e-3

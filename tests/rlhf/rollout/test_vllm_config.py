@@ -18,8 +18,12 @@ def test_vllm_section_defaults_and_validation():
     v = _cfg().vllm
     assert v.mode == "colocate" and v.probe_interval == 1 and v.probe_tolerance is None
     assert _cfg(mode="server", server_url="http://10.0.0.2:8000").vllm.mode == "server"
-    for bad, key in (({"probe_interval": -1}, "vllm.probe_interval"), ({"probe_tolerance": 0}, "vllm.probe_tolerance"),
-                     ({"server_url": "localhost:8000"}, "vllm.server_url"), ({"kv_cache_mib": 0}, "vllm.kv_cache_mib")):
+    for bad, key in (
+        ({"probe_interval": -1}, "vllm.probe_interval"),
+        ({"probe_tolerance": 0}, "vllm.probe_tolerance"),
+        ({"server_url": "localhost:8000"}, "vllm.server_url"),
+        ({"kv_cache_mib": 0}, "vllm.kv_cache_mib"),
+    ):
         with pytest.raises(ConfigError, match=key):
             _cfg(**bad)
     with pytest.raises(ConfigError, match="lora_sync"):
@@ -56,10 +60,10 @@ def test_trainer_logprobs_match_a_hand_computed_forward(tiny_model_dir):
 @pytest.mark.slow  # importing vllm takes ~10 s on 2 cores
 def test_unsupported_head_dim_is_refused_before_an_engine_starts(tmp_path):
     pytest.importorskip("vllm")
-    from rlhf.rollout.vllm_backend import check_supported
-    from rlhf.models.tiny import build_tiny_model
-
     from transformers import AutoModelForCausalLM
+
+    from rlhf.models.tiny import build_tiny_model
+    from rlhf.rollout.vllm_backend import check_supported
 
     small = build_tiny_model(tmp_path / "m", hidden_size=32, num_heads=2, intermediate_size=64)  # head_dim 16
     model = AutoModelForCausalLM.from_pretrained(str(small))

@@ -36,8 +36,14 @@ def test_grpo_trains_with_vllm_rollouts_lora(tmp_path: Path, repo_root: Path):
     script.write_text(SCRIPT)
     env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("VLLM_ENABLE_V1_MULTIPROCESSING", None)  # the backend must keep the engine in-process by itself
-    proc = subprocess.run([sys.executable, str(script), str(r), "train.steps=3"], cwd=repo_root, env=env,
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(r), "train.steps=3"],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("SCRIPT-START") == 1 and "SCRIPT-END 0" in proc.stdout
     assert "rollout backend vllm" in proc.stderr

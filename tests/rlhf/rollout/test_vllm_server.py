@@ -39,10 +39,29 @@ def server(tiny_model_dir, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model_dir),
-           "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32", "--enforce-eager",
-           "--kv-cache-memory-bytes", str(64 << 20), "--max-model-len", "512",
-           "--enable-lora", "--max-lora-rank", "8", "--max-loras", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(tiny_model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--kv-cache-memory-bytes",
+        str(64 << 20),
+        "--max-model-len",
+        "512",
+        "--enable-lora",
+        "--max-lora-rank",
+        "8",
+        "--max-loras",
+        "1",
+    ]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -56,7 +75,9 @@ def server(tiny_model_dir, tmp_path_factory):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"vllm server not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+                    pytest.fail(
+                        f"vllm server not healthy after {START_TIMEOUT_S} s:\n{log.read_text()[-3000:]}"
+                    )
                 time.sleep(2)
         yield url
     finally:
@@ -69,8 +90,14 @@ def server(tiny_model_dir, tmp_path_factory):
 
 
 def _cfg(url: str, out) -> RunConfig:
-    return from_dict(RunConfig, {"trainer": "grpo", "run": {"output_dir": str(out)},
-                                 "vllm": {"mode": "server", "server_url": url, "server_timeout_s": 120}})
+    return from_dict(
+        RunConfig,
+        {
+            "trainer": "grpo",
+            "run": {"output_dir": str(out)},
+            "vllm": {"mode": "server", "server_url": url, "server_timeout_s": 120},
+        },
+    )
 
 
 @pytest.fixture(scope="module")

@@ -50,8 +50,10 @@ class StepHasDigit:
     name = "step_has_digit"
 
     def score_steps(self, problems, steps: list[list[StepSpan]]):
-        return [[(1.0 if any(ch.isdigit() for ch in s.text) else 0.0) if s.text.strip() else None for s in row]
-                for row in steps]
+        return [
+            [(1.0 if any(ch.isdigit() for ch in s.text) else 0.0) if s.text.strip() else None for s in row]
+            for row in steps
+        ]
 
 
 def digit_share(**params):
@@ -78,9 +80,18 @@ def write_problems(path: Path, n: int = 8) -> Path:
     rows = []
     for i in range(n):
         a, b = 3 + i, 7 + 2 * i
-        rows.append({"id": f"add-{i}", "task": "arith", "prompt": f"Compute {a} + {b}.", "answer": str(a + b),
-                     "messages": [{"role": "user", "content": f"Compute {a} + {b}."}],
-                     "solution_steps": [f"Add: {a} + {b} = {a + b}"], "difficulty": {"level": 1}, "meta": {}})
+        rows.append(
+            {
+                "id": f"add-{i}",
+                "task": "arith",
+                "prompt": f"Compute {a} + {b}.",
+                "answer": str(a + b),
+                "messages": [{"role": "user", "content": f"Compute {a} + {b}."}],
+                "solution_steps": [f"Add: {a} + {b} = {a + b}"],
+                "difficulty": {"level": 1},
+                "meta": {},
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -90,7 +101,7 @@ def recipe(tmp: Path, trainer: str = "grpo", extra: str = "") -> Path:
     data = write_problems(tmp / "problems.jsonl")
     text = f"""trainer: {trainer}
 run:
-  output_dir: {tmp / 'run'}
+  output_dir: {tmp / "run"}
   seed: 1
   device: cpu
 model:

@@ -6,8 +6,8 @@ import pytest
 
 from data_gen.render import gold_completion
 from rlhf.config import loader as config
-from rlhf.eval.evaluator import generated_problems
 from rlhf.config.recipe import RunConfig
+from rlhf.eval.evaluator import generated_problems
 from rlhf.runtime.rundir import prepare_run_dir
 from rlhf.trainers.distill import load_problems, run, select_traces
 
@@ -18,9 +18,17 @@ def test_select_keeps_distinct_verified_traces_per_problem():
     problems = generated_problems("integer_arithmetic", 3, "train")
     gold = [gold_completion(p) for p in problems]
     wrong = "<think>\n1 + 1 = 2\n</think>\n<answer>-12345</answer>"
-    texts = [gold[0], gold[0], wrong,  # problem 0: one distinct correct trace (the duplicate is dropped)
-             wrong, wrong, wrong,  # problem 1: none
-             gold[2], gold[2] + " ", gold[2].replace("<think>\n", "<think>\nok\n")]  # problem 2: two distinct
+    texts = [
+        gold[0],
+        gold[0],
+        wrong,  # problem 0: one distinct correct trace (the duplicate is dropped)
+        wrong,
+        wrong,
+        wrong,  # problem 1: none
+        gold[2],
+        gold[2] + " ",
+        gold[2].replace("<think>\n", "<think>\nok\n"),
+    ]  # problem 2: two distinct
     flat = [p for p in problems for _ in range(3)]
     ok = [s is not None and s >= 0.5 for s in MathAnswerReward()(flat, texts)]
     rows = select_traces(problems, texts, ok, per_problem=3, keep=2)
@@ -31,9 +39,19 @@ def test_select_keeps_distinct_verified_traces_per_problem():
 
 
 def _cfg(repo_root, tmp_path, *overrides):
-    return config.load(RunConfig, repo_root / "recipes" / "distill.yaml",
-                       [f"run.output_dir={tmp_path / 'run'}", "distill.generate.n=4", "distill.heldout=2",
-                        "distill.samples_per_problem=2", "distill.max_new_tokens=8", "sft.max_steps=1", *overrides])
+    return config.load(
+        RunConfig,
+        repo_root / "recipes" / "distill.yaml",
+        [
+            f"run.output_dir={tmp_path / 'run'}",
+            "distill.generate.n=4",
+            "distill.heldout=2",
+            "distill.samples_per_problem=2",
+            "distill.max_new_tokens=8",
+            "sft.max_steps=1",
+            *overrides,
+        ],
+    )
 
 
 def test_recipe_loads_and_generates_disjoint_problems(repo_root, tmp_path):
@@ -51,10 +69,13 @@ def test_random_teacher_solving_nothing_is_refused(repo_root, tmp_path, tiny_mod
     assert not (run_dir.root / "model").exists()
 
 
-@pytest.mark.parametrize("override, needle", [
-    ("distill.verifier=no_such_reward", "unknown reward"),
-    ("distill.teacher=/nonexistent/teacher", "checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("distill.verifier=no_such_reward", "unknown reward"),
+        ("distill.teacher=/nonexistent/teacher", "checkpoint not found"),
+    ],
+)
 def test_bad_teacher_or_verifier(repo_root, tmp_path, tiny_model_dir, override, needle):
     cfg = _cfg(repo_root, tmp_path, f"distill.teacher={tiny_model_dir}", override)
     with pytest.raises((ValueError, FileNotFoundError), match=needle):

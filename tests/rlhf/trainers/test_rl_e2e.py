@@ -19,14 +19,26 @@ TIMING = ("seconds", "time_", "tokens_per_second")
 
 
 def _env(repo_root: Path) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(repo_root),
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
 def _train(repo_root: Path, args: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rlhf.cli.main", "train", *args], cwd=repo_root, env=_env(repo_root),
-                          capture_output=True, text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "rlhf.cli.main", "train", *args],
+        cwd=repo_root,
+        env=_env(repo_root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -40,17 +52,35 @@ def _deterministic(rec: dict) -> dict:
 @pytest.mark.slow
 def test_grpo_e2e_writes_the_run_directory(tmp_path, repo_root):
     r = recipe(tmp_path, "grpo", "lora:\n  enabled: true\n  r: 4\nalgo:\n  kl_coef: 0.02\n")
-    proc = _train(repo_root, [str(r), "train.steps=2", "model.gradient_checkpointing=true", "train.micro_batch_size=4"])
+    proc = _train(
+        repo_root, [str(r), "train.steps=2", "model.gradient_checkpointing=true", "train.micro_batch_size=4"]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     recs = _metrics(run)
     assert [m["step"] for m in recs] == [0, 1]
-    for key in ("step", "reward_mean", "accuracy", "kl", "seconds", "entropy", "clip_frac", "response_len_mean",
-                "truncated_frac", "zero_variance_frac", "tokens_per_second", "time_rollout", "time_reward",
-                "time_update", "grad_norm"):
+    for key in (
+        "step",
+        "reward_mean",
+        "accuracy",
+        "kl",
+        "seconds",
+        "entropy",
+        "clip_frac",
+        "response_len_mean",
+        "truncated_frac",
+        "zero_variance_frac",
+        "tokens_per_second",
+        "time_rollout",
+        "time_reward",
+        "time_update",
+        "grad_norm",
+    ):
         assert key in recs[-1], key
     assert recs[-1]["kl"] is not None and recs[-1]["kl"] >= 0
-    assert (run / "config.resolved.yaml").is_file() and (run / "plots" / "training_curves.png").stat().st_size > 0
+    assert (run / "config.resolved.yaml").is_file() and (
+        run / "plots" / "training_curves.png"
+    ).stat().st_size > 0
     assert (run / "model" / "adapter_model.safetensors").is_file()
     samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
     assert samples and {"completion", "outcome", "steps", "step"} <= set(samples[0])
@@ -59,11 +89,14 @@ def test_grpo_e2e_writes_the_run_directory(tmp_path, repo_root):
 
 @pytest.mark.slow
 def test_ppo_e2e_with_step_rewards(tmp_path, repo_root):
-    extra = ("  ppo_epochs: 2\n  mini_batches: 2\nalgo:\n  advantage: gae\n")
+    extra = "  ppo_epochs: 2\n  mini_batches: 2\nalgo:\n  advantage: gae\n"
     r = recipe(tmp_path, "ppo", extra)
-    r.write_text(r.read_text().replace(
-        "rewards:\n  - name: tests.rlhf.trainers.rl_helpers:digit_share",
-        "rewards:\n  - name: tests.rlhf.trainers.rl_helpers:digit_share\n  - name: tests.rlhf.trainers.rl_helpers:step_has_digit"))
+    r.write_text(
+        r.read_text().replace(
+            "rewards:\n  - name: tests.rlhf.trainers.rl_helpers:digit_share",
+            "rewards:\n  - name: tests.rlhf.trainers.rl_helpers:digit_share\n  - name: tests.rlhf.trainers.rl_helpers:step_has_digit",
+        )
+    )
     proc = _train(repo_root, [str(r), "train.steps=2"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = _metrics(tmp_path / "run")
@@ -77,13 +110,23 @@ def test_ppo_e2e_with_step_rewards(tmp_path, repo_root):
 @pytest.mark.slow
 def test_bad_batches_are_skipped_and_nan_losses_stop_the_run(tmp_path, repo_root):
     r = recipe(tmp_path, "grpo")
-    none = _train(repo_root, [str(r), "rewards=[{name: 'tests.rlhf.trainers.rl_helpers:none_reward'}]", "train.steps=2"])
+    none = _train(
+        repo_root, [str(r), "rewards=[{name: 'tests.rlhf.trainers.rl_helpers:none_reward'}]", "train.steps=2"]
+    )
     assert none.returncode == 0, none.stderr[-3000:]
     recs = _metrics(tmp_path / "run")
     assert [m.get("skipped") for m in recs] == ["all rewards unverifiable"] * 2
     # NaN rewards are masked by the reward guard; rewards whose group sum overflows still give a NaN loss
-    nan = _train(repo_root, [str(r), "rewards=[{name: 'tests.rlhf.trainers.rl_helpers:huge_reward'}]", "train.steps=5",
-                             "train.max_bad_steps=2", "run.output_dir=" + str(tmp_path / "nan")])
+    nan = _train(
+        repo_root,
+        [
+            str(r),
+            "rewards=[{name: 'tests.rlhf.trainers.rl_helpers:huge_reward'}]",
+            "train.steps=5",
+            "train.max_bad_steps=2",
+            "run.output_dir=" + str(tmp_path / "nan"),
+        ],
+    )
     assert nan.returncode == 2
     assert "2 steps in a row had a non-finite loss" in nan.stderr
     assert (tmp_path / "nan" / "checkpoints" / "step-000001" / "state.json").is_file()
@@ -101,8 +144,14 @@ def test_resume_after_kill_equals_an_unkilled_run(tmp_path, repo_root):
 
     killed_dir = tmp_path / "killed"
     args = [sys.executable, "-m", "rlhf.cli.main", "train", str(r), *common, f"run.output_dir={killed_dir}"]
-    proc = subprocess.Popen(args, cwd=repo_root, env=_env(repo_root), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        args,
+        cwd=repo_root,
+        env=_env(repo_root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     while not (killed_dir / "checkpoints" / "step-000002" / "state.json").exists():
         assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"

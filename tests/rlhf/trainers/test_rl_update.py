@@ -26,21 +26,30 @@ def _one_update(tmp_path, name: str, overrides: list[str]):
 @pytest.mark.parametrize("agg", ["token-mean", "seq-mean-token-mean"])
 def test_micro_batches_accumulate_to_the_full_batch(tmp_path, agg):
     full_stats, full = _one_update(tmp_path, "full", [f"algo.agg={agg}", "train.max_grad_norm=100.0"])
-    micro_stats, micro = _one_update(tmp_path, "micro", [f"algo.agg={agg}", "train.micro_batch_size=3",
-                                                         "train.max_grad_norm=100.0"])
+    micro_stats, micro = _one_update(
+        tmp_path, "micro", [f"algo.agg={agg}", "train.micro_batch_size=3", "train.max_grad_norm=100.0"]
+    )
     assert full_stats["grad_norm"] > 0
     assert micro_stats["grad_norm"] == pytest.approx(full_stats["grad_norm"], rel=1e-4)
-    for k in full:  # same maths in another summation order: float32 rounding differs by a few 1e-6 on some CPUs
+    for (
+        k
+    ) in full:  # same maths in another summation order: float32 rounding differs by a few 1e-6 on some CPUs
         torch.testing.assert_close(micro[k], full[k], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.slow
 def test_curriculum_moves_generator_levels(tmp_path):
     """A random model fails every problem, so the curriculum must walk the level down."""
-    overrides = [f"run.output_dir={tmp_path / 'cur'}", "data.source=generators",
-                 "data.tasks=[{name: integer_arithmetic}]", "data.curriculum.enabled=true",
-                 "data.curriculum.start_level=6", "data.curriculum.window=2", "rewards=[{name: math_answer}]",
-                 "train.steps=3"]
+    overrides = [
+        f"run.output_dir={tmp_path / 'cur'}",
+        "data.source=generators",
+        "data.tasks=[{name: integer_arithmetic}]",
+        "data.curriculum.enabled=true",
+        "data.curriculum.start_level=6",
+        "data.curriculum.window=2",
+        "rewards=[{name: math_answer}]",
+        "train.steps=3",
+    ]
     cfg = load_recipe(recipe(tmp_path), overrides)
     rl = rc.setup(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
     seen = []

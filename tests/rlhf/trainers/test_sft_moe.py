@@ -20,11 +20,23 @@ def build_tiny_moe(out: Path) -> Path:
 
     tok = train_tokenizer(DEFAULT_CORPUS, vocab_size=400)
     cfg = Qwen2MoeConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, moe_intermediate_size=32,
-        shared_expert_intermediate_size=64, num_experts=4, num_experts_per_tok=2, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256, decoder_sparse_step=1,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True,
-        output_router_logits=True, router_aux_loss_coef=0.01,
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        moe_intermediate_size=32,
+        shared_expert_intermediate_size=64,
+        num_experts=4,
+        num_experts_per_tok=2,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        decoder_sparse_step=1,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=True,
+        output_router_logits=True,
+        router_aux_loss_coef=0.01,
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
@@ -38,18 +50,34 @@ def test_qwen2_moe_lora_sft(tmp_path):
     from safetensors.torch import load_file
 
     model_dir = build_tiny_moe(tmp_path / "moe")
-    rows = [{"prompt": f"Compute {a} * 3.", "completion": f"<think>\n{a} * 3 = {3 * a}\n</think>\n<answer>{3 * a}</answer>"}
-            for a in range(20)]
+    rows = [
+        {
+            "prompt": f"Compute {a} * 3.",
+            "completion": f"<think>\n{a} * 3 = {3 * a}\n</think>\n<answer>{3 * a}</answer>",
+        }
+        for a in range(20)
+    ]
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = config.from_dict(RunConfig, {
-        "trainer": "sft",
-        "run": {"output_dir": str(tmp_path / "run"), "device": "cpu"},
-        "model": {"path": str(model_dir)},
-        "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
-        "sft": {"train_path": str(data), "max_steps": 2, "batch_size": 4, "lr": 1e-2, "eval_max_items": 2,
-                "eval_max_new_tokens": 4, "max_length": 64, "save": "both"},
-    })
+    cfg = config.from_dict(
+        RunConfig,
+        {
+            "trainer": "sft",
+            "run": {"output_dir": str(tmp_path / "run"), "device": "cpu"},
+            "model": {"path": str(model_dir)},
+            "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+            "sft": {
+                "train_path": str(data),
+                "max_steps": 2,
+                "batch_size": 4,
+                "lr": 1e-2,
+                "eval_max_items": 2,
+                "eval_max_new_tokens": 4,
+                "max_length": 64,
+                "save": "both",
+            },
+        },
+    )
     from rlhf.trainers.sft import run
 
     result = run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
@@ -71,7 +99,17 @@ def test_qwen2_moe_lora_sft(tmp_path):
     cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "output_router_logits": False}))
 
     grpo = tmp_path / "grpo"
-    rc = main(["train", str(Path(__file__).resolve().parents[3] / "recipes/grpo_lora_domain.yaml"),
-               f"run.output_dir={grpo}", f"model.path={model_dir}", f"lora.adapter_path={tmp_path / 'run' / 'adapter'}",
-               "train.steps=1", "data.prompts_per_step=2", "rollout.n=2", "rollout.max_new_tokens=6"])
+    rc = main(
+        [
+            "train",
+            str(Path(__file__).resolve().parents[3] / "recipes/grpo_lora_domain.yaml"),
+            f"run.output_dir={grpo}",
+            f"model.path={model_dir}",
+            f"lora.adapter_path={tmp_path / 'run' / 'adapter'}",
+            "train.steps=1",
+            "data.prompts_per_step=2",
+            "rollout.n=2",
+            "rollout.max_new_tokens=6",
+        ]
+    )
     assert rc == 0 and (grpo / "model" / "adapter_config.json").is_file()

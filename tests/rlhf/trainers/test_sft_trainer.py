@@ -12,8 +12,14 @@ from rlhf.config import loader as config
 from rlhf.config.recipe import RunConfig
 from rlhf.runtime.rundir import prepare_run_dir
 
-ROWS = [{"prompt": f"What is {a} + {b}?", "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>"}
-        for a in range(8) for b in range(5)]
+ROWS = [
+    {
+        "prompt": f"What is {a} + {b}?",
+        "completion": f"<think>\n{a} + {b} = {a + b}\n</think>\n<answer>{a + b}</answer>",
+    }
+    for a in range(8)
+    for b in range(5)
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +35,17 @@ def make_cfg(out: Path, model: Path | str, data: Path, lora: dict | None = None,
         "run": {"output_dir": str(out), "device": "cpu", "log_every": 1},
         "model": {"path": str(model)},
         "lora": lora or {"enabled": False},
-        "sft": {"train_path": str(data), "max_steps": 3, "batch_size": 4, "lr": 1e-2, "eval_max_items": 4,
-                "eval_max_new_tokens": 8, "eval_fraction": 0.1, "max_length": 64, **sft},
+        "sft": {
+            "train_path": str(data),
+            "max_steps": 3,
+            "batch_size": 4,
+            "lr": 1e-2,
+            "eval_max_items": 4,
+            "eval_max_new_tokens": 8,
+            "eval_fraction": 0.1,
+            "max_length": 64,
+            **sft,
+        },
     }
     return config.from_dict(RunConfig, raw)
 
@@ -117,12 +132,17 @@ def test_full_finetune_saves_a_changed_model(tmp_path, tiny_model_dir, data_file
 
 
 def test_missing_target_modules_listed_before_training(tmp_path, tiny_model_dir, data_file):
-    cfg = make_cfg(tmp_path / "bad", tiny_model_dir, data_file, {**LORA, "target_modules": ["q_proj", "query_key_value"]})
+    cfg = make_cfg(
+        tmp_path / "bad", tiny_model_dir, data_file, {**LORA, "target_modules": ["q_proj", "query_key_value"]}
+    )
     with pytest.raises(ValueError) as info:
         train(cfg)
     msg = str(info.value)
     assert "'query_key_value' not in the model" in msg
-    assert "its linear modules are: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj" in msg
+    assert (
+        "its linear modules are: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, v_proj"
+        in msg
+    )
     assert not (tmp_path / "bad" / "adapter").exists() and not (tmp_path / "bad" / "metrics.jsonl").exists()
 
 
@@ -130,7 +150,9 @@ def test_bad_data_fails_before_model_load(tmp_path, data_file):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"prompt": "x"}) + "\n")
     cfg = make_cfg(tmp_path / "r", "does/not-exist-anywhere", bad)
-    with pytest.raises(ValueError, match=r"bad.jsonl \(prompt_completion form\): row 1 of 1: missing column 'completion'"):
+    with pytest.raises(
+        ValueError, match=r"bad.jsonl \(prompt_completion form\): row 1 of 1: missing column 'completion'"
+    ):
         train(cfg)
     empty = tmp_path / "empty.parquet"
     import pyarrow as pa
@@ -165,15 +187,22 @@ def test_completion_only_loss_masks_the_prompt(tiny_model_dir):
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     trainer = SFTTrainer(
         model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-        args=SFTConfig(output_dir="/tmp/unused-sft", completion_only_loss=True, use_cpu=True, report_to="none",
-                       max_length=128),
+        args=SFTConfig(
+            output_dir="/tmp/unused-sft",
+            completion_only_loss=True,
+            use_cpu=True,
+            report_to="none",
+            max_length=128,
+        ),
         train_dataset=Dataset.from_list([e.to_record() for e in ex]),
         processing_class=tok,
     )
     batch = trainer.data_collator([trainer.train_dataset[0]])
     labels = batch["labels"][0]
     trained = tok.decode(labels[labels != -100])
-    assert trained.startswith("<think>") and trained.endswith("<|im_end|>\n") or trained.endswith("<|im_end|>")
+    assert (
+        trained.startswith("<think>") and trained.endswith("<|im_end|>\n") or trained.endswith("<|im_end|>")
+    )
     assert "What is" not in trained
 
 
@@ -186,8 +215,13 @@ def test_a_killed_sft_run_resumes_to_the_same_weights(tmp_path, tiny_model_dir, 
 
     def cfg(out: Path) -> RunConfig:
         c = make_cfg(out, tiny_model_dir, data_file, max_steps=4, eval_every=0)
-        return config.from_dict(RunConfig, {**config.to_dict(c), "run": {**config.to_dict(c)["run"],
-                                                                         "save_every": 2, "keep_checkpoints": 3}})
+        return config.from_dict(
+            RunConfig,
+            {
+                **config.to_dict(c),
+                "run": {**config.to_dict(c)["run"], "save_every": 2, "keep_checkpoints": 3},
+            },
+        )
 
     _, full = train(cfg(tmp_path / "full"))
     _, cut = train(cfg(tmp_path / "cut"))
