@@ -1,7 +1,8 @@
 """`cotrl eval CHECKPOINT (--task NAME | --data FILE) [--k 8] [--backend auto]`.
 
 CHECKPOINT is an HF model directory, a LoRA adapter directory (over `--base` or the base
-its adapter_config names), or a run directory from `cotrl train`. Problems come from a
+its adapter_config names), or a run directory from `cotrl train` (any policy trainer; its
+final policy found through `rlhf.runtime.rundir.RunDir`, a PRM run refused by name). Problems come from a
 data_gen generator's split (`--task integer_arithmetic --n 200 --split test`) or from a
 file of data_gen items (JSONL/JSON/CSV/Parquet or a `datasets` directory). Prints a table
 and writes the metrics as JSON (`--out`, else stdout).

@@ -54,9 +54,14 @@ class EvalSettings:
 def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, str | None]:
     """(model dir, adapter dir or None) for a full HF dir, an adapter dir, or a run dir.
 
-    A run directory (what `cotrl train` writes) is looked into for model/, merged/ or adapter/.
-    An adapter's base comes from `base` or else from its adapter_config.json.
+    A run directory (what `cotrl train` writes, any trainer) is read through
+    `RunDir.final_model`: `model/` (full finetune), else `merged/` if the run wrote one, else
+    `adapter/` over the run's recorded base. A PRM run is refused: its model scores steps,
+    it does not answer problems. An adapter's base comes from `base`, else from the run's
+    config, else from its adapter_config.json.
     """
+    from rlhf.runtime.rundir import RunDir
+
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint not found: {p}")
@@ -64,26 +69,44 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
         raise ValueError(
             f"checkpoint {p} is not a directory (expected an HF model, adapter or run directory)"
         )
-    for cand in (p, p / "model", p / "merged", p / "adapter"):
-        if (cand / "adapter_config.json").is_file():
-            cfg = json.loads((cand / "adapter_config.json").read_text(encoding="utf-8"))
-            base_dir = base or cfg.get("base_model_name_or_path")
-            if not base and (p / "config.resolved.yaml").is_file():  # a run dir records its base
-                from rlhf.models.adapters import base_model_of
+    if (p / "adapter_config.json").is_file():
+        return _adapter_base(p, base, None), str(p)
+    if (p / "config.json").is_file():
+        return str(p), None
+    run = RunDir(p)
+    try:
+        final = run.final_model()
+    except ValueError as exc:
+        raise ValueError(f"{exc}; a checkpoint is an HF model dir, a LoRA adapter dir or a run dir") from None
+    if final.kind == "prm":
+        raise ValueError(
+            f"{p} is a process reward model run: {final.path} scores reasoning steps, it does not "
+            f"answer problems, so `cotrl eval` does not apply (its ProcessBench metrics are in "
+            f"{p / 'eval.json'}; use it as the step reward {{name: prm, params: {{path: {final.path}}}}})"
+        )
+    if final.kind == "full":
+        return str(final.path), None
+    if final.merged is not None and not base:
+        return str(final.merged), None
+    return _adapter_base(final.path, base, run if run.config_path.is_file() else None), str(final.path)
 
-                base_dir = base_model_of(p)[0]
-            if not base_dir:
-                raise ValueError(f"adapter {cand} names no base model; pass --base BASE_DIR")
-            if not (Path(base_dir) / "config.json").is_file():
-                raise FileNotFoundError(
-                    f"base model of adapter {cand} not found: {base_dir} (pass --base BASE_DIR)"
-                )
-            return str(base_dir), str(cand)
-        if (cand / "config.json").is_file():
-            return str(cand), None
-    raise ValueError(
-        f"{p} holds no model: no config.json or adapter_config.json there or in model/, merged/, adapter/"
-    )
+
+def _adapter_base(adapter: Path, base: str | None, run: Any) -> str:
+    """The base model an adapter goes on: `--base`, the run's recorded base, or adapter_config.json's."""
+    if base:
+        base_dir = base
+    elif run is not None:
+        base_dir = run.base_model()[0]
+    else:
+        cfg = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+        base_dir = cfg.get("base_model_name_or_path")
+    if not base_dir:
+        raise ValueError(f"adapter {adapter} names no base model; pass --base BASE_DIR")
+    if not (Path(base_dir) / "config.json").is_file():
+        raise FileNotFoundError(
+            f"base model of adapter {adapter} not found: {base_dir} (pass --base BASE_DIR)"
+        )
+    return str(base_dir)
 
 
 def load_model(model_dir: str, adapter: str | None = None) -> tuple[Any, Any]:

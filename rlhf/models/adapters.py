@@ -1,9 +1,10 @@
-"""LoRA targets, adapter merging and model outputs of a run.
+"""Adapter merging and the model outputs of a run.
 
 Model resolution and loading live in `rlhf.models.policy` (shared by every trainer); this
-module holds what SFT and `cotrl export` add: checking LoRA targets against the
-model before training, and writing adapter / merged / full model directories
-atomically so a killed run never leaves a half-written model behind.
+module writes the final model directories every trainer leaves (`save_final`: `adapter/`
+under LoRA, `model/` otherwise, where `rlhf.runtime.rundir` says) and what `cotrl export`
+adds (merging an adapter into its base), atomically so a killed run never leaves a
+half-written model behind.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from rlhf.models.policy import DTYPES
-from rlhf.runtime.rundir import CONFIG_NAME as RUN_CONFIG_NAME
+from rlhf.runtime.rundir import ADAPTER_DIR, FULL_DIR, MERGED_DIR, TINY_DIR, RunDir
 
-TINY_DIR = "tiny_model"  # where rlhf.models.policy.resolve_model_path builds a run's tiny model
-ADAPTER_DIR = "adapter"
-MERGED_DIR = "merged"
-FULL_DIR = "model"
+__all__ = [
+    "ADAPTER_DIR",
+    "FULL_DIR",
+    "MERGED_DIR",
+    "TINY_DIR",
+    "copy_model_dir",
+    "merge_adapter",
+    "save_dir_atomic",
+    "save_final",
+]
 
 
 def save_dir_atomic(out: str | os.PathLike[str], write: Any) -> Path:
@@ -61,18 +68,21 @@ def merge_adapter(
     return save_dir_atomic(out, write)
 
 
-def base_model_of(run_dir: Path) -> tuple[str, str]:
-    """(base model path, dtype) recorded by a run."""
-    import yaml
+def save_final(run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool) -> Path:
+    """Write a run's final policy where the layout puts it: the adapter (LoRA) or the full model.
 
-    cfg_path = run_dir / RUN_CONFIG_NAME
-    if not cfg_path.is_file():
-        raise ValueError(f"{run_dir} is not a run directory (no {RUN_CONFIG_NAME})")
-    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
-    model = cfg.get("model") or {}
-    path = str(model.get("path") or "")
-    if path == "tiny":
-        path = str(run_dir / TINY_DIR)
-    if not path:
-        raise ValueError(f"{cfg_path}: model.path is empty")
-    return path, str(model.get("dtype") or "float32")
+    One writer for every policy trainer (sft, distill through sft, grpo, ppo), so readers
+    never have to guess which trainer wrote a run. `model` is a peft model under LoRA
+    (only the adapter is saved) and a plain causal LM otherwise.
+    """
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+
+    return save_dir_atomic(run_dir.final_dir(lora), write)
+
+
+def copy_model_dir(src: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Copy a plain HF model directory to `out` atomically (what `cotrl export` does for a full finetune)."""
+    return save_dir_atomic(out, lambda tmp: shutil.copytree(src, tmp, dirs_exist_ok=True))

@@ -32,7 +32,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] | None = None) -> str:
     """`model.path` as something `from_pretrained` loads: a local dir, a hub id, or the run's tiny model.
 
-    For `tiny`, the model is built once into `<run_root>/tiny_model` (reused on resume) from
+    For `tiny`, the model is built once into the run's `tiny_model/` (reused on resume) from
     `cfg.tiny`, seeded by `run.seed`, with the tokenizer trained on `corpus` plus a default corpus.
     """
     path = cfg.model.path.strip()
@@ -48,10 +48,11 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
             raise FileNotFoundError(f"model.path {path!r}: no such model directory (and not a hub id)")
         return str(local) if local.exists() else path
     from rlhf.models.tiny import DEFAULT_CORPUS, build_tiny_model
+    from rlhf.runtime.rundir import RunDir
 
     t = cfg.tiny
     out = build_tiny_model(
-        Path(run_root) / "tiny_model",
+        RunDir(Path(run_root)).tiny_model_dir,
         list(corpus or []) + list(DEFAULT_CORPUS),
         vocab_size=t.vocab_size,
         hidden_size=t.hidden_size,
@@ -128,8 +129,10 @@ def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
 
     if cfg.model.gradient_checkpointing:
         model.enable_input_require_grads()
-    if cfg.lora.adapter_path:
-        return PeftModel.from_pretrained(model, cfg.lora.adapter_path, is_trainable=True)
+    if cfg.lora.adapter_path:  # an adapter dir, or a LoRA run's dir (read through its layout)
+        from rlhf.runtime.rundir import find_adapter
+
+        return PeftModel.from_pretrained(model, str(find_adapter(cfg.lora.adapter_path)), is_trainable=True)
 
     check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
     lcfg = LoraConfig(

@@ -1,6 +1,29 @@
-"""The run directory: everything one run writes lives under `run.output_dir`.
+"""The run directory: everything one run writes lives under `run.output_dir`, in one layout.
 
-Layout: config.resolved.yaml, metrics.jsonl, checkpoints/, plots/, samples.jsonl.
+Every trainer writes through `RunDir` and every reader (`cotrl export`, `cotrl eval`,
+`--resume`, `lora.adapter_path`, `distill.teacher`) finds things through it, so the names
+below are the only place the layout is spelled:
+
+    config.resolved.yaml   the recipe as run (with --resume it must match)
+    metrics.jsonl          one JSON line per logged step
+    samples.jsonl          a few completions per step (RL) or per evaluation (SFT)
+    plots/                 PNG curves
+    checkpoints/           mid-run state for --resume (RL: step-N/, SFT: TRL's checkpoint-N/)
+    tiny_model/            the base model a `model.path: tiny` run built for itself
+    adapter/               final policy of a LoRA run (peft adapter + tokenizer)      } one of the two,
+    model/                 final policy of a full finetune (a plain HF directory)     } every policy trainer
+    merged/                LoRA runs with sft.save merged|both: base + adapter, plain HF
+    critic.pt              PPO: the critic's final weights
+    prm/                   PRM runs: the process reward model (LoRA always merged in; a token
+                           classifier with prm_config.json, not a policy)
+    result.json, data_stats.json (sft, distill), distill_stats.json, traces.jsonl,
+    heldout.jsonl (distill), eval.json (prm), vllm_sync.jsonl (vLLM rollouts)
+
+Why `adapter/` vs `model/` and not one name: an adapter is useless without its base and a
+full model needs none, so the name says which; `merged/` is the optional base-plus-adapter
+copy. A GRPO/PPO run written before this layout kept its adapter in `model/`; readers still
+accept that (`FinalModel.legacy`).
+
 A directory that holds another run is refused unless the user asks to resume or
 overwrite, so a typo in a command line never clobbers a finished run.
 """
@@ -11,12 +34,36 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from data_gen.writers import atomic_write_text
 from rlhf.config.loader import save_resolved, to_dict
 
 CONFIG_NAME = "config.resolved.yaml"
+METRICS_NAME = "metrics.jsonl"
+SAMPLES_NAME = "samples.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
+PLOTS_DIR = "plots"
+TINY_DIR = "tiny_model"
+ADAPTER_DIR = "adapter"
+FULL_DIR = "model"
+MERGED_DIR = "merged"
+PRM_DIR = "prm"
+CRITIC_NAME = "critic.pt"
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    """What a finished run left behind to load.
+
+    kind: `adapter` (LoRA: needs the run's base), `full` (a plain HF causal LM) or `prm`
+    (a process reward model, not a policy). `merged` is the run's `merged/` when it wrote one.
+    """
+
+    kind: Literal["adapter", "full", "prm"]
+    path: Path
+    merged: Path | None = None
+    legacy: bool = False  # an adapter found in model/ (GRPO/PPO runs from before adapter/)
 
 
 @dataclass(frozen=True)
@@ -24,25 +71,57 @@ class RunDir:
     root: Path
     resume: bool = False  # True: continue from the latest complete checkpoint
 
+    # ------------------------------------------------------------------ where things go
+
     @property
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
     @property
     def metrics_path(self) -> Path:
-        return self.root / "metrics.jsonl"
+        return self.root / METRICS_NAME
 
     @property
     def samples_path(self) -> Path:
-        return self.root / "samples.jsonl"
+        return self.root / SAMPLES_NAME
 
     @property
     def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+        return self.root / CHECKPOINTS_DIR
 
     @property
     def plots(self) -> Path:
-        return self.root / "plots"
+        return self.root / PLOTS_DIR
+
+    @property
+    def tiny_model_dir(self) -> Path:
+        return self.root / TINY_DIR
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.root / ADAPTER_DIR
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / FULL_DIR
+
+    @property
+    def merged_dir(self) -> Path:
+        return self.root / MERGED_DIR
+
+    @property
+    def prm_dir(self) -> Path:
+        return self.root / PRM_DIR
+
+    @property
+    def critic_path(self) -> Path:
+        return self.root / CRITIC_NAME
+
+    def final_dir(self, lora: bool) -> Path:
+        """Where a trainer writes its final policy: `adapter/` under LoRA, else `model/`."""
+        return self.adapter_dir if lora else self.model_dir
+
+    # ------------------------------------------------------------------ writing
 
     def append_jsonl(self, path: Path, record: dict[str, Any]) -> None:
         """Append one JSON line and flush it (a killed run keeps every complete line)."""
@@ -52,6 +131,88 @@ class RunDir:
 
     def write_json(self, name: str, data: Any) -> Path:
         return atomic_write_text(self.root / name, json.dumps(data, indent=2, default=_jsonable))
+
+    # ------------------------------------------------------------------ reading
+
+    def config(self) -> dict[str, Any]:
+        """The resolved recipe this run was started with."""
+        import yaml
+
+        if not self.config_path.is_file():
+            raise ValueError(f"{self.root} is not a run directory (no {CONFIG_NAME})")
+        return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
+
+    def base_model(self) -> tuple[str, str]:
+        """(base model path, dtype) the run trained on: `model.path`, or its own `tiny_model/`."""
+        model = self.config().get("model") or {}
+        path = str(model.get("path") or "")
+        if path == "tiny":
+            path = str(self.tiny_model_dir)
+        if not path:
+            raise ValueError(f"{self.config_path}: model.path is empty")
+        return path, str(model.get("dtype") or "float32")
+
+    def final_model(self) -> FinalModel:
+        """The run's final artefact, or a ValueError saying what the directory holds instead."""
+        merged = self.merged_dir if _is_hf_model(self.merged_dir) else None
+        if _is_adapter(self.adapter_dir):
+            return FinalModel("adapter", self.adapter_dir, merged)
+        if _is_adapter(self.model_dir):
+            return FinalModel("adapter", self.model_dir, merged, legacy=True)
+        if _is_hf_model(self.model_dir):
+            return FinalModel("full", self.model_dir)
+        if self.prm_dir.is_dir():
+            return FinalModel("prm", self.prm_dir)
+        if merged is not None:  # the adapter was removed by hand; the merged copy still loads
+            return FinalModel("full", merged)
+        raise ValueError(self._no_final_model())
+
+    def _no_final_model(self) -> str:
+        names = (ADAPTER_DIR, FULL_DIR, MERGED_DIR, PRM_DIR)
+        msg = f"{self.root} holds no final model ({', '.join(n + '/' for n in names)}: none found"
+        broken = [n for n in names if (self.root / n).is_dir()]
+        if broken:
+            msg += f"; {', '.join(n + '/' for n in broken)} lacks config.json / adapter_config.json"
+        msg += ")"
+        if not self.config_path.is_file():
+            return msg + f" and is not a run directory (no {CONFIG_NAME})"
+        ckpts = sorted(
+            (p.name for p in self.checkpoints.glob("*") if p.is_dir()) if self.checkpoints.is_dir() else (),
+            key=lambda name: (int(digits) if (digits := name.rpartition("-")[2]).isdigit() else -1, name),
+        )  # numerically: TRL's checkpoint-9 comes before checkpoint-10
+        if ckpts:
+            return (
+                msg + f": the run has not finished; its last checkpoint is {CHECKPOINTS_DIR}/{ckpts[-1]} "
+                "(`cotrl train RECIPE --resume` finishes it)"
+            )
+        return msg + ": the run has not finished (no checkpoint either)"
+
+
+def find_adapter(path: str | Path, key: str = "lora.adapter_path") -> Path:
+    """A LoRA adapter directory given as itself or as a LoRA run's directory (any trainer's)."""
+    p = Path(path)
+    if _is_adapter(p):
+        return p
+    if not p.is_dir():
+        raise FileNotFoundError(f"{key} {str(path)!r}: no such adapter or run directory")
+    try:
+        final = RunDir(p).final_model()
+    except ValueError as exc:
+        raise ValueError(f"{key} {str(path)!r} holds no LoRA adapter: {exc}") from None
+    if final.kind != "adapter":
+        raise ValueError(
+            f"{key} {str(path)!r} holds no LoRA adapter (no adapter_config.json there or in "
+            f"{ADAPTER_DIR}/); the run's final model {final.path} is a {final.kind} model"
+        )
+    return final.path
+
+
+def _is_adapter(path: Path) -> bool:
+    return (path / "adapter_config.json").is_file()
+
+
+def _is_hf_model(path: Path) -> bool:
+    return (path / "config.json").is_file()
 
 
 def prepare_run_dir(
@@ -68,24 +229,21 @@ def prepare_run_dir(
         raise ValueError(
             f"run.output_dir {root} already holds a run; pass --resume to continue it or --overwrite"
         )
-    if resume and not (root / CONFIG_NAME).is_file():
+    run = RunDir(root=root, resume=resume)
+    if resume and not run.config_path.is_file():
         raise ValueError(f"--resume: {root} holds no run to resume (no {CONFIG_NAME})")
-    if resume:
-        old = (root / CONFIG_NAME).read_text(encoding="utf-8")
-        import yaml
-
-        if yaml.safe_load(old) != to_dict(cfg):
-            raise ValueError(
-                f"--resume: the recipe differs from the one {root} was started with ({root / CONFIG_NAME})"
-            )
+    if resume and run.config() != to_dict(cfg):
+        raise ValueError(
+            f"--resume: the recipe differs from the one {root} was started with ({run.config_path})"
+        )
     if overwrite and has_run:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    for sub in ("checkpoints", "plots"):
-        (root / sub).mkdir(exist_ok=True)
+    for sub in (run.checkpoints, run.plots):
+        sub.mkdir(exist_ok=True)
     if not resume:
-        save_resolved(cfg, root / CONFIG_NAME)
-    return RunDir(root=root, resume=resume)
+        save_resolved(cfg, run.config_path)
+    return run
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,7 +15,9 @@ Threshold: a step is called wrong when P(good) < `prm.threshold`; with `prm.num_
 threshold is instead the one with the best F1 on validation traces held out of training (the
 reported F1 is still on the held-out test traces), and it is saved with the PRM.
 
-Writes into the run directory: `prm/` (the trained PRM, loadable by the `prm` step reward),
+Writes into the run directory (layout: `rlhf.runtime.rundir`): `prm/` (the trained PRM, LoRA
+merged in whether or not `lora.enabled`, so the `prm` step reward loads it without peft or a base;
+it is a step classifier, not a policy, so `cotrl eval` and `cotrl export` refuse it by name),
 `metrics.jsonl` (loss per logged step, evaluations), `eval.json` (final ProcessBench metrics
 and a few example traces), `plots/prm_loss.png`.
 """
@@ -140,8 +142,11 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     bar.close()
     train_seconds = time.perf_counter() - t0
     metrics = evaluate(model, tokenizer, evals, p, device, vals)
-    out_dir = save_prm(
-        model, tokenizer, run_dir.root / "prm", p.separator, p.max_length, metrics["threshold"]
+    from rlhf.models.adapters import save_dir_atomic
+
+    out_dir = save_dir_atomic(  # `prm/`: always one self-contained PRM (LoRA merged in), see RunDir
+        run_dir.prm_dir,
+        lambda tmp: save_prm(model, tokenizer, tmp, p.separator, p.max_length, metrics["threshold"]),
     )
     summary = {k: v for k, v in metrics.items() if k != "examples"}
     run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in summary.items()}})

@@ -13,8 +13,9 @@ Read top to bottom:
 3. TRL's SFTTrainer on conversational prompt/completion records, loss on completion
    tokens only, cosine schedule, gradient accumulation and checkpointing;
 4. held-out accuracy by generation before, during (`sft.eval_every`) and after;
-5. outputs: `adapter/` (LoRA), `merged/` (base with the adapter folded in) or
-   `model/` (full finetune), each a directory transformers and vLLM load.
+5. outputs, in the run-dir layout every trainer shares (`rlhf.runtime.rundir`): `adapter/`
+   (LoRA), `merged/` (base with the adapter folded in, with `sft.save: merged|both`) or
+   `model/` (full finetune).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,7 +39,7 @@ from rlhf.models.policy import (
     resolve_model_path,
 )
 from rlhf.runtime import distributed as dist
-from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.rundir import RunDir, find_adapter
 
 
 @dataclass(frozen=True)
@@ -131,17 +131,6 @@ def lora_config(cfg: RunConfig, model: Any) -> Any:
     )
 
 
-def adapter_source(path: str) -> Path:
-    """`lora.adapter_path` may name an adapter dir or an SFT run dir holding `adapter/`."""
-    p = Path(path)
-    for cand in (p, p / adapters.ADAPTER_DIR):
-        if (cand / "adapter_config.json").is_file():
-            return cand
-    raise ValueError(
-        f"lora.adapter_path {path!r} holds no LoRA adapter (no adapter_config.json there or in adapter/)"
-    )
-
-
 def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
     from trl import SFTConfig
 
@@ -194,7 +183,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     data = prepare_data(cfg)
     if cfg.lora.adapter_path and not cfg.lora.enabled:
         raise ValueError("lora.adapter_path is set but lora.enabled is false")
-    adapter_dir = adapter_source(cfg.lora.adapter_path) if cfg.lora.adapter_path else None
+    adapter_dir = find_adapter(cfg.lora.adapter_path) if cfg.lora.adapter_path else None
     corpus = [e.text() for e in data.train[: s.tokenizer_corpus_size]]
     with dist.main_process_first():  # several processes: the main one builds a tiny model, the others load it
         model_path = resolve_model_path(cfg, run_dir.root, corpus)
@@ -267,31 +256,18 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 def save_outputs(
     cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run_dir: RunDir
 ) -> dict[str, str]:
-    """Write the adapter and/or merged model (LoRA) or the full model; return name -> path."""
-    root = Path(run_dir.root)
-    out: dict[str, str] = {}
+    """Write the final policy through the run-dir layout (`adapter/` or `model/`, plus
+    `merged/` when `sft.save` asks); return name -> path."""
+    final = adapters.save_final(run_dir, model, tokenizer, lora=cfg.lora.enabled)
     if not cfg.lora.enabled:
-
-        def write_full(tmp: Path) -> None:
-            model.save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-
-        out["model"] = str(adapters.save_dir_atomic(root / adapters.FULL_DIR, write_full))
-        return out
-
-    def write_adapter(tmp: Path) -> None:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-
-    adapter = adapters.save_dir_atomic(root / adapters.ADAPTER_DIR, write_adapter)
+        return {"model": str(final)}
+    out: dict[str, str] = {}
     if cfg.sft.save in ("adapter", "both"):
-        out["adapter"] = str(adapter)
+        out["adapter"] = str(final)
     if cfg.sft.save in ("merged", "both"):
         if cfg.sft.qlora:
             raise ValueError(
                 "sft.save=merged with sft.qlora: merge into a full-precision base with `cotrl export`"
             )
-        out["merged"] = str(
-            adapters.merge_adapter(base_path, adapter, root / adapters.MERGED_DIR, cfg.model.dtype)
-        )
+        out["merged"] = str(adapters.merge_adapter(base_path, final, run_dir.merged_dir, cfg.model.dtype))
     return out

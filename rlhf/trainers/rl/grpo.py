@@ -21,7 +21,8 @@ One step, top to bottom:
 6. `sampler.sync_weights(model)` after the update, so the next rollouts use the new policy.
 7. Curriculum: each task's level moves to keep its group pass rate inside the band.
 8. Metrics to metrics.jsonl, a few samples to samples.jsonl, a checkpoint every
-   `run.save_every` steps. At the end: the model (or adapter) in `model/` and plots.
+   `run.save_every` steps. At the end: the adapter in `adapter/` (LoRA) or the model in
+   `model/` (full finetune), and plots.
 """
 
 from __future__ import annotations

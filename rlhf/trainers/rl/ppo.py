@@ -12,6 +12,8 @@ Same loop as GRPO (see grpo.py) with two differences:
   value loss (`algo.value_coef`, `algo.value_clip`), with its own AdamW (`train.value_lr`).
   PPO reuses each batch for `train.ppo_epochs` x `train.mini_batches` optimizer steps, so
   pi_old and the old values are computed once, before the first update.
+The final policy goes where GRPO's does (`adapter/` or `model/`); the critic's final weights
+go to the run directory's `critic.pt` (`RunDir.critic_path`), outside the policy's directory.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     steps.save_last(rl)
     result = report.finish(rl)
     if rl.accelerator.is_main_process:
-        torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.root / "model" / "critic.pt")
+        torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.critic_path)
     return {
         **result,
         "steps": cfg.train.steps,

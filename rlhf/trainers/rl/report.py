@@ -91,12 +91,13 @@ def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
 
 
 def finish(rl: Any) -> dict[str, Any]:
-    """Export the final model (adapter or full) to `model/`, draw plots, close sinks."""
-    out_dir = rl.run_dir.root / "model"
+    """Save the final policy (`adapter/` under LoRA, `model/` otherwise), draw plots, close sinks."""
+    from rlhf.models.adapters import save_final
+
+    out_dir = rl.run_dir.final_dir(rl.policy.lora)
     plot = None
     if rl.accelerator.is_main_process:  # several processes hold the same weights; one writes them
-        rl.unwrapped.save_pretrained(out_dir)
-        rl.policy.tokenizer.save_pretrained(out_dir)
+        save_final(rl.run_dir, rl.unwrapped, rl.policy.tokenizer, lora=rl.policy.lora)
         plot = write_plots(rl.run_dir.metrics_path, rl.run_dir.plots)
     rl.log.close()
     rl.accelerator.wait_for_everyone()

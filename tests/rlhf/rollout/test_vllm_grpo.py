@@ -54,4 +54,4 @@ def test_grpo_trains_with_vllm_rollouts_lora(tmp_path: Path, repo_root: Path):
     syncs = [json.loads(x) for x in (run / "vllm_sync.jsonl").read_text().splitlines()]
     assert len(syncs) >= 4  # the initial sync, then one per step
     assert all(s["how"] == "lora adapter" and s["probe_max_abs_diff"] < 1e-3 for s in syncs)
-    assert (run / "model" / "adapter_model.safetensors").is_file()
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()  # LoRA: the adapter/ of the layout

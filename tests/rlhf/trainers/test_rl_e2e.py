@@ -81,7 +81,7 @@ def test_grpo_e2e_writes_the_run_directory(tmp_path, repo_root):
     assert (run / "config.resolved.yaml").is_file() and (
         run / "plots" / "training_curves.png"
     ).stat().st_size > 0
-    assert (run / "model" / "adapter_model.safetensors").is_file()
+    assert (run / "adapter" / "adapter_model.safetensors").is_file() and not (run / "model").exists()
     samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines()]
     assert samples and {"completion", "outcome", "steps", "step"} <= set(samples[0])
     assert "rollout backend transformers" in proc.stderr
@@ -102,7 +102,7 @@ def test_ppo_e2e_with_step_rewards(tmp_path, repo_root):
     recs = _metrics(tmp_path / "run")
     assert len(recs) == 2 and "value_loss" in recs[-1] and recs[-1]["step_accuracy"] is not None
     assert "adv_process_abs" in recs[-1]
-    assert (tmp_path / "run" / "model" / "critic.pt").is_file()
+    assert (tmp_path / "run" / "critic.pt").is_file()
     samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert samples[0]["steps"] and "score" in samples[0]["steps"][0]
 
@@ -170,6 +170,6 @@ def test_resume_after_kill_equals_an_unkilled_run(tmp_path, repo_root):
     assert [_deterministic(m) for m in a] == [_deterministic(m) for m in b]
     from safetensors.torch import load_file
 
-    wa = load_file(tmp_path / "full" / "model" / "adapter_model.safetensors")
-    wb = load_file(killed_dir / "model" / "adapter_model.safetensors")
+    wa = load_file(tmp_path / "full" / "adapter" / "adapter_model.safetensors")
+    wb = load_file(killed_dir / "adapter" / "adapter_model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -112,4 +112,4 @@ def test_qwen2_moe_lora_sft(tmp_path):
             "rollout.max_new_tokens=6",
         ]
     )
-    assert rc == 0 and (grpo / "model" / "adapter_config.json").is_file()
+    assert rc == 0 and (grpo / "adapter" / "adapter_config.json").is_file()

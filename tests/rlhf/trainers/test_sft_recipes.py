@@ -100,7 +100,8 @@ def test_sft_lora_domain_then_grpo_from_its_adapter(tmp_path, repo_root, tiny_mo
         ]
     )
     assert rc == 0
-    grpo_adapter = load_file(str(next((grpo_out / "model").glob("adapter_model.safetensors"))))
+    grpo_adapter = load_file(str(grpo_out / "adapter" / "adapter_model.safetensors"))
+    assert not (grpo_out / "model").exists()  # a LoRA run leaves its adapter in adapter/, as SFT does
     b_keys = [k for k in sft_adapter if "lora_B" in k]
     assert b_keys and any(sft_adapter[k].abs().sum() > 0 for k in b_keys)
     for (
