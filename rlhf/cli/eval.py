@@ -1,5 +1,10 @@
 """`cotrl eval CHECKPOINT (--task NAME | --data FILE) [--k 8] [--backend auto]`.
 
+The SFT trainer's held-out curve goes through the same evaluator (`rlhf.eval.sft`), so
+`cotrl eval` on its saved model reproduces the accuracy it logged (`--metric` set to the
+run's `sft.eval_metric`, `--max-new-tokens` to `sft.eval_max_new_tokens`, `--batch-size 16`
+for the very same decode batches).
+
 CHECKPOINT is an HF model directory, a LoRA adapter directory (over `--base` or the base
 its adapter_config names), or a run directory from `cotrl train` (any policy trainer; its
 final policy found through `rlhf.runtime.rundir.RunDir`, a PRM run refused by name). Problems come from a
@@ -33,6 +38,11 @@ def add_parser(subparsers) -> None:
         "--k", type=int, default=0, help="samples per problem for pass@k and maj@k (0: greedy only)"
     )
     p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument(
+        "--metric",
+        default="math_answer",
+        help="answer scorer: exact_match or a registered outcome reward (math_answer, code_tests, ...)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=96)
     p.add_argument("--backend", choices=("transformers", "vllm", "auto"), default="transformers")
     p.add_argument(
@@ -56,6 +66,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         system_prompt=args.system_prompt,
+        metric=args.metric,
     )
     model_dir, adapter = ev.resolve_checkpoint(
         args.checkpoint, args.base

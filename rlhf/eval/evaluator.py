@@ -4,8 +4,15 @@ Why it generates through the rollout samplers (`rlhf.rollout.SAMPLERS`) rather t
 `model.generate`: evaluation then sees exactly the decoding the RL trainer sees
 (same stop strings, same chat template), and `--backend vllm` comes for free.
 
+`evaluate` takes a model and tokenizer already in memory: `cotrl eval` passes a loaded
+checkpoint, the SFT trainer the model it is training (its held-out curve, `rlhf.eval.sft`),
+so both numbers come from this one function.
+
 Measured on one problem set:
-- accuracy: greedy (temperature 0) answers verified by `math_answer`;
+- accuracy: the share of greedy (temperature 0) answers that `metric` scores >= 0.5
+  (`math_answer` by default; `exact_match` or any outcome reward, `rlhf.eval.scoring`),
+  an unverifiable item counting as not correct; format rate: completions shaped
+  `<think>..</think><answer>..</answer>`;
 - pass@k (unbiased estimator) and maj@k over k samples at `temperature` (when k > 0);
 - step accuracy: of the greedy completions' verifiable steps, the share the rule step
   verifier (`rewards.steps`) accepts; `trace_accuracy` is the share of completions whose
@@ -26,6 +33,7 @@ from typing import Any
 from rewards.types import Problem
 from rlhf.data.readers import extract_answer
 from rlhf.eval.metrics import maj_at_k, pass_at_k
+from rlhf.eval.scoring import format_rate, make_scorer, scorer_factory
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,8 @@ class EvalSettings:
     seed: int = 0
     system_prompt: str | None = None
     stop: tuple[str, ...] = ("</answer>",)
+    metric: str = "math_answer"  # outcome scorer: exact_match or a rewards.registry.REWARDS name
+    step_metrics: bool = True  # step/trace accuracy by the rule step verifier (needs data_gen maths)
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -46,6 +56,10 @@ class EvalSettings:
             raise ValueError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.k and self.temperature <= 0:
             raise ValueError(f"--temperature must be > 0 when --k > 0, got {self.temperature}")
+        try:  # a mistyped metric fails before a model is loaded
+            scorer_factory(self.metric)
+        except ValueError as exc:
+            raise ValueError(f"--metric {self.metric!r}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -110,14 +124,23 @@ def _adapter_base(adapter: Path, base: str | None, run: Any) -> str:
 
 
 def load_model(model_dir: str, adapter: str | None = None) -> tuple[Any, Any]:
-    """The model (adapter merged in, so every backend sees plain weights) and its tokenizer."""
-    from rlhf.eval.sft import load_for_eval
+    """The model (adapter merged in, so every backend sees plain weights) and its tokenizer.
 
-    net, tok = load_for_eval(model_dir, adapter)
+    The tokenizer comes from the adapter directory when one was saved there (an SFT run
+    that trained the tokenizer with the adapter), else from the model directory.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    net = AutoModelForCausalLM.from_pretrained(model_dir)
+    tok_src = model_dir
     if adapter:
-        net = net.merge_and_unload()
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, adapter).merge_and_unload()
+        if (Path(adapter) / "tokenizer_config.json").is_file():
+            tok_src = adapter
     net.eval()
-    return net, tok
+    return net, AutoTokenizer.from_pretrained(tok_src)
 
 
 def generated_problems(
@@ -156,7 +179,11 @@ def file_problems(path: str | Path, limit: int | None = None, split: str = "test
 
 
 def make_sampler(model: Any, tokenizer: Any, model_dir: str, settings: EvalSettings) -> Any:
-    """A rollout sampler from the registry, configured as a RunConfig would configure it."""
+    """A rollout sampler from the registry, configured as a RunConfig would configure it.
+
+    `model_dir` may be empty for a model that exists only in memory (one being trained):
+    the transformers backend decodes with the model object itself; vLLM loads a directory.
+    """
     import dataclasses
 
     from rlhf.config.recipe import ModelSection, RolloutSection, RunConfig
@@ -168,6 +195,11 @@ def make_sampler(model: Any, tokenizer: Any, model_dir: str, settings: EvalSetti
         rollout=RolloutSection(backend=settings.backend, batch_size=settings.batch_size),
     )  # type: ignore[arg-type]
     backend = choose_backend(cfg)
+    if backend != "transformers" and not model_dir:
+        raise ValueError(
+            f"backend {backend!r} loads weights from a directory; a model held only in memory "
+            "is evaluated with backend='transformers'"
+        )
     cfg = dataclasses.replace(cfg, rollout=dataclasses.replace(cfg.rollout, backend=backend))
     return SAMPLERS.get(backend)(model, tokenizer, cfg), backend
 
@@ -180,15 +212,16 @@ def evaluate(
     sampler: Any = None,
     model_dir: str = "",
 ) -> dict[str, Any]:
-    """Every metric in the module docstring, plus a few greedy samples; pure of the filesystem."""
-    from rewards.math.verify import MathAnswerReward
-    from rewards.step_rewards import RuleStepReward
-    from rewards.steps.segment import segment_completion
+    """Every metric in the module docstring, plus a few greedy samples; pure of the filesystem.
+
+    `model` may be in training (the sampler switches it to eval mode for decoding and back).
+    """
     from rlhf.data.problems import encode_prompts
     from rlhf.rollout.base import SamplingParams
 
     if not problems:
         raise ValueError("no problems to evaluate")
+    verifier = make_scorer(settings.metric)
     t0 = time.perf_counter()
     backend = getattr(settings, "backend", "transformers")
     if sampler is None:
@@ -202,24 +235,17 @@ def evaluate(
         )
     ]  # greedy needs no seed (and
     # vLLM on CPU fails on a seeded greedy request)
-    verifier = MathAnswerReward()
     texts = [c.text for c in greedy]
     scores = verifier(list(problems), texts)
     correct = [s is not None and s >= 0.5 for s in scores]
-    spans = [segment_completion(c.text, list(c.token_ids), tokenizer) for c in greedy]
-    step_scores = RuleStepReward().score_steps(list(problems), spans)
-    flat = [s for row in step_scores for s in row if s is not None]
-    traces = [row for row in step_scores if any(s is not None for s in row)]
     lengths = [len(c.token_ids) for c in greedy]
     res: dict[str, Any] = {
         "n_problems": len(problems),
         "backend": backend,
+        "metric": settings.metric,
         "accuracy": sum(correct) / len(correct),
-        "step_accuracy": sum(s >= 0.5 for s in flat) / len(flat) if flat else float("nan"),
-        "trace_accuracy": sum(all(s is None or s >= 0.5 for s in row) for row in traces) / len(traces)
-        if traces
-        else float("nan"),
-        "verifiable_steps": len(flat),
+        **(_step_metrics(greedy, problems, tokenizer) if settings.step_metrics else {}),
+        "format_rate": format_rate(texts),
         "mean_length": sum(lengths) / len(lengths),
         "truncation_rate": sum(c.finish_reason == "length" for c in greedy) / len(greedy),
         "unverifiable": sum(s is None for s in scores),
@@ -232,6 +258,24 @@ def evaluate(
         for p, t, ok in list(zip(problems, texts, correct))[:3]
     ]
     return res
+
+
+def _step_metrics(greedy: Sequence[Any], problems: Sequence[Problem], tokenizer: Any) -> dict[str, Any]:
+    """Step and trace accuracy of the greedy completions under the rule step verifier."""
+    from rewards.step_rewards import RuleStepReward
+    from rewards.steps.segment import segment_completion
+
+    spans = [segment_completion(c.text, list(c.token_ids), tokenizer) for c in greedy]
+    step_scores = RuleStepReward().score_steps(list(problems), spans)
+    flat = [s for row in step_scores for s in row if s is not None]
+    traces = [row for row in step_scores if any(s is not None for s in row)]
+    return {
+        "step_accuracy": sum(s >= 0.5 for s in flat) / len(flat) if flat else float("nan"),
+        "trace_accuracy": sum(all(s is None or s >= 0.5 for s in row) for row in traces) / len(traces)
+        if traces
+        else float("nan"),
+        "verifiable_steps": len(flat),
+    }
 
 
 def _sampled(

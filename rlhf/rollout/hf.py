@@ -15,6 +15,9 @@ come from the attention mask. Logprobs are those of the temperature-scaled distr
 before top-p truncation, the same quantity `rlhf.models.policy.token_logprobs` computes.
 
 This backend shares the policy's parameters, so `sync_weights` has nothing to copy.
+Mixture-of-experts models that return router logits for their training aux loss
+(`output_router_logits`) are asked not to while decoding: the aux loss is for training,
+and under a KV cache transformers' router-loss mask disagrees with the logits' shape.
 """
 
 from __future__ import annotations
@@ -128,7 +131,10 @@ class HFSampler:
 
     def _hf_steps(self, input_ids: Tensor, attn: Tensor, positions: Tensor, repeats: int):
         """The same protocol over a plain transformers forward with its DynamicCache (any architecture)."""
-        out = self.model(input_ids=input_ids, attention_mask=attn, position_ids=positions, use_cache=True)
+        extra = _decode_kwargs(self.model)
+        out = self.model(
+            input_ids=input_ids, attention_mask=attn, position_ids=positions, use_cache=True, **extra
+        )
         cache = out.past_key_values
         cache.batch_repeat_interleave(repeats)
         attn, pos = attn.repeat_interleave(repeats, 0), positions[:, -1:].repeat_interleave(repeats, 0)
@@ -146,6 +152,7 @@ class HFSampler:
                 position_ids=pos,
                 past_key_values=cache,
                 use_cache=True,
+                **extra,
             )
             cache = out.past_key_values
             received = yield out.logits[:, -1]
@@ -196,6 +203,13 @@ def _eos_ids(model: nn.Module, tokenizer: Any) -> set[int]:
     elif isinstance(extra, (list, tuple)):
         ids.update(int(x) for x in extra)
     return ids
+
+
+def _decode_kwargs(model: nn.Module) -> dict[str, Any]:
+    """Forward kwargs for decoding: MoE router logits (training's aux loss) switched off."""
+    if getattr(getattr(model, "config", None), "output_router_logits", False):
+        return {"output_router_logits": False}
+    return {}
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -12,7 +12,8 @@ Read top to bottom:
    this data), LoRA targets checked against the model's linear layers;
 3. TRL's SFTTrainer on conversational prompt/completion records, loss on completion
    tokens only, cosine schedule, gradient accumulation and checkpointing;
-4. held-out accuracy by generation before, during (`sft.eval_every`) and after;
+4. held-out accuracy by greedy generation before, during (`sft.eval_every`) and after,
+   through `cotrl eval`'s evaluator on the model in memory (`rlhf.eval.sft`);
 5. outputs, in the run-dir layout every trainer shares (`rlhf.runtime.rundir`): `adapter/`
    (LoRA), `merged/` (base with the adapter folded in, with `sft.save: merged|both`) or
    `model/` (full finetune).
@@ -29,7 +30,7 @@ import torch
 
 from rlhf.config.recipe import RunConfig
 from rlhf.data.readers import SftExample, generated_examples, load_examples, mix, split_heldout
-from rlhf.eval.sft import make_scorer
+from rlhf.eval.sft import check_metric
 from rlhf.models import adapters
 from rlhf.models.policy import (
     DTYPES,
@@ -77,7 +78,7 @@ def prepare_data(cfg: RunConfig) -> SftData:
     mixed, stats = mix(train, general, s.domain_ratio, cfg.run.seed)
     heldout = heldout[: s.eval_max_items]
     if heldout:
-        make_scorer(s.eval_metric, heldout)  # a metric the held-out items cannot support fails now
+        check_metric(s.eval_metric, heldout)  # a metric the held-out items cannot support fails now
     return SftData(mixed, heldout, {**stats, "heldout_examples": len(heldout)})
 
 
@@ -239,7 +240,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         "eval_loss": final_eval_loss,
         "heldout_accuracy_before": before.get("accuracy"),
         "heldout_accuracy_after": after.get("accuracy"),
-        "heldout_items": after.get("items", 0),
+        "heldout_items": after.get("n_problems", 0),
         "heldout_format_rate_before": before.get("format_rate"),
         "heldout_format_rate_after": after.get("format_rate"),
         "eval_metric": s.eval_metric,

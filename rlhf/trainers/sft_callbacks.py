@@ -9,7 +9,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from rlhf.data.readers import SftExample
-from rlhf.eval.sft import evaluate, make_scorer
+from rlhf.eval import evaluator
+from rlhf.eval.sft import heldout_problems, sft_settings
 from rlhf.runtime.rundir import RunDir
 
 
@@ -35,7 +36,7 @@ class MetricsLog(TrainerCallback):
 
 
 class HeldoutEval(TrainerCallback):
-    """Greedy generation on the held-out split every `every` steps; also callable directly."""
+    """`cotrl eval`'s greedy evaluation of the model in training, every `every` steps; also callable directly."""
 
     def __init__(
         self,
@@ -49,18 +50,17 @@ class HeldoutEval(TrainerCallback):
     ) -> None:
         self.run_dir = run_dir
         self.tokenizer = tokenizer
-        self.examples = list(examples)
+        self.problems = heldout_problems(examples)
         self.metric = metric
-        self.max_new_tokens = max_new_tokens
+        self.settings = sft_settings(metric, max_new_tokens)
         self.every = every
         self.stop_at = stop_at  # end training once held-out accuracy reaches this
-        self.scorer = make_scorer(metric, self.examples) if self.examples else None
         self.history: list[tuple[int, float]] = []
 
     def run(self, model: Any, step: int) -> dict[str, Any]:
-        if not self.examples:
+        if not self.problems:
             return {}
-        res = evaluate(model, self.tokenizer, self.examples, self.metric, self.max_new_tokens, self.scorer)
+        res = evaluator.evaluate(model, self.tokenizer, self.problems, self.settings)
         if self.history and self.history[-1][0] == step:
             self.history.pop()  # the final evaluation replaces an in-training one at the same step
         self.history.append((step, res["accuracy"]))
@@ -69,7 +69,7 @@ class HeldoutEval(TrainerCallback):
             {
                 "step": step,
                 "heldout_accuracy": res["accuracy"],
-                "heldout_checked": res["checked"],
+                "heldout_checked": res["n_problems"] - res["unverifiable"],
                 "heldout_format_rate": res["format_rate"],
             },
         )

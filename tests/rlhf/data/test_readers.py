@@ -151,21 +151,3 @@ def test_heldout_split_is_disjoint_and_seeded(tmp_path):
     assert len(held) == 2 and len(train) == 4 and not set(map(id, train)) & set(map(id, held))
     assert split_heldout(ex, 0.34, seed=1) == (train, held)
     assert extract_answer("<answer> 1 </answer> then <answer>2</answer>") == "2"
-
-
-def test_answers_match_numbers_by_value():
-    from rlhf.eval.sft import answers_match
-
-    assert (
-        answers_match("104.5", "104.50") and answers_match(" 1,000 ", "1000") and answers_match("1/2", "0.5")
-    )
-    assert not answers_match("104.51", "104.50") and not answers_match("abc", "abd")
-    assert answers_match("Paris", " Paris ")
-
-
-def test_format_regex_accepts_only_the_full_shape():
-    from rlhf.eval.sft import _FORMAT_RE
-
-    assert _FORMAT_RE.match("<think>\nAdd: 1 + 2 = 3\n</think>\n<answer>3</answer>")
-    assert not _FORMAT_RE.match("<think>\nAdd: 1 + 2 = 3\n<answer>3</answer>")
-    assert not _FORMAT_RE.match("<think>x</think><answer>3</answer> trailing")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from data_gen.render import gold_completion
+from rewards.types import Problem
 from rlhf.cli.main import main
 from rlhf.eval import evaluator as ev
 from rlhf.rollout.base import Completion
@@ -57,6 +58,29 @@ def test_metrics_on_gold_and_wrong_completions(tiny_model_dir):
     assert res["truncation_rate"] == 0.0
 
 
+def test_metric_chooses_the_scorer_and_step_metrics_can_be_skipped(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    problems = [Problem(id="a", task="t", prompt="Half of 1?", answer="0.5")] * 2
+    greedy = ["<think>\nhalve\n</think>\n<answer>\\frac{1}{2}</answer>", "<answer>0.50</answer> trailing"]
+
+    def run(**kw):
+        return ev.evaluate(
+            None, tok, problems, ev.EvalSettings(**kw), sampler=ScriptedSampler(tok, greedy, [])
+        )
+
+    verified = run()  # math_answer: \frac{1}{2} is 0.5
+    assert verified["metric"] == "math_answer" and verified["accuracy"] == 1.0
+    exact = run(metric="exact_match", step_metrics=False)  # exact match reads "\frac{1}{2}" as text
+    assert exact["accuracy"] == 0.5 and exact["format_rate"] == 0.5
+    assert "step_accuracy" in verified and "step_accuracy" not in exact
+    with pytest.raises(
+        ValueError, match="--metric 'exact': unknown reward 'exact'.*did you mean 'exact_match'"
+    ):
+        run(metric="exact")
+
+
 def test_cli_on_tiny_model_and_jsonl(tiny_model_dir, tmp_path, capsys):
     rows = [p.to_dict() for p in ev.generated_problems("integer_arithmetic", 3, "test")]
     data = tmp_path / "items.jsonl"
@@ -89,6 +113,10 @@ def test_cli_on_tiny_model_and_jsonl(tiny_model_dir, tmp_path, capsys):
         (["eval", "/nonexistent/ckpt", "--task", "integer_arithmetic"], "checkpoint not found"),
         (["eval", "{model}", "--data", "/nonexistent/items.jsonl"], "dataset not found"),
         (["eval", "{model}", "--task", "no_such_task"], "unknown"),
+        (
+            ["eval", "{model}", "--task", "integer_arithmetic", "--metric", "exact"],
+            "did you mean 'exact_match'",
+        ),
     ],
 )
 def test_bad_input_is_one_line(tiny_model_dir, capsys, argv, needle):

@@ -45,6 +45,26 @@ def build_tiny_moe(out: Path) -> Path:
     return out
 
 
+def test_sampler_decodes_an_moe_model_that_returns_router_logits(tmp_path):
+    """Router logits (training's aux loss) break under a KV cache; the sampler switches them off."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rlhf.rollout.base import SamplingParams
+    from rlhf.rollout.hf import HFSampler
+
+    model_dir = build_tiny_moe(tmp_path / "moe")
+    model, tok = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    assert model.config.output_router_logits
+    prompts = [tok("Compute 3 * 4.").input_ids, tok("Add 2").input_ids]
+    params = SamplingParams(max_new_tokens=6, temperature=0.0)
+    out = HFSampler(model, tok).generate(prompts, params)
+    model.config.output_router_logits = False  # what the logits are without the aux-loss outputs
+    assert [c[0].token_ids for c in out] == [
+        c[0].token_ids for c in HFSampler(model, tok).generate(prompts, params)
+    ]
+    assert all(len(c[0].token_ids) >= 1 for c in out)
+
+
 @pytest.mark.slow
 def test_qwen2_moe_lora_sft(tmp_path):
     from safetensors.torch import load_file
@@ -90,14 +110,11 @@ def test_qwen2_moe_lora_sft(tmp_path):
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "merged")
     assert type(merged).__name__ == "Qwen2MoeForCausalLM"
 
-    # and a GRPO step from the SFT adapter (the engine's trainer, through the shipped recipe).
-    # transformers' router aux loss breaks under a KV cache (mask/logit shapes disagree), and the
-    # engine's sampler does not switch it off for generation as rlhf.eval.sft does: use the config default.
+    # and a GRPO step from the SFT adapter (the engine's trainer, through the shipped recipe); the
+    # model still returns router logits for training, the sampler switches them off for decoding.
     from rlhf.cli.main import main
 
-    cfg_path = model_dir / "config.json"
-    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "output_router_logits": False}))
-
+    assert json.loads((model_dir / "config.json").read_text())["output_router_logits"] is True
     grpo = tmp_path / "grpo"
     rc = main(
         [
