@@ -31,6 +31,12 @@ _SENTENCE_END = re.compile(r"(?<![\d\\])\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _TEXT_ARG = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\{[^{}]*\}|\\[A-Za-z]+")
 _CONNECTIVES = frozenset({"or", "and"})
+MAX_JOINED_BOXES = 20
+_SPAN_LIST = re.compile(r"\s*\$[^$]+\$(?:\s*(?:,|\band\b|\bor\b)\s*\$[^$]+\$)+\s*")
+_GROUPS = (("boxed", "gsm8k", "final_answer"), ("last_math", "last_number"))
+_GAP_NOISE = re.compile(
+    r"[A-Za-z](?:_\{?\w+\}?)?\s*=|\\q?quad|\\text\{([^{}]*)\}|\$|\\[()\[\]]|\\[,;!: ]|&|\\\\|\."
+)
 _PART_OF_OBJECT_AFTER = re.compile(r"\s*(?:[}\])&^_]|\\\\|\\end|\\right|\{,\})")
 
 
@@ -38,6 +44,30 @@ def last_boxed(text: str) -> str | None:
     """Content of the last \\boxed{...} or \\fbox{...}, with nested braces balanced."""
     found = _last_boxed(text)
     return found[1] if found else None
+
+
+def _boxed_run(text: str) -> tuple[int, str] | None:
+    """The last box, joined with the boxes before it when only connectives separate them:
+    `\\boxed{1} and \\boxed{2}` is `1, 2`, `\\boxed{1} or \\boxed{2}` the hedge `1 or 2`, but
+    `\\boxed{1} no no no \\boxed{2}` is `2` (the earlier box was abandoned)."""
+    last = _last_boxed(text)
+    if last is None:
+        return None
+    parts, end = [last[1]], last[0]
+    start = max(text.rfind("\\boxed", 0, end), text.rfind("\\fbox", 0, end))
+    joiner = ", "
+    for _ in range(MAX_JOINED_BOXES):
+        prev = _last_boxed(text[:start])
+        if prev is None:
+            break
+        gap = _GAP_NOISE.sub(lambda m: f" {m.group(1) or ''} ", text[prev[0] : start])
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", gap)}
+        if not words <= {"and", "or"} or re.search(r"[^\s,;A-Za-z]", gap):
+            break
+        joiner = " or " if "or" in words else joiner
+        parts.insert(0, prev[1])
+        start = max(text.rfind("\\boxed", 0, prev[0]), text.rfind("\\fbox", 0, prev[0]))
+    return end, joiner.join(p.strip() for p in parts)
 
 
 def _last_boxed(text: str) -> tuple[int, str] | None:
@@ -67,18 +97,22 @@ def extract_answer(completion: str, modes: Sequence[str] = MODES) -> str | None:
     bad = [m for m in modes if m not in MODES]
     if bad:
         raise ValueError(f"unknown extraction mode(s) {bad}; valid: {', '.join(MODES)}")
-    tail = [m for m in modes if m in ("last_math", "last_number")]
+    done: set[str] = set()
     for mode in modes:
-        if mode in tail:
-            # the math span and the number that end last compete: "the largest $n$ is 34" is 34,
-            # "so $x = 3$" is x = 3 (the span ends after the number inside it)
-            cands = [f for f in (_FINDERS[m](completion) for m in tail) if f and f[1].strip()]
-            return max(cands, key=lambda c: c[0])[1].strip() if cands else None
-        found = _FINDERS[mode](completion)
-        if mode == "answer_tag" and found is not None:
-            return found[1].strip() or None  # a present answer tag is final, even when empty
-        if found is not None and found[1].strip():
-            return found[1].strip()
+        if mode in done:
+            continue
+        if mode == "answer_tag":
+            found = _answer_tag(completion)
+            if found is not None:
+                return found[1].strip() or None  # a present answer tag is final, even when empty
+            continue
+        # within a group the candidate that ends last wins: a box, then "the final answer is
+        # $10,455$"; "the largest $n$ is 34" is 34; "so $x = 3$" is x = 3
+        group = [m for m in modes if m in next(g for g in _GROUPS if mode in g)]
+        done.update(group)
+        cands = [f for f in (_FINDERS[m](completion) for m in group) if f and f[1].strip()]
+        if cands:
+            return max(cands, key=lambda c: c[0])[1].strip()
     return None
 
 
@@ -91,6 +125,10 @@ def answer_of(text: str) -> str | None:
     t = text.strip()
     if is_bare_answer(t):
         return t
+    spans = _SPAN_LIST.fullmatch(t.rstrip("."))
+    if spans:  # "$1$ and $2$ and $3$": one answer of several values
+        joiner = " or " if re.search(r"\bor\b", t) else ", "
+        return joiner.join(x.strip() for x in re.findall(r"\$([^$]+)\$", t))
     found = extract_answer(t)
     if found is None and "\n" not in t and len(t) <= 100 and not _has_anchor(t):
         return t
@@ -222,7 +260,7 @@ def _last_number(text: str) -> tuple[int, str] | None:
 
 _FINDERS: dict[str, Callable[[str], tuple[int, str] | None]] = {
     "answer_tag": _answer_tag,
-    "boxed": _last_boxed,
+    "boxed": _boxed_run,
     "gsm8k": _gsm8k,
     "final_answer": _final_answer,
     "last_math": _last_math,

@@ -54,10 +54,33 @@ def strip_labels(pred: str, gold: str) -> str:
     values = []
     for part in parts:
         sides = split_top(part, re.compile(r"="))
-        if len(sides) != 2 or not sides[0] or not sides[1] or _RELATION.search(sides[1]):
+        if len(sides) != 2 or not is_label(sides[0]) or not sides[1] or _RELATION.search(sides[1]):
             return pred
         values.append(sides[1])
     return ", ".join(values)
+
+
+def is_label(s: str) -> bool:
+    """A name for a value (`x`, `|AB|`, `(p,q)`, `V_{1}:V_{2}`, `f(3)`), not an expression
+    (`7`, `2x + z`): no operator, and no digit outside subscripts and arguments."""
+    bare = re.sub(r"_\{[^{}]*\}|_\w|\([^()]*\)", "", s)
+    return bool(s) and not re.search(r"[-+*/^\d]|\\(?:frac|sqrt|cdot|times)", bare)
+
+
+def bare_list_as_tuple(gold: str, pred: str) -> tuple[str, str]:
+    """`1, 3` against the point `(1, 3)` is that point, in that order (either side)."""
+
+    def point(s: str) -> bool:
+        return s.startswith("(") and s.endswith(")") and len(split_top(s[1:-1], re.compile(r","))) >= 2
+
+    def bare(s: str) -> bool:
+        return "," in s and not re.match(r"^[\[({]|^\\\{", s) and len(split_top(s, re.compile(r","))) >= 2
+
+    if point(gold) and bare(pred) and not _RELATION.search(pred):
+        return gold, f"({pred})"
+    if point(pred) and bare(gold) and not _RELATION.search(gold):
+        return f"({gold})", pred
+    return gold, pred
 
 
 def ratio_as_tuple(s: str) -> str:
@@ -68,3 +91,15 @@ def ratio_as_tuple(s: str) -> str:
     if len(parts) < 2 or not all(parts):
         return s
     return "(" + ", ".join(parts) + ")"
+
+
+def strip_gold_labels(gold: str, pred: str) -> tuple[str, str]:
+    """A gold of two or more `label = value` parts against a bare list of values: both as
+    tuples in written order (`x = -5, p = 14/3` is `(-5, 14/3)`, so `14/3, -5` is wrong)."""
+    if _RELATION.search(pred) or "=" not in gold:
+        return gold, pred
+    values = strip_labels(gold, "")
+    if values == gold or "," not in values:
+        return gold, pred
+    bare_list = "," in pred and not re.match(r"^[(\[]", pred.strip())
+    return f"({values})", f"({pred})" if bare_list else pred

@@ -17,7 +17,15 @@ MAX_TOWER = 2  # a^{b^{c}} is height 3: refused
 MAX_EXPONENT_DIGITS = 5
 MAX_FACTORIAL = 10000
 
-_WRAPPERS = [(r"\boxed{", "}"), (r"\fbox{", "}"), ("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")]
+_WRAPPERS = [
+    (r"\boxed{", "}"),
+    (r"\fbox{", "}"),
+    ("{", "}"),
+    ("$$", "$$"),
+    ("\\[", "\\]"),
+    ("\\(", "\\)"),
+    ("$", "$"),
+]
 _DROP = re.compile(
     r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|(?<!\\)\\ |~|\\quad|\\qquad|\^\{?\\circ\}?|\\circ|\^\{\\prime\}|\\\$"
 )
@@ -87,6 +95,7 @@ def normalize(s: str) -> str:
     s = _LEADIN.sub("", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\%", "%").replace("−", "-").replace("{,}", ",")
+    s = re.sub(r"(?<=\d),\\!\s*(?=\d{3})", ",", s)  # 11,\! 111: a thousands separator
     s = _DROP.sub("", s)
     s = _TEXT_CMD.sub(lambda m: " " + m.group(1) + " ", s)
     s = re.sub(r"\s+", " ", s).strip()
@@ -101,6 +110,8 @@ def normalize(s: str) -> str:
 def parse_number(s: str) -> Num | None:
     """Integers, decimals, thousands separators, a/b and \\frac{a}{b}, scientific notation
     (1.5e3, 1.5\\times10^{3}), percentages. None for anything else."""
+    if re.search(r",\s", s):
+        return None  # "32, 349" is two numbers, not a thousands separator
     t = s.replace(" ", "")
     m = _NUM_RE.match(t)
     if m:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewards.math.extract import MODES, answer_of, extract_answer
-from rewards.math.forms import is_hedged, ratio_as_tuple, strip_labels
+from rewards.math.forms import bare_list_as_tuple, is_hedged, ratio_as_tuple, strip_gold_labels, strip_labels
 from rewards.math.normalize import (
     MAX_CHARS,
     looks_mathy,
@@ -81,7 +81,8 @@ def _prepare(
         return done(False, "unparsable", "empty answer after normalisation", "string")
     if is_hedged(p, g):
         return done(False, "incorrect", "hedged: several candidate answers", "string")
-    g, p = ratio_as_tuple(g), ratio_as_tuple(strip_labels(p, g))
+    g, p = bare_list_as_tuple(*strip_gold_labels(g, p))
+    g, p = ratio_as_tuple(strip_labels(g, p)), ratio_as_tuple(strip_labels(p, g))
     if g == p:
         return done(True, "correct", "same normalised text", "string")
     refused = precheck(p)
