@@ -431,7 +431,8 @@ def check(
         cg, cp = as_comparable(g, p)
         if ok or kind(cg) == kind(cp) != "other" or _assigns_names(cg) or _assigns_names(cp):
             return {"status": "correct" if ok else "incorrect", "correct": bool(ok), "detail": "symbolic"}
-    peer = peer_verdict(gold, pred)
+    kinds = (None if g is None else kind(g), None if p is None else kind(p))
+    peer = peer_verdict(gold, pred, kinds)
     if peer.correct:
         return {"status": "correct", "correct": True, "detail": "math-verify"}
     if g is None and not peer.gold_read:

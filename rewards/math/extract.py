@@ -29,8 +29,28 @@ _GSM8K = re.compile(r"####\s*([^\n]+)")
 _FINAL = re.compile(r"(?i)\b(?:final\s+)?answer\s*(?:is|:)\s*:?")
 _SENTENCE_END = re.compile(r"(?<![\d\\])\.(?:\s|$)|\n")
 _WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
-_TEXT_ARG = re.compile(r"\\(?:text\w*|mathrm|mbox|operatorname)\{[^{}]*\}|\\[A-Za-z]+")
+_TEXT_ARG = re.compile(
+    r"\\(?:begin|end)\{\w*\*?\}(?:\{[^{}]*\})?|\\(?:text\w*|mathrm|mbox|operatorname)\{[^{}]*\}|\\[A-Za-z]+"
+)
 _CONNECTIVES = frozenset({"or", "and"})
+_PROSE = frozenset(
+    {
+        "so",
+        "thus",
+        "hence",
+        "therefore",
+        "then",
+        "we",
+        "get",
+        "is",
+        "are",
+        "gives",
+        "equals",
+        "the",
+        "it",
+        "be",
+    }
+)
 MAX_JOINED_BOXES = 20
 _SPAN_LIST = re.compile(r"\s*\$[^$]+\$(?:\s*(?:,|\band\b|\bor\b)\s*\$[^$]+\$)+\s*")
 _GROUPS = (("boxed", "gsm8k", "final_answer"), ("last_math", "last_number"))
@@ -130,8 +150,8 @@ def answer_of(text: str) -> str | None:
         joiner = " or " if re.search(r"\bor\b", t) else ", "
         return joiner.join(x.strip() for x in re.findall(r"\$([^$]+)\$", t))
     found = extract_answer(t)
-    if found is None and "\n" not in t and len(t) <= 100 and not _has_anchor(t):
-        return t
+    if found is None and "\n" not in t and len(t) <= 100 and not _has_anchor(t) and not re.search(r"\d", t):
+        return t  # `New York`; a line with digits has had its number looked for
     return found
 
 
@@ -148,7 +168,7 @@ def is_bare_answer(text: str) -> bool:
         for w in _WORD.findall(_TEXT_ARG.sub(" ", inner))
         if w.lower() not in _CONNECTIVES and not (w.isupper() and len(w) <= 3)  # AB, CD: labels
     ]
-    return len(words) <= 1
+    return len(words) == 0 or (len(words) == 1 and words[0].lower() not in _PROSE)
 
 
 def _has_anchor(text: str) -> bool:

@@ -30,7 +30,7 @@ _DROP = re.compile(
     r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|(?<!\\)\\ |~|\\quad|\\qquad|\^\{?\\circ\}?|\\circ|\^\{\\prime\}|\\\$"
 )
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname|mbox)\{([^{}]*)\}")
-_UNIT_WORD = r"[A-Za-z][A-Za-z./]*(?:\^?[23]|[²³])?"
+_UNIT_WORD = r"[A-Za-z][A-Za-z./]*(?:\s*\^\s*\{?[23]\}?|[²³])?"
 _UNIT_TAIL = re.compile(
     rf"^(?P<num>[-+]?[\d.,/]+(?:[eE][-+]?\d+)?%?)\s+(?P<unit>{_UNIT_WORD}(?:\s+{_UNIT_WORD}){{0,2}})$"
 )

@@ -53,8 +53,12 @@ def _read(answer: str) -> list:
     return math_verify.parse(text, list(_CONFIG), parsing_timeout=None)
 
 
-def peer_verdict(gold: str, pred: str) -> PeerVerdict:
-    """math-verify's reading of two extracted answers; exceptions read as 'could not read'."""
+def peer_verdict(gold: str, pred: str, ours: tuple[str | None, str | None] = (None, None)) -> PeerVerdict:
+    """math-verify's reading of two extracted answers; exceptions read as 'could not read'.
+
+    `ours` holds the kinds our parser gave each side (None: not read). Where math-verify
+    reads a side as a plain expression that we read as a set, relation, tuple or matrix, it
+    took a piece of the answer (the 5 of `x \\in [2, 5)`): its acceptance is refused."""
     try:
         g = _read(gold)
     except Exception:  # noqa: BLE001 - a peer failure is a non-answer, never a crash
@@ -67,6 +71,10 @@ def peer_verdict(gold: str, pred: str) -> PeerVerdict:
     p_read = any(not isinstance(x, str) for x in p)
     if not g or not p:
         return PeerVerdict(g_read, p_read, False)
+    for read, our_kind in ((g, ours[0]), (p, ours[1])):
+        first = next((x for x in read if not isinstance(x, str)), None)
+        if our_kind not in (None, "expr", "other") and first is not None and kind(first) == "expr":
+            return PeerVerdict(g_read, p_read, False)
     try:
         ok = bool(math_verify.verify(g, p, timeout_seconds=None))
     except Exception:  # noqa: BLE001
