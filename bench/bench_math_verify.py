@@ -88,6 +88,31 @@ def p99(xs: list[float]) -> float:
     return s[min(len(s) - 1, int(0.99 * len(s)))]
 
 
+def differential(math_verify) -> dict:
+    """Verdicts of ours and math-verify on the drawn pairs of the differential test (22
+    notations, equal and unequal): agreement, and disagreements outside the README's
+    documented deliberate differences (should be 0)."""
+    from tests.rewards.math.differential_cases import draw_cases
+    from tests.rewards.math.test_math_differential import DELIBERATE
+
+    cases = draw_cases(10, seed=1)
+    agree = agree_outside = outside = undocumented = 0
+    for category, gold, pred, _ in cases:
+        peer = bool(math_verify.verify(math_verify.parse(gold), math_verify.parse(pred)))
+        same = verify(gold, pred).correct == peer
+        documented = category in DELIBERATE
+        agree += same
+        outside += not documented
+        agree_outside += same and not documented
+        undocumented += not same and not documented
+    return {
+        "cases": len(cases),
+        "agreement": round(agree / len(cases), 4),
+        "agreement_outside_documented_categories": round(agree_outside / max(1, outside), 4),
+        "undocumented_disagreements": undocumented,
+    }
+
+
 def main() -> int:
     import math_verify
 
@@ -132,6 +157,8 @@ def main() -> int:
         bool(math_verify.verify(math_verify.parse(f"${g}$"), math_verify.parse(f"${p}$")))
         for g, p, _ in TRAPS
     ]
+    agreement = differential(math_verify)
+    print(f"differential: {agreement}")
     write_result(
         name="math_verify",
         metric="verifications per second (sequential)",
@@ -168,6 +195,7 @@ def main() -> int:
             "p99_ratio": p99(peer_lat) / p99(ours_lat),
             "worker_startup_s": startup,
             "false_positive_traps_accepted": {"ours": sum(traps_ours), "peer": sum(traps_peer)},
+            "differential_vs_math_verify": agreement,
             "notes": "same completions, each side sees every case once; ours decides numbers without sympy and "
             "runs sympy in killable worker processes",
         },

@@ -26,6 +26,9 @@ from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.math_normalization import NormalizationConfig, normalize_latex
 from sympy.core.relational import Relational
 
+from rewards.math.normalize import ROUNDED_MIN_DECIMALS
+from rewards.math.peer import kind, peer_verdict
+
 _NORM = NormalizationConfig(
     basic_latex=True, units=True, malformed_operators=True, nits=True, boxed="all", equations=False
 )
@@ -105,10 +108,18 @@ def parse(s: str) -> sympy.Basic:
 # ----------------------------------------------------------------------------- comparison
 
 
-def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int = 0) -> bool:
+def as_comparable(g: sympy.Basic, p: sympy.Basic) -> tuple[sympy.Basic, sympy.Basic]:
+    """The two answers in the forms our rules compare (membership and chains as sets,
+    matrix expressions evaluated, assignments unwrapped against values)."""
     g, p = _membership_as_set(g), _membership_as_set(p)
+    g, p = _chain_as_interval(g), _chain_as_interval(p)
+    g, p = _evaluate_matrix(g), _evaluate_matrix(p)
     g, p = _unwrap_assignment(g, p), _unwrap_assignment(p, g)
-    g, p = _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
+    return _assignments_as_tuple(g, p), _assignments_as_tuple(p, g)
+
+
+def equivalent(g: sympy.Basic, p: sympy.Basic, rel_tol: float = 1e-9, seed: int = 0) -> bool:
+    g, p = as_comparable(g, p)
     if isinstance(g, sympy.MatrixBase) or isinstance(p, sympy.MatrixBase):
         return (
             isinstance(g, sympy.MatrixBase)
@@ -136,6 +147,48 @@ def _membership_as_set(a: sympy.Basic) -> sympy.Basic:
     """`x \\in (-\\infty, 2)` (read as Eq(x, set)) is the set itself."""
     if isinstance(a, sympy.Eq) and isinstance(a.lhs, sympy.Symbol) and isinstance(a.rhs, sympy.Set):
         return a.rhs
+    return a
+
+
+def _chain_as_interval(a: sympy.Basic) -> sympy.Basic:
+    """`-2 \\le x \\le 7` or `0 < f(x) < 1` (one middle, constant ends) -> the interval of the middle."""
+    if not isinstance(a, sympy.And) or len(a.args) != 2:
+        return a
+    bounds: dict[str, tuple[sympy.Basic, bool]] = {}
+    middles = set()
+    for r in a.args:
+        if not isinstance(
+            r, (sympy.StrictLessThan, sympy.LessThan, sympy.StrictGreaterThan, sympy.GreaterThan)
+        ):
+            return a
+        small, big = (
+            (r.lhs, r.rhs) if isinstance(r, (sympy.StrictLessThan, sympy.LessThan)) else (r.rhs, r.lhs)
+        )
+        strict = isinstance(r, (sympy.StrictLessThan, sympy.StrictGreaterThan))
+        if _is_constant(small) and not _is_constant(big):
+            bounds["lo"], middle = (small, strict), big
+        elif _is_constant(big) and not _is_constant(small):
+            bounds["hi"], middle = (big, strict), small
+        else:
+            return a
+        middles.add(middle)
+    if len(bounds) != 2 or len(middles) != 1:
+        return a
+    (lo, lo_open), (hi, hi_open) = bounds["lo"], bounds["hi"]
+    try:
+        return sympy.Interval(lo, hi, lo_open, hi_open)
+    except (TypeError, ValueError):
+        return a
+
+
+def _evaluate_matrix(a: sympy.Basic) -> sympy.Basic:
+    """`2 \\begin{pmatrix}..` (a matrix expression) -> its matrix."""
+    if isinstance(a, sympy.MatrixExpr) and not isinstance(a, sympy.MatrixBase):
+        try:
+            done = a.doit()
+        except (TypeError, ValueError, AttributeError, sympy.ShapeError):
+            return a
+        return sympy.ImmutableMatrix(done) if isinstance(done, sympy.MatrixBase) else done
     return a
 
 
@@ -171,7 +224,7 @@ def exprs_equal(a: sympy.Basic, b: sympy.Basic, rel_tol: float, seed: int) -> bo
     tol = rel_tol if (a.has(sympy.Float) or b.has(sympy.Float)) else 1e-12
     syms = sorted(a.free_symbols | b.free_symbols, key=str)
     if not syms:
-        return _close(_num(a), _num(b), tol)
+        return _close(_num(a), _num(b), tol) or _rounded(a, b) or _rounded(b, a)
     rng = random.Random(seed)
     valid = 0
     for _ in range(8):
@@ -185,6 +238,19 @@ def exprs_equal(a: sympy.Basic, b: sympy.Basic, rel_tol: float, seed: int) -> bo
         if valid >= 5:
             return True
     return sympy.simplify(a - b) == 0
+
+
+def _rounded(written: sympy.Basic, exact: sympy.Basic) -> bool:
+    """A decimal written with enough digits (2.6667) is the exact value (8/3) rounded."""
+    if not isinstance(written, sympy.Float) or exact.has(sympy.Float):
+        return False
+    digits = str(written).rstrip("0").partition(".")[2]
+    if len(digits) < ROUNDED_MIN_DECIMALS:
+        return False
+    v = _num(exact)
+    if v is None or v in (sympy.oo, -sympy.oo) or not v.is_real:
+        return False
+    return bool(abs(sympy.N(written - v, 30)) <= sympy.Rational(1, 2 * 10 ** len(digits)))
 
 
 def _num(e: sympy.Basic) -> complex | None:
@@ -319,6 +385,11 @@ def _matching(xs: list, ys: list, rel_tol: float, seed: int) -> bool:
     return True
 
 
+def _assigns_names(e: sympy.Basic) -> bool:
+    """`x = 2, y = 3`: our rules know which value is which; math-verify reads it as a bare set."""
+    return isinstance(e, sympy.FiniteSet) and _named_values(e)
+
+
 def _is_constant(e: sympy.Basic) -> bool:
     return isinstance(e, sympy.Expr) and not e.free_symbols
 
@@ -326,29 +397,46 @@ def _is_constant(e: sympy.Basic) -> bool:
 def check(
     gold: str, pred: str, rel_tol: float = 1e-9, question_spans: tuple[str, ...] = (), abs_tol: float = 0.0
 ) -> dict:
-    """The worker's entry point: a verdict dict (status, correct, detail)."""
+    """The worker's entry point: a verdict dict (status, correct, detail).
+
+    Our rules decide when they read both sides as the same kind of object; otherwise
+    math-verify is asked (`rewards.math.peer`)."""
+    g = p = None
+    g_err = p_err = ""
     try:
         g = parse(gold)
     except ParseError as exc:
-        return {"status": "error", "correct": False, "detail": f"gold: {exc}"}
+        g_err = f"gold: {exc}"
     try:
         p = parse(pred)
     except ParseError as exc:
-        return {"status": "unparsable", "correct": False, "detail": str(exc)}
-    for span in question_spans:
-        try:
-            q = parse(span)
-        except ParseError:
-            continue
-        if q == p and g != p:
-            return {
-                "status": "incorrect",
-                "correct": False,
-                "detail": "the answer restates the question's expression",
-            }
-    if abs_tol > 0 and _is_constant(g) and _is_constant(p):
-        vg, vp = _num(g), _num(p)
-        if vg is not None and vp is not None and abs(sympy.N(vg - vp, 30)) <= abs_tol:
-            return {"status": "correct", "correct": True, "detail": f"within abs_tol {abs_tol:g}"}
-    ok = equivalent(g, p, rel_tol, seed=len(gold) * 7919 + len(pred))
-    return {"status": "correct" if ok else "incorrect", "correct": bool(ok), "detail": "symbolic"}
+        p_err = str(exc)
+    if g is not None and p is not None:
+        for span in question_spans:
+            try:
+                q = parse(span)
+            except ParseError:
+                continue
+            if q == p and g != p:
+                return {
+                    "status": "incorrect",
+                    "correct": False,
+                    "detail": "the answer restates the question's expression",
+                }
+        if abs_tol > 0 and _is_constant(g) and _is_constant(p):
+            vg, vp = _num(g), _num(p)
+            if vg is not None and vp is not None and abs(sympy.N(vg - vp, 30)) <= abs_tol:
+                return {"status": "correct", "correct": True, "detail": f"within abs_tol {abs_tol:g}"}
+        ok = equivalent(g, p, rel_tol, seed=len(gold) * 7919 + len(pred))
+        cg, cp = as_comparable(g, p)
+        if ok or kind(cg) == kind(cp) != "other" or _assigns_names(cg) or _assigns_names(cp):
+            return {"status": "correct" if ok else "incorrect", "correct": bool(ok), "detail": "symbolic"}
+    kinds = (None if g is None else kind(g), None if p is None else kind(p))
+    peer = peer_verdict(gold, pred, kinds)
+    if peer.correct:
+        return {"status": "correct", "correct": True, "detail": "math-verify"}
+    if g is None and not peer.gold_read:
+        return {"status": "error", "correct": False, "detail": g_err}
+    if p is None and not peer.pred_read:
+        return {"status": "unparsable", "correct": False, "detail": p_err}
+    return {"status": "incorrect", "correct": False, "detail": "symbolic and math-verify"}

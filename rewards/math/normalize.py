@@ -17,12 +17,29 @@ MAX_TOWER = 2  # a^{b^{c}} is height 3: refused
 MAX_EXPONENT_DIGITS = 5
 MAX_FACTORIAL = 10000
 
-_WRAPPERS = [(r"\boxed{", "}"), (r"\fbox{", "}"), ("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$")]
+_WRAPPERS = [
+    (r"\boxed{", "}"),
+    (r"\fbox{", "}"),
+    ("{", "}"),
+    ("$$", "$$"),
+    ("\\[", "\\]"),
+    ("\\(", "\\)"),
+    ("$", "$"),
+]
 _DROP = re.compile(
-    r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\ |~|\\quad|\\qquad|\^\{?\\circ\}?|\\circ|\^\{\\prime\}|\\\$"
+    r"\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|(?<!\\)\\ |~|\\quad|\\qquad|\^\{?\\circ\}?|\\circ|\^\{\\prime\}|\\\$"
 )
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|mathrm|mathbf|operatorname|mbox)\{([^{}]*)\}")
-_UNIT_TAIL = re.compile(r"^(?P<num>[-+]?[\d.,/]+(?:[eE][-+]?\d+)?%?)\s+(?P<unit>[A-Za-z][A-Za-z .²³/^0-9]*)$")
+_UNIT_WORD = r"[A-Za-z][A-Za-z./]*(?:\s*\^\s*\{?[23]\}?|[²³])?"
+_UNIT_TAIL = re.compile(
+    rf"^(?P<num>[-+]?[\d.,/]+(?:[eE][-+]?\d+)?%?)\s+(?P<unit>{_UNIT_WORD}(?:\s+{_UNIT_WORD}){{0,2}})$"
+)
+# units written against the number (1,000.99m², 5kg): only known ones, so 2x stays 2x
+_UNIT_GLUED = re.compile(
+    r"^(?P<num>[-+]?[\d.,]+)(?:mm|cm|km|m|kg|mg|g|ml|mL|L|s|ms|min|h|hrs?|ft|mph|kmh|km/h|m/s)(?:\^?[23]|[²³])?$"
+)
+_CURRENCY = re.compile(r"^[€£¥]\s*|\s*(?:[€£¥]|\$|\\\$|USD|EUR|dollars?|euros?)$")
+_CONNECTIVE = re.compile(r"^(?:or|and)\b", re.I)
 _LEADIN = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", re.I)
 
 _INT = r"\d+|\d{1,3}(?:,\d{3})+"
@@ -43,6 +60,7 @@ class Num:
     value: Fraction
     exact: bool
     percent: bool
+    decimals: int = 0  # digits written after the decimal point
 
 
 def _unwrap(s: str) -> str:
@@ -75,13 +93,16 @@ def normalize(s: str) -> str:
     'the answer is' removed; dfrac/tfrac -> frac; trailing period and spaces dropped."""
     s = _unwrap(s.strip())
     s = _LEADIN.sub("", s)
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\%", "%").replace("−", "-")
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
+    s = s.replace("\\%", "%").replace("−", "-").replace("{,}", ",")
+    s = re.sub(r"(?<=\d),\\!\s*(?=\d{3})", ",", s)  # 11,\! 111: a thousands separator
     s = _DROP.sub("", s)
     s = _TEXT_CMD.sub(lambda m: " " + m.group(1) + " ", s)
     s = re.sub(r"\s+", " ", s).strip()
     s = s.rstrip(".").strip()
-    m = _UNIT_TAIL.match(s)
-    if m:
+    s = _CURRENCY.sub("", s).strip()
+    m = _UNIT_TAIL.match(s) or _UNIT_GLUED.match(s)
+    if m and not _CONNECTIVE.match(m.groupdict().get("unit") or ""):
         s = m.group("num")
     return _unwrap(s)
 
@@ -89,6 +110,8 @@ def normalize(s: str) -> str:
 def parse_number(s: str) -> Num | None:
     """Integers, decimals, thousands separators, a/b and \\frac{a}{b}, scientific notation
     (1.5e3, 1.5\\times10^{3}), percentages. None for anything else."""
+    if re.search(r",\s", s):
+        return None  # "32, 349" is two numbers, not a thousands separator
     t = s.replace(" ", "")
     m = _NUM_RE.match(t)
     if m:
@@ -104,7 +127,7 @@ def parse_number(s: str) -> Num | None:
             value = -value
         exact = not frac and not exp_s
         pct = bool(m.group("pct"))
-        return Num(value / 100 if pct else value, exact, pct)
+        return Num(value / 100 if pct else value, exact, pct, 0 if exp_s else len(frac))
     m = _FRAC_RE.match(t)
     if m:
         a, b = int(m.group("a") or m.group("c")), int(m.group("b") or m.group("d"))
@@ -116,20 +139,34 @@ def parse_number(s: str) -> Num | None:
     return None
 
 
+ROUNDED_MIN_DECIMALS = 4
+
+
 def numbers_equal(gold: Num, pred: Num, rel_tol: float, abs_tol: float = 0.0) -> bool:
     """Exact for exact numbers; decimals within `rel_tol`. A percentage matches both its
-    value (50% = 0.5) and its bare number (50% = 50); `value` already holds 0.5."""
+    value (50% = 0.5) and its bare number (50% = 50); `value` already holds 0.5. A decimal
+    with at least `ROUNDED_MIN_DECIMALS` digits matches an exact gold it rounds (2.6667 for
+    8/3); fewer digits are an approximation, not the answer (3.14 is not pi)."""
     golds = {gold.value} | ({gold.value * 100} if gold.percent else set())
     preds = {pred.value} | ({pred.value * 100} if pred.percent else set())
     for g in golds:
         for p in preds:
             if g == p or (abs_tol > 0 and abs(g - p) <= Fraction(abs_tol)):
                 return True
+            if gold.exact and rounds_to(g, p, pred.decimals):
+                return True
             if not (gold.exact and pred.exact) and rel_tol > 0:
                 scale = max(abs(g), abs(p))
                 if abs(g - p) <= Fraction(rel_tol) * scale:
                     return True
     return False
+
+
+def rounds_to(exact: Fraction, written: Fraction, decimals: int) -> bool:
+    """Is `written` (a decimal with `decimals` digits) `exact` rounded to that many digits?"""
+    if decimals < ROUNDED_MIN_DECIMALS:
+        return False
+    return abs(exact - written) <= Fraction(1, 2 * 10**decimals)
 
 
 def precheck(s: str) -> str | None:

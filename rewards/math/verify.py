@@ -20,7 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from rewards.math.extract import MODES, extract_answer
+from rewards.math.extract import MODES, answer_of, extract_answer
+from rewards.math.forms import bare_list_as_tuple, is_hedged, ratio_as_tuple, strip_gold_labels, strip_labels
 from rewards.math.normalize import (
     MAX_CHARS,
     looks_mathy,
@@ -66,13 +67,22 @@ def _prepare(
         return done(False, "error", "empty gold answer", "string")
     if not isinstance(pred, str) or not pred.strip():
         return done(False, "unparsable", "no answer", "string")
-    if len(pred) > 4 * MAX_CHARS:  # before normalising: refuse megabytes in linear time
+    gold_ans, pred_ans = answer_of(gold), answer_of(pred)  # linear time, even on megabytes
+    if gold_ans is None:
+        return done(False, "error", "no answer found in the gold text", "string")
+    if pred_ans is None:
+        return done(False, "unparsable", "no answer found", "string")
+    if len(pred_ans) > 4 * MAX_CHARS:  # before normalising: refuse megabytes in linear time
         return done(
             False, "unparsable", f"refused: answer longer than {4 * MAX_CHARS} characters", "precheck"
         )
-    g, p = normalize(gold), normalize(pred)
+    g, p = normalize(gold_ans), normalize(pred_ans)
     if not p:
         return done(False, "unparsable", "empty answer after normalisation", "string")
+    if is_hedged(p, g):
+        return done(False, "incorrect", "hedged: several candidate answers", "string")
+    g, p = bare_list_as_tuple(*strip_gold_labels(g, p))
+    g, p = ratio_as_tuple(strip_labels(g, p)), ratio_as_tuple(strip_labels(p, g))
     if g == p:
         return done(True, "correct", "same normalised text", "string")
     refused = precheck(p)
@@ -149,7 +159,12 @@ def verify(
     pool: WorkerPool | None = None,
     abs_tol: float = 0.0,
 ) -> Verdict:
-    """Is `pred` (an extracted answer) equivalent to `gold`? Never raises on bad input.
+    """Is the answer in `pred` equivalent to the answer in `gold`? Never raises on bad input.
+
+    Either side may be a bare answer (`3/4`) or a whole text (a solution, a `<think>` trace):
+    both are read with `answer_of` (answer tag, last box, `####`, "the answer is", last math
+    span, last number). The order matters only for statuses: a gold that cannot be read is
+    an `error` (not the prediction's fault), a prediction that cannot be read `unparsable`.
 
     `rel_tol` applies when a decimal is involved (exact numbers compare exactly); `abs_tol`
     (0: off) accepts numbers within that absolute distance, e.g. a task's rounding;
