@@ -37,7 +37,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     critic = load_value_model(cfg, rl.policy.model_path)
     critic_opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=cfg.train.value_lr)
     critic, critic_opt = rl.accelerator.prepare(critic, critic_opt)
-    rl.extra.update(critic=critic, optimizers=[critic_opt])
+    rl.critic = rc.Critic(model=critic, optimizer=critic_opt)
     if run_dir.resume:
         rc.resume(rl)
     advantage_fn = ADVANTAGES.get(cfg.algo.advantage)
