@@ -44,6 +44,7 @@ from rlhf.runtime import distributed as dist
 from rlhf.runtime import killpoints
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
+from rlhf.trainers.checks import check_estimator
 from rlhf.trainers.rl.faults import explain_oom
 
 
@@ -100,6 +101,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     validate_algo_names(cfg.algo)
+    check_estimator(cfg, import_user_code=True)  # user code's own EstimatorInfo, before any model loads
     if cfg.train.cpu_threads:
         torch.set_num_threads(cfg.train.cpu_threads)
     set_seed(cfg.run.seed)
