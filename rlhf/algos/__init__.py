@@ -5,10 +5,12 @@ Two families, one signature each, chosen by name in the recipe's `algo:` section
   LOSSES      LossFn(logprobs: Tensor[N, T], batch, advantages, cfg, entropy=None) -> LossOutput
 A trainer calls ``ADVANTAGES.get(cfg.algo.advantage)(batch, cfg.algo)`` and
 ``LOSSES.get(cfg.algo.loss)(logprobs, batch, adv, cfg.algo)`` and never special-cases
-an estimator. Helpers the loop also needs: `fold_kl_into_rewards` (KL as reward),
-`reverse_cumsum` (discounted returns-to-go of token rewards), `zero_variance_groups`
-(DAPO dynamic sampling), `gae_advantages_returns` and `value_loss` (PPO critic),
-`microbatch_scale` (exact gradient accumulation), and masked statistics (`stats`).
+an estimator: what one reads (outcomes, step scores, token rewards, critic values) is
+its `EstimatorInfo`, ``ADVANTAGES.info(name)``. Helpers the loop also needs:
+`fold_kl_into_rewards` (KL as reward), `reverse_cumsum` (discounted returns-to-go of token
+rewards), `zero_variance_groups` (DAPO dynamic sampling), `gae_advantages_returns`,
+`critic_returns` and `value_loss` (PPO critic), `microbatch_scale` (exact gradient
+accumulation), and masked statistics (`stats`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from rlhf.algos import advantages as _advantages  # noqa: E402
 from rlhf.algos import losses as _losses  # noqa: E402
 from rlhf.algos.advantages import (  # noqa: E402
-    TOKEN_LEVEL,
     GaeResult,
     ZeroVariance,
+    batch_holds,
+    critic_returns,
     gae_advantages_returns,
     last_token_index,
     zero_variance_groups,
@@ -35,7 +38,7 @@ from rlhf.algos.losses import (  # noqa: E402
     tis_weights,
     value_loss,
 )  # noqa: E402
-from rlhf.algos.registry import ADVANTAGES, LOSSES
+from rlhf.algos.registry import ADVANTAGES, INPUTS, LOSSES, EstimatorInfo
 from rlhf.algos.stats import (  # noqa: E402
     group_stats,
     masked_mean,
@@ -50,7 +53,10 @@ if TYPE_CHECKING:
 
 
 def validate_algo_names(cfg: AlgoSection | Any) -> None:
-    """Check the names an `algo:` section picks before a run starts (ValueError naming the key)."""
+    """Check the names an `algo:` section picks before a run starts (ValueError naming the key).
+
+    Whether the estimator suits the trainer and the rewards is `rlhf.trainers.checks`'s job.
+    """
     for key, registry in (("advantage", ADVANTAGES), ("loss", LOSSES)):
         name = getattr(cfg, key)
         if ":" in name:  # user code: resolved (and checked) when the trainer starts
@@ -59,23 +65,21 @@ def validate_algo_names(cfg: AlgoSection | Any) -> None:
             registry.get(name)
         except ValueError as exc:
             raise ValueError(f"algo.{key}: {exc}") from None
-    if cfg.kl_in_reward and ":" not in cfg.advantage and cfg.advantage not in TOKEN_LEVEL:
-        raise ValueError(
-            f"algo.kl_in_reward needs a token-level advantage ({', '.join(sorted(TOKEN_LEVEL))}); "
-            f"algo.advantage={cfg.advantage!r} reads only per-rollout or per-step rewards"
-        )
 
 
 __all__ = [
     "ADVANTAGES",
     "AGGREGATIONS",
     "KL_ESTIMATORS",
+    "INPUTS",
     "LOSSES",
-    "TOKEN_LEVEL",
+    "EstimatorInfo",
     "GaeResult",
     "LossOutput",
     "ZeroVariance",
     "aggregate",
+    "batch_holds",
+    "critic_returns",
     "fold_kl_into_rewards",
     "gae_advantages_returns",
     "group_stats",

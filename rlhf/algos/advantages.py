@@ -1,11 +1,9 @@
 """Advantage estimators: `AdvantageFn(batch: RolloutBatch, cfg: AlgoSection) -> Tensor[N, T]`.
 
 Every estimator returns per-token advantages that are zero outside `response_mask`,
-so the loss never special-cases one. Which rewards an estimator reads:
-  outcome level  grpo, dr_grpo, rloo           batch.outcome_rewards / outcome_mask   [N]
-  token level    reinforce_pp(_baseline), gae  batch.token_rewards (+ values for gae)  [N, T]
-  process level  process_grpo                  batch.step_rewards / step_mask         [N, T]
-  both           mixed                         outcome_weight * grpo + process_weight * process_grpo
+so the loss never special-cases one. Each is registered with an `EstimatorInfo` saying
+which batch fields it reads (outcomes [N], step scores [N, T], token rewards [N, T],
+critic values [N, T]); the loops, metrics and recipe checks read that, never the name.
 An unverifiable outcome (outcome_mask 0) is absent, not 0: it does not enter any group
 statistic, and outcome- and token-level estimators give that rollout zero advantage.
 Group statistics use the unbiased std (as TRL and verl do); a group with fewer than two
@@ -19,13 +17,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from rlhf.algos.registry import ADVANTAGES
+from rlhf.algos.registry import ADVANTAGES, EstimatorInfo
 from rlhf.algos.stats import group_stats, masked_whiten, reverse_cumsum
 from rlhf.algos.types import RolloutBatch
 from rlhf.config.recipe import AlgoSection
-
-# Estimators that read per-token rewards, so KL folded into the reward reaches them.
-TOKEN_LEVEL = frozenset({"reinforce_pp", "reinforce_pp_baseline", "gae"})
 
 
 def _valid_rows(batch: RolloutBatch) -> Tensor:
@@ -55,7 +50,13 @@ def _centred_outcomes(batch: RolloutBatch, scale_std: bool, eps: float) -> Tenso
     return torch.where(valid, adv, torch.zeros_like(adv))
 
 
-@ADVANTAGES.register("grpo")
+@ADVANTAGES.register(
+    "grpo",
+    info=EstimatorInfo(
+        reads=frozenset({"outcomes"}),
+        description="(r - group mean) / group std on every token (`scale_std: false`: no std)",
+    ),
+)
 def grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """GRPO (DeepSeekMath): A_i = (r_i - mean_group) / (std_group + eps) on every token: [N, T].
 
@@ -65,7 +66,13 @@ def grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     return _broadcast(_centred_outcomes(batch, cfg.scale_std, cfg.adv_eps), batch)
 
 
-@ADVANTAGES.register("dr_grpo")
+@ADVANTAGES.register(
+    "dr_grpo",
+    info=EstimatorInfo(
+        reads=frozenset({"outcomes"}),
+        description="r - group mean on every token, never std-scaled (Dr.GRPO)",
+    ),
+)
 def dr_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """Dr.GRPO: A_i = r_i - mean_group, never std-scaled: [N, T].
 
@@ -74,7 +81,13 @@ def dr_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     return _broadcast(_centred_outcomes(batch, scale_std=False, eps=0.0), batch)
 
 
-@ADVANTAGES.register("rloo")
+@ADVANTAGES.register(
+    "rloo",
+    info=EstimatorInfo(
+        reads=frozenset({"outcomes"}),
+        description="r - mean of the other samples of the group",
+    ),
+)
 def rloo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """RLOO: A_i = r_i - mean of the *other* verifiable rewards in the group: [N, T].
 
@@ -95,7 +108,13 @@ def _token_returns_whitened(rewards: Tensor, batch: RolloutBatch, gamma: float) 
     return masked_whiten(returns, valid_tokens)
 
 
-@ADVANTAGES.register("reinforce_pp")
+@ADVANTAGES.register(
+    "reinforce_pp",
+    info=EstimatorInfo(
+        reads=frozenset({"token_rewards"}),
+        description="return-to-go of the token rewards, whitened over the batch (REINFORCE++)",
+    ),
+)
 def reinforce_pp(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """REINFORCE++: discounted return-to-go of the token rewards, whitened over the batch: [N, T].
 
@@ -105,7 +124,13 @@ def reinforce_pp(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     return _token_returns_whitened(batch.token_rewards.float(), batch, cfg.gamma)
 
 
-@ADVANTAGES.register("reinforce_pp_baseline")
+@ADVANTAGES.register(
+    "reinforce_pp_baseline",
+    info=EstimatorInfo(
+        reads=frozenset({"outcomes", "token_rewards"}),
+        description="return-to-go minus the group mean outcome, whitened over the batch",
+    ),
+)
 def reinforce_pp_baseline(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """REINFORCE++ with a group baseline: the group's mean outcome is subtracted at the
     last response token before returns are taken and whitened over the batch: [N, T].
@@ -154,7 +179,13 @@ def gae_advantages_returns(batch: RolloutBatch, gamma: float, lam: float) -> Gae
     return GaeResult(advantages=adv, returns=(adv + values) * mask)
 
 
-@ADVANTAGES.register("gae")
+@ADVANTAGES.register(
+    "gae",
+    info=EstimatorInfo(
+        reads=frozenset({"token_rewards", "values"}),
+        description="GAE(gamma, lambda) against the critic, whitened when `gae_whiten`",
+    ),
+)
 def gae(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """PPO's GAE(gamma, lambda) advantages, whitened over the batch when ``cfg.gae_whiten``: [N, T]."""
     result = gae_advantages_returns(batch, cfg.gamma, cfg.gae_lambda)
@@ -164,7 +195,37 @@ def gae(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     return masked_whiten(result.advantages, mask)
 
 
-@ADVANTAGES.register("process_grpo")
+def critic_returns(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
+    """The critic's regression target: GAE(gamma, lambda)'s returns A + V: [N, T].
+
+    These are the values `gae` measures its advantages against, so a critic trained on
+    them is the one a critic-reading estimator (`EstimatorInfo.needs_critic`) expects.
+    PPO's value loss needs them whatever the estimator; needs ``batch.values``.
+    """
+    return gae_advantages_returns(batch, cfg.gamma, cfg.gae_lambda).returns
+
+
+def batch_holds(batch: RolloutBatch, reads: frozenset[str]) -> bool:
+    """Whether ``batch`` carries every input named in ``reads`` (see `rlhf.algos.registry.INPUTS`):
+    outcomes and token rewards always do; steps need a scored step, values a critic's output."""
+    held = {
+        "outcomes": True,
+        "token_rewards": True,
+        "steps": batch.step_rewards is not None
+        and batch.step_mask is not None
+        and bool(batch.step_mask.any()),
+        "values": batch.values is not None,
+    }
+    return all(held[key] for key in reads)
+
+
+@ADVANTAGES.register(
+    "process_grpo",
+    info=EstimatorInfo(
+        reads=frozenset({"steps"}),
+        description="sum of the group-normalised scores of the steps ending at or after it (DeepSeekMath §4.1.3)",
+    ),
+)
 def process_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """Process-supervised GRPO (DeepSeekMath section 4.1.3): [N, T].
 
@@ -187,7 +248,14 @@ def process_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     return reverse_cumsum(norm, batch.response_mask)
 
 
-@ADVANTAGES.register("mixed")
+@ADVANTAGES.register(
+    "mixed",
+    info=EstimatorInfo(
+        reads=frozenset({"outcomes", "steps"}),
+        description="`outcome_weight * grpo + process_weight * process_grpo`",
+        parts=(("outcome", "grpo"), ("process", "process_grpo")),
+    ),
+)
 def mixed(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     """outcome_weight * grpo + process_weight * process_grpo: [N, T].
 

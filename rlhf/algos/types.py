@@ -21,7 +21,7 @@ class RolloutBatch:
     the completion's last token (token-level estimators: reinforce_pp, gae). A None
     reward is absent, never 0: `outcome_mask` [N] marks verifiable outcomes (outcome-level
     estimators: grpo, rloo) and `step_mask` [N, T] marks step-final tokens holding a
-    score (process_grpo). See `rlhf.algos.advantages` for which estimator reads what.
+    score (process_grpo). Which estimator reads what: `rlhf.algos.ADVANTAGES.info(name)`.
     """
 
     input_ids: Tensor  # [N, T] long

@@ -180,9 +180,7 @@ class AlgoSection:
     Names resolve in `rlhf.algos.ADVANTAGES` / `rlhf.algos.LOSSES` (or `package.module:fn`).
     """
 
-    advantage: str = (
-        "grpo"  # grpo | dr_grpo | rloo | reinforce_pp | reinforce_pp_baseline | gae | process_grpo | mixed
-    )
+    advantage: str = "grpo"  # a registered estimator: rlhf.algos.ADVANTAGES.infos() (README's table)
     loss: str = "ppo_clip"  # ppo_clip (token ratio) | gspo (sequence ratio)
     scale_std: bool = (
         True  # grpo/process_grpo: divide by the group std (false: Dr.GRPO-style mean-centring only)

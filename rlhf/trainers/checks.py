@@ -1,14 +1,16 @@
 """Everything a recipe is checked for before a run directory exists or a model loads.
 
 `load_recipe` is the one way a recipe is read for training: the strict schema (rlhf.config),
-then what needs the registries: the trainer name, reward names and the algorithm names.
+then what needs the registries: the trainer name, reward names and the algorithm names, and
+whether the advantage estimator suits the trainer and the rewards (from its `EstimatorInfo`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from rlhf.algos import validate_algo_names
+from rlhf.algos import ADVANTAGES, EstimatorInfo, validate_algo_names
 from rlhf.config import loader as config
 from rlhf.config.recipe import RunConfig
 from rlhf.trainers import TRAINERS
@@ -27,6 +29,7 @@ def check_recipe(cfg: RunConfig) -> RunConfig:
         validate_algo_names(cfg.algo)
     except ValueError as exc:
         raise config.ConfigError(str(exc)) from None
+    check_estimator(cfg)
     return cfg
 
 
@@ -40,4 +43,77 @@ def check_reward_names(cfg: RunConfig) -> None:
         valid = ", ".join(sorted(set(REWARDS.names()) | set(STEP_REWARDS.names())))
         raise ValueError(
             f"rewards[{i}].name: unknown reward {spec.name!r}; valid: {valid} (or package.module:attr)"
+        )
+
+
+# ----------------------------------------------------------------------------- estimator vs trainer
+
+RL_TRAINERS = frozenset({"grpo", "ppo"})  # trainers that run `algo.advantage`
+CRITIC_TRAINERS = frozenset({"ppo"})  # trainers that train a critic, i.e. fill batch.values
+
+
+def check_estimator(cfg: RunConfig, import_user_code: bool = False) -> None:
+    """The estimator's `EstimatorInfo` against the trainer and the rewards (ConfigError naming the key).
+
+    Runs at load time for registered names; user code (`package.module:fn`) is not imported
+    then, so the RL setup calls this again with ``import_user_code=True``; user code without
+    an ``estimator_info`` attribute is not checked.
+    """
+    if cfg.trainer not in RL_TRAINERS:
+        return
+    info = ADVANTAGES.info(cfg.algo.advantage, import_user_code=import_user_code)
+    if info is None:
+        return
+    check_estimator_critic(cfg, info)
+    check_estimator_step_rewards(cfg, info)
+    check_kl_in_reward(cfg, info)
+
+
+def _names(keep: Callable[[EstimatorInfo], bool]) -> str:
+    return ", ".join(name for name, info in ADVANTAGES.infos().items() if keep(info))
+
+
+def check_estimator_critic(cfg: RunConfig, info: EstimatorInfo) -> None:
+    """An estimator that reads critic values needs a trainer that trains a critic, and a critic
+    nobody reads would be trained for nothing (PPO's critic exists for its estimator)."""
+    name = cfg.algo.advantage
+    has_critic = cfg.trainer in CRITIC_TRAINERS
+    if info.needs_critic and not has_critic:
+        raise config.ConfigError(
+            f"algo.advantage={name!r} reads critic values, which trainer: {cfg.trainer} does not train; "
+            f"use trainer: {' or '.join(sorted(CRITIC_TRAINERS))}, or an estimator without a critic "
+            f"({_names(lambda i: not i.needs_critic)})"
+        )
+    if has_critic and not info.needs_critic:
+        raise config.ConfigError(
+            f"trainer: {cfg.trainer} trains a critic that algo.advantage={name!r} never reads "
+            f"(it reads {info.reads_text()}); use trainer: grpo, or an estimator that reads critic "
+            f"values ({_names(lambda i: i.needs_critic)})"
+        )
+
+
+def check_estimator_step_rewards(cfg: RunConfig, info: EstimatorInfo) -> None:
+    """An estimator that reads step scores needs a step reward in `rewards:`; without one every
+    batch has no step scores and the estimator fails after the first rollout."""
+    from rewards.registry import STEP_REWARDS
+
+    if not info.reads_steps:
+        return
+    # user code may score steps (a `score_steps` method), known only once it is built
+    if any(spec.name in STEP_REWARDS or ":" in spec.name for spec in cfg.rewards):
+        return
+    listed = ", ".join(spec.name for spec in cfg.rewards) or "nothing"
+    raise config.ConfigError(
+        f"algo.advantage={cfg.algo.advantage!r} reads step scores, but rewards: lists no step reward "
+        f"({listed}); add one of {', '.join(STEP_REWARDS.names())} (e.g. {{name: rule}}), or pick an "
+        f"estimator that does not read steps ({_names(lambda i: not i.reads_steps)})"
+    )
+
+
+def check_kl_in_reward(cfg: RunConfig, info: EstimatorInfo) -> None:
+    """KL folded into the token rewards reaches only an estimator that reads token rewards."""
+    if cfg.algo.kl_in_reward and not info.token_level:
+        raise config.ConfigError(
+            f"algo.kl_in_reward needs a token-level advantage ({_names(lambda i: i.token_level)}); "
+            f"algo.advantage={cfg.algo.advantage!r} reads {info.reads_text()}, not token rewards"
         )

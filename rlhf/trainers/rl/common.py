@@ -44,11 +44,20 @@ from rlhf.runtime import distributed as dist
 from rlhf.runtime import killpoints
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
+from rlhf.trainers.checks import check_estimator
 from rlhf.trainers.rl.faults import explain_oom
 
 
 class RunStopped(ValueError):
     """The run stopped itself (e.g. K non-finite losses in a row); a checkpoint was written."""
+
+
+@dataclass
+class Critic:
+    """PPO's value model and its AdamW (prepared by accelerate; checkpointed as critic, critic_optimizer)."""
+
+    model: nn.Module
+    optimizer: Any
 
 
 @dataclass
@@ -70,7 +79,8 @@ class RL:
     log: MetricsLog
     step: int = 0
     bad_steps: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)  # critic and its optimizer (PPO)
+    critic: Critic | None = None  # PPO's critic; None under GRPO
+    extra: dict[str, Any] = field(default_factory=dict)  # loop state outside the checkpoint (fault streaks)
 
     @property
     def unwrapped(self) -> nn.Module:
@@ -91,6 +101,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     validate_algo_names(cfg.algo)
+    check_estimator(cfg, import_user_code=True)  # user code's own EstimatorInfo, before any model loads
     if cfg.train.cpu_threads:
         torch.set_num_threads(cfg.train.cpu_threads)
     set_seed(cfg.run.seed)
@@ -389,15 +400,15 @@ def policy_update(
             if finite:
                 rl.optimizer.step()
                 rl.scheduler.step()
-                for opt in rl.extra.get("optimizers", ()):
-                    opt.step()
+                if rl.critic is not None:
+                    rl.critic.optimizer.step()
                 sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
                 counts["grad_norm"] = counts.get("grad_norm", 0) + 1
             else:
                 skipped += 1
             rl.optimizer.zero_grad(set_to_none=True)
-            for opt in rl.extra.get("optimizers", ()):
-                opt.zero_grad(set_to_none=True)
+            if rl.critic is not None:
+                rl.critic.optimizer.zero_grad(set_to_none=True)
     out = {k: sums[k] / counts[k] for k in sums}
     out["skipped_updates"] = float(skipped)
     out["lr"] = float(rl.scheduler.get_last_lr()[0])
@@ -406,9 +417,8 @@ def policy_update(
 
 def _trainable(rl: RL) -> list[torch.Tensor]:
     params = [p for p in rl.model.parameters() if p.requires_grad]
-    critic = rl.extra.get("critic")
-    if critic is not None:
-        params += [p for p in critic.parameters() if p.requires_grad]
+    if rl.critic is not None:
+        params += [p for p in rl.critic.model.parameters() if p.requires_grad]
     return params
 
 
@@ -422,9 +432,9 @@ def save(rl: RL, step: int) -> None:
         "optimizer": rl.optimizer.state_dict(),
         "scheduler": rl.scheduler.state_dict(),
     }
-    if "critic" in rl.extra:
-        objects["critic"] = trainable_state_dict(rl.extra["critic"])
-        objects["critic_optimizer"] = rl.extra["optimizers"][0].state_dict()
+    if rl.critic is not None:
+        objects["critic"] = trainable_state_dict(rl.critic.model)
+        objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad_steps}
     if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
         ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
@@ -444,9 +454,9 @@ def resume(rl: RL) -> None:
     load_trainable_state_dict(rl.unwrapped, objects["trainable"])
     rl.optimizer.load_state_dict(objects["optimizer"])
     rl.scheduler.load_state_dict(objects["scheduler"])
-    if "critic" in rl.extra:
-        load_trainable_state_dict(rl.extra["critic"], objects["critic"])
-        rl.extra["optimizers"][0].load_state_dict(objects["critic_optimizer"])
+    if rl.critic is not None:
+        load_trainable_state_dict(rl.critic.model, objects["critic"])
+        rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
     rl.curriculum.load_state_dict(state["curriculum"])
     rl.bad_steps = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])

@@ -13,8 +13,9 @@ One step, top to bottom:
    is run only when the batch is reused for several optimizer steps (otherwise the current
    policy's detached logprobs are pi_old, exactly). The reference is the policy with its
    LoRA adapter disabled, or a frozen copy under full finetuning when `algo.kl_coef` > 0.
-4. Advantages from the estimator named by `algo.advantage` (grpo, dr_grpo, rloo,
-   process_grpo, mixed, ...), a pure function of the batch; KL optionally folded into rewards.
+4. Advantages from the estimator named by `algo.advantage` (any registered one that reads
+   no critic values: see `rlhf.algos.ADVANTAGES.infos()`), a pure function of the batch;
+   KL optionally folded into rewards.
 5. The loss named by `algo.loss` (clipped surrogate; GSPO), micro-batched with gradient
    accumulation, clipped, one optimizer + LR-schedule step per mini-batch. A non-finite loss
    skips the update; `train.max_bad_steps` of those in a row stop the run with a checkpoint.
@@ -43,6 +44,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     if run_dir.resume:
         rc.resume(rl)
     advantage_fn = ADVANTAGES.get(cfg.algo.advantage)
+    info = ADVANTAGES.info(cfg.algo.advantage)  # None: user code that does not describe itself
     last: dict[str, Any] = {}
     with report.progress(cfg.train.steps, rl.step, "grpo") as bar:
         for step in range(rl.step, cfg.train.steps):
@@ -59,7 +61,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             if cfg.algo.kl_in_reward:
                 batch, _ = fold_kl_into_rewards(batch, cfg.algo)
             advantages = advantage_fn(batch, cfg.algo)  # 4: [N, T]
-            record.update(report.batch_metrics(batch, advantages, cfg.algo))
+            record.update(report.batch_metrics(batch, advantages, cfg.algo, info))
 
             t_update = time.perf_counter()
             stats = rc.policy_update(rl, batch, advantages, step)  # 5: optimizer steps

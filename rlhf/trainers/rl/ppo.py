@@ -4,10 +4,12 @@ Same loop as GRPO (see grpo.py) with two differences:
 - A critic (`rlhf.models.policy.ValueModel`: the policy's architecture with a scalar head, a
   separate network so value gradients never touch the policy) predicts, for every
   response token, the return from the state before it. Advantages come from the
-  estimator named by `algo.advantage` (`gae` by default: per-token TD residuals over the
-  token rewards, which is where step scores pay off: a good step is credited at its own
-  token, not only through the final outcome), and the returns from
-  `rlhf.algos.gae_advantages_returns`.
+  estimator named by `algo.advantage`, which must read those values (its `EstimatorInfo`
+  says so; `gae`: per-token TD residuals over the token rewards, which is where step
+  scores pay off: a good step is credited at its own token, not only through the final
+  outcome). The recipe checks refuse an estimator that would leave the critic unread.
+  The critic learns GAE's returns A + V (`rlhf.algos.critic_returns`), the values that
+  estimator measures its advantages against.
 - The critic trains alongside the policy on the same micro-batches with PPO's clipped
   value loss (`algo.value_coef`, `algo.value_clip`), with its own AdamW (`train.value_lr`).
   PPO reuses each batch for `train.ppo_epochs` x `train.mini_batches` optimizer steps, so
@@ -23,7 +25,7 @@ from typing import Any
 
 import torch
 
-from rlhf.algos import ADVANTAGES, fold_kl_into_rewards, gae_advantages_returns, value_loss
+from rlhf.algos import ADVANTAGES, critic_returns, fold_kl_into_rewards, value_loss
 from rlhf.config.recipe import RunConfig
 from rlhf.models.policy import load_value_model
 from rlhf.runtime.rundir import RunDir
@@ -33,14 +35,15 @@ from rlhf.trainers.rl import step as steps
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
-    rl = rc.setup(cfg, run_dir)
+    rl = rc.setup(cfg, run_dir)  # also checks the estimator against this trainer (rlhf.trainers.checks)
     critic = load_value_model(cfg, rl.policy.model_path)
     critic_opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=cfg.train.value_lr)
     critic, critic_opt = rl.accelerator.prepare(critic, critic_opt)
-    rl.extra.update(critic=critic, optimizers=[critic_opt])
+    rl.critic = rc.Critic(model=critic, optimizer=critic_opt)
     if run_dir.resume:
         rc.resume(rl)
     advantage_fn = ADVANTAGES.get(cfg.algo.advantage)
+    info = ADVANTAGES.info(cfg.algo.advantage)  # None: user code that does not describe itself
     last: dict[str, Any] = {}
     with report.progress(cfg.train.steps, rl.step, "ppo") as bar:
         for step in range(rl.step, cfg.train.steps):
@@ -59,8 +62,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             if cfg.algo.kl_in_reward:
                 batch, _ = fold_kl_into_rewards(batch, cfg.algo)
             advantages = advantage_fn(batch, cfg.algo)  # [N, T]
-            returns = gae_advantages_returns(batch, cfg.algo.gamma, cfg.algo.gae_lambda).returns  # [N, T]
-            record.update(report.batch_metrics(batch, advantages, cfg.algo))
+            returns = critic_returns(batch, cfg.algo)  # [N, T] the value loss's target
+            record.update(report.batch_metrics(batch, advantages, cfg.algo, info))
 
             def critic_loss(idx: torch.Tensor, sub: Any) -> tuple[torch.Tensor, dict[str, float]]:
                 out = value_loss(critic(sub.input_ids, sub.attention_mask), sub, returns[idx], cfg.algo)  # noqa: B023 (called in this step)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from rlhf.algos import ADVANTAGES, kl_penalty, masked_mean
+from rlhf.algos import ADVANTAGES, EstimatorInfo, batch_holds, kl_penalty, masked_mean
 from rlhf.algos.types import RolloutBatch
 from rlhf.runtime.metrics import write_plots
 
@@ -51,16 +51,22 @@ def step_info(record: dict[str, Any]) -> str:
 
 
 @torch.no_grad()
-def batch_metrics(batch: RolloutBatch, advantages: torch.Tensor, cfg: Any) -> dict[str, float]:
-    """KL to the reference at rollout time and the outcome/process split of the advantages."""
+def batch_metrics(
+    batch: RolloutBatch, advantages: torch.Tensor, cfg: Any, info: EstimatorInfo | None = None
+) -> dict[str, float]:
+    """Mean |advantage|, KL to the reference at rollout time, and for an estimator made of parts
+    (`EstimatorInfo.parts`, e.g. mixed's outcome and process parts) each part's mean |advantage|
+    before weighting, ``adv_<label>_abs``, so one can see which signal dominates. A part is
+    logged when the batch holds what it reads (a process part needs a scored step)."""
     mask = batch.response_mask
     out: dict[str, float] = {"adv_abs_mean": float(masked_mean(advantages.abs(), mask))}
     if batch.ref_logprobs is not None:
         kl = kl_penalty(batch.old_logprobs, batch.ref_logprobs, cfg.kl_estimator)
         out["kl"] = float(masked_mean(torch.where(mask > 0, kl, 0.0), mask))
-    if batch.step_rewards is not None and batch.step_mask is not None and bool(batch.step_mask.any()):
-        out["adv_outcome_abs"] = float(masked_mean(ADVANTAGES.get("grpo")(batch, cfg).abs(), mask))
-        out["adv_process_abs"] = float(masked_mean(ADVANTAGES.get("process_grpo")(batch, cfg).abs(), mask))
+    for label, name in info.parts if info is not None else ():
+        part_info = ADVANTAGES.info(name)
+        if part_info is not None and batch_holds(batch, part_info.reads):
+            out[f"adv_{label}_abs"] = float(masked_mean(ADVANTAGES.get(name)(batch, cfg).abs(), mask))
     return out
 
 

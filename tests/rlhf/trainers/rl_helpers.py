@@ -1,4 +1,4 @@
-"""Small rewards and data for RL loop tests (referenced from recipes as `tests.rlhf.trainers.rl_helpers:NAME`).
+"""Small rewards, estimators and data for RL loop tests (referenced from recipes as `tests.rlhf.trainers.rl_helpers:NAME`).
 
 The tiny model is random, so a right/wrong verifier would almost never give a group any
 variance; these rewards score surface features that random text does vary in.
@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from rewards.types import StepSpan
+from rlhf.algos import EstimatorInfo
 
 
 class DigitShare:
@@ -129,3 +130,18 @@ train:
     path = tmp / "recipe.yaml"
     path.write_text(text)
     return path
+
+
+def critic_residual(batch, cfg):
+    """User estimator that reads critic values and describes itself (`estimator_info`)."""
+    return (batch.token_rewards - batch.values) * batch.response_mask
+
+
+critic_residual.estimator_info = EstimatorInfo(
+    reads={"token_rewards", "values"}, description="token reward minus the critic's value"
+)
+
+
+def outcome_sign(batch, cfg):
+    """User estimator without `estimator_info`: the recipe checks assume nothing about it."""
+    return batch.outcome_rewards.sign()[:, None] * batch.response_mask

@@ -101,7 +101,7 @@ def test_ppo_e2e_with_step_rewards(tmp_path, repo_root):
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = _metrics(tmp_path / "run")
     assert len(recs) == 2 and "value_loss" in recs[-1] and recs[-1]["step_accuracy"] is not None
-    assert "adv_process_abs" in recs[-1]
+    assert "adv_abs_mean" in recs[-1] and "adv_process_abs" not in recs[-1]  # gae is not made of parts
     assert (tmp_path / "run" / "critic.pt").is_file()
     samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     assert samples[0]["steps"] and "score" in samples[0]["steps"][0]
