@@ -54,15 +54,14 @@ def worker(variant: str, model_dir: str, data: str, steps: int, out: str) -> dic
             "run": {"output_dir": out, "log_every": 1},
             "model": {"path": model_dir},
             "lora": lora,
+            "train": {"lr": 1e-4, "lr_scheduler": "constant", "optimizer": "adamw_fused"},
             "sft": {
                 "train_path": data,
                 "max_steps": steps,
                 "batch_size": 8,
-                "lr": 1e-4,
                 "eval_fraction": 0.0,
                 "eval_max_items": 0,
                 "max_length": 256,
-                "lr_scheduler": "constant",
             },
         },
     )

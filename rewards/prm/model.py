@@ -4,6 +4,7 @@ Any HF causal LM whose family has a ``*ForTokenClassification`` class (Llama, Qw
 Gemma, Phi, ...) works as a backbone: the LM's weights load into the body and a 2-way head is
 initialised. A trained PRM directory holds the model (LoRA merged), its tokenizer and
 ``prm_config.json`` (the separator and input format), so scoring needs only the path.
+LoRA on a PRM is applied by the trainer, with the one `apply_lora` every trainer uses.
 """
 
 from __future__ import annotations
@@ -39,20 +40,6 @@ def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32, trust_re
             f"model.path {path}: model type {config.model_type!r} has no token-classification "
             f"class in transformers, so it cannot be a PRM backbone ({exc})"
         ) from None
-
-
-def apply_lora(model: Any, lora: Any) -> Any:
-    """Wrap with a LoRA adapter (the head stays fully trainable through peft's modules_to_save)."""
-    from peft import LoraConfig, TaskType, get_peft_model
-
-    cfg = LoraConfig(
-        task_type=TaskType.TOKEN_CLS,
-        r=lora.r,
-        lora_alpha=lora.alpha,
-        lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules),
-    )
-    return get_peft_model(model, cfg)
 
 
 def save_prm(

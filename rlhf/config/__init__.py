@@ -1,1 +1,2 @@
-"""Recipes: the schema (`recipe`) and the strict YAML loader (`loader`)."""
+"""Recipes: the schema (`recipe`, `supervised`), the strict YAML loader (`loader`) and what each
+trainer declares it reads (`reads`)."""

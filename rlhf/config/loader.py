@@ -1,9 +1,11 @@
 """YAML recipe -> nested frozen dataclasses, strictly.
 
 Every error names the key path (``algo.clip_low``), what was expected and what was
-found; an unknown key suggests the closest valid one. Dotted overrides from the
-command line (``train.lr=1e-5``) are applied to the raw mapping before validation,
-so they get the same checks. The schema itself lives in `rlhf.config.recipe`.
+found; an unknown key suggests the closest valid one, and a key that moved (a section's
+``MOVED_KEYS``) says where it lives now. Dotted overrides from the command line
+(``train.lr=1e-5``) are applied to the raw mapping before validation, so they get the same
+checks; `load_raw` returns that mapping, so later checks can tell what a recipe set
+explicitly from what it left at the defaults. The schema itself lives in `rlhf.config.recipe`.
 """
 
 from __future__ import annotations
@@ -73,9 +75,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def load_raw(path: str | os.PathLike[str], overrides: list[str] | None = None) -> dict[str, Any]:
+    """The recipe's mapping with the overrides applied: exactly what the user set, no defaults."""
+    return apply_overrides(read_yaml(path), overrides or [])
+
+
 def load(cls: type[T], path: str | os.PathLike[str], overrides: list[str] | None = None) -> T:
     """Read, override and validate a recipe into ``cls``."""
-    return from_dict(cls, apply_overrides(read_yaml(path), overrides or []))
+    return from_dict(cls, load_raw(path, overrides))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -89,10 +96,13 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     hints = get_type_hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
-        key = unknown[0]
-        close = difflib.get_close_matches(str(key), fields, n=1)
-        hint = f"; did you mean {_join(path, close[0])!r}?" if close else ""
-        raise ConfigError(f"unknown key {_join(path, str(key))!r}{hint} (valid: {', '.join(sorted(fields))})")
+        moved = getattr(cls, "MOVED_KEYS", {})
+        gone = [f"{_join(path, str(k))} moved to {moved[k]}" for k in unknown if k in moved]
+        if gone:  # all of them at once: a recipe written before the move usually has several
+            raise ConfigError("; ".join(gone))
+        key = str(unknown[0])
+        hint = close_match_hint(key, fields, path)
+        raise ConfigError(f"unknown key {_join(path, key)!r}{hint} (valid: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, f in fields.items():
         key_path = _join(path, name)
@@ -185,6 +195,12 @@ def save_resolved(cfg: Any, path: str | os.PathLike[str]) -> Path:
     return atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def close_match_hint(key: str, options: Any, path: str = "", cutoff: float = 0.6) -> str:
+    """``; did you mean 'path.option'?`` for the option closest to a mistyped key, else ''."""
+    close = difflib.get_close_matches(key, list(options), n=1, cutoff=cutoff)
+    return f"; did you mean {_join(path, close[0])!r}?" if close else ""
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
@@ -215,8 +231,10 @@ def _deepcopy(data: Any) -> Any:
 __all__ = [
     "ConfigError",
     "apply_overrides",
+    "close_match_hint",
     "from_dict",
     "load",
+    "load_raw",
     "read_yaml",
     "save_resolved",
     "to_dict",

@@ -1,9 +1,11 @@
 """The recipe schema: one YAML file describes one run.
 
 Every field is documented here, once (the sections of the supervised trainers, sft, prm
-and distill, in `rlhf.config.supervised`; every name is importable from here). `rlhf.config.loader` turns YAML into these frozen
-dataclasses strictly; `cotrl train` picks the trainer named by `trainer`.
-Sections a trainer does not use keep their defaults and are ignored by it.
+and distill, in `rlhf.config.supervised`; every name is importable from here). `rlhf.config.loader`
+turns YAML into these frozen dataclasses strictly; `cotrl train` picks the trainer named by `trainer`.
+Each trainer declares what it reads (`rlhf.config.reads.Reads`); a recipe that sets a section or key its trainer
+does not read is refused before anything runs (`rlhf.trainers.checks`), and a key that moved
+(`sft.lr`) says where it lives now (`MOVED_KEYS` on a section).
 """
 
 from __future__ import annotations
@@ -142,26 +144,41 @@ class RolloutSection:
 
 @dataclass(frozen=True)
 class TrainSection:
-    """The optimisation loop shared by the RL trainers."""
+    """Optimisation. The first group is read by every trainer (grpo, ppo, sft, distill, prm) through
+    `rlhf.runtime.optim`; the rest by the RL trainers only. Step counts and batch sizes stay in each
+    trainer's section, because they count different things: RL steps here (a rollout batch and its
+    updates each), optimizer steps in `sft.max_steps`, passes over a fixed dataset in `prm.epochs`."""
 
+    # shared by every trainer (rlhf.config.reads.SHARED_TRAIN_KEYS)
+    lr: float = 1e-5  # peak learning rate
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay, on every trainable parameter
+    optimizer: Literal["adamw", "adamw_fused"] = (
+        "adamw"  # torch AdamW; adamw_fused: its fused kernel (transformers' choice for SFT; equal up to rounding)
+    )
+    lr_scheduler: Literal["cosine", "linear", "constant"] = (
+        "cosine"  # after warmup: cosine or linear decay to min_lr_ratio * lr, or constant
+    )
+    warmup_steps: int = 0  # linear warmup over this many optimizer updates...
+    warmup_ratio: float = 0.0  # ...or over this share of all updates (rounded down); set at most one
+    warmup_offset: int = (
+        0  # warmup LR of update s is lr * (s + offset) / warmup: 0 starts at 0, 1 at lr / warmup
+    )
+    min_lr_ratio: float = 0.1  # the decay ends at min_lr_ratio * lr
+    max_grad_norm: float = 1.0  # clip the gradient norm to this before each update (0 disables clipping)
+    max_bad_steps: int = 3  # steps in a row whose update was skipped for a NaN/inf loss before the run stops
+    cpu_threads: int = (
+        0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
+    )
+    # RL only (grpo, ppo)
     steps: int = 10  # RL steps (one rollout batch and its updates each)
-    lr: float = 1e-5
-    weight_decay: float = 0.0
-    warmup_steps: int = 0  # linear warmup, then cosine decay to min_lr_ratio * lr
-    min_lr_ratio: float = 0.1
-    max_grad_norm: float = 1.0  # 0 disables clipping
     micro_batch_size: int = 0  # rollouts per forward/backward; gradients accumulate over them (0: all)
     ppo_epochs: int = 1  # passes over each rollout batch
     mini_batches: int = 1  # optimizer steps per pass (each over 1/mini_batches of the rollouts)
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"  # autocast through accelerate
-    max_bad_steps: int = 3  # NaN/inf losses in a row before the run stops
-    value_lr: float = 1e-4  # PPO critic learning rate
+    value_lr: float = 1e-4  # PPO critic learning rate (ppo only)
     samples_per_step: int = 4  # completions written to samples.jsonl per step
     dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
     max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
-    cpu_threads: int = (
-        0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
-    )
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):
@@ -169,8 +186,17 @@ class TrainSection:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
-        if self.micro_batch_size < 0 or self.warmup_steps < 0:
-            raise ValueError("train.micro_batch_size and train.warmup_steps must be >= 0")
+        for name in ("micro_batch_size", "warmup_steps", "weight_decay", "max_grad_norm", "cpu_threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.warmup_ratio > 0 and self.warmup_steps > 0:
+            raise ValueError("train.warmup_steps and train.warmup_ratio are both set; set one of them")
+        if self.warmup_offset not in (0, 1):
+            raise ValueError(f"train.warmup_offset must be 0 or 1, got {self.warmup_offset}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
 
 
 @dataclass(frozen=True)
@@ -351,5 +377,5 @@ class RunConfig:
     prm: PRMSection = field(default_factory=PRMSection)
     vllm: VLLMSection = field(default_factory=VLLMSection)
     sft: SftSection = field(default_factory=SftSection)  # used by trainer: sft (and distill's finetune)
-    faults: FaultsSection = field(default_factory=FaultsSection)  # used by trainers grpo, ppo
+    faults: FaultsSection = field(default_factory=FaultsSection)  # grpo, ppo (sft, distill: sync_check_every)
     distill: DistillSection = field(default_factory=DistillSection)  # used by trainer: distill

@@ -4,12 +4,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 
 @dataclass(frozen=True)
 class PRMSection:
-    """The `prm` trainer: a process reward model's data, optimisation and held-out evaluation."""
+    """The `prm` trainer: a process reward model's data, batches and held-out evaluation (its
+    learning rate, schedule, clipping and non-finite-loss policy are the shared `train:` knobs)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "lr": "train.lr",
+        "warmup_ratio": "train.warmup_ratio",
+        "weight_decay": "train.weight_decay",
+    }
 
     data: Literal["generate", "file"] = (
         "generate"  # generate: data_gen tasks with injected errors; file: train_file
@@ -35,9 +42,6 @@ class PRMSection:
     max_length: int = 512  # tokens per row (prompt + steps); steps past it are dropped
     epochs: int = 1  # passes over the training rows
     batch_size: int = 16  # rows per optimiser step
-    lr: float = 1e-3  # peak learning rate (linear warmup, then linear decay to 0)
-    warmup_ratio: float = 0.05  # share of optimiser steps spent warming up
-    weight_decay: float = 0.0
     lm_coef: float = (
         0.0  # weight of an auxiliary next-token loss on prompts and good steps (helps tiny backbones)
     )
@@ -59,12 +63,8 @@ class PRMSection:
         ):
             if getattr(self, key) < 1:
                 raise ValueError(f"prm.{key} must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0:
-            raise ValueError(f"prm.lr must be > 0, got {self.lr}")
         if self.lm_coef < 0:
             raise ValueError(f"prm.lm_coef must be >= 0, got {self.lm_coef}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"prm.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if not 0.0 < self.eval_fraction < 1.0:
             raise ValueError(f"prm.eval_fraction must be in (0, 1), got {self.eval_fraction}")
         if self.num_val < 0:
@@ -98,7 +98,16 @@ class SftGenerateSpec:
 
 @dataclass(frozen=True)
 class SftSection:
-    """Supervised finetuning (trainer: sft): data, mixing, schedule, evaluation and outputs."""
+    """Supervised finetuning (trainer: sft): data, mixing, steps and batches, evaluation and outputs
+    (the learning rate, schedule, clipping and non-finite-loss policy are the shared `train:` knobs)."""
+
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "lr": "train.lr",
+        "lr_scheduler": "train.lr_scheduler",
+        "warmup_ratio": "train.warmup_ratio",
+        "weight_decay": "train.weight_decay",
+        "max_grad_norm": "train.max_grad_norm",
+    }
 
     train_path: str | None = (
         None  # domain data: JSONL, CSV, Parquet file or `datasets` dir (chat, prompt/completion or data_gen rows)
@@ -127,13 +136,6 @@ class SftSection:
     max_steps: int = 100  # optimizer steps (each = batch_size * grad_accum examples)
     batch_size: int = 8  # examples per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 3e-5  # peak learning rate
-    lr_scheduler: str = (
-        "cosine"  # any transformers scheduler name (cosine, linear, constant_with_warmup, ...)
-    )
-    warmup_ratio: float = 0.05  # share of steps spent warming up
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     max_length: int = 512  # tokens per example (prompt + completion); longer ones are truncated
     completion_only_loss: bool = True  # loss on completion tokens only (the prompt is context)
     save: Literal["adapter", "merged", "both"] = (
@@ -150,15 +152,13 @@ class SftSection:
         for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"sft.lr must be positive, got {self.lr}")
 
 
 @dataclass(frozen=True)
 class DistillSection:
     """R1-style distillation (trainer: distill): a teacher samples traces, a verifier keeps the correct
     ones (rejection sampling), and the student (`model.path`) is finetuned on them by the sft trainer
-    with the `sft:` section's schedule."""
+    with the `sft:` section's steps, batches and evaluation and the shared `train:` knobs."""
 
     teacher: str = ""  # teacher checkpoint: HF model dir, LoRA adapter dir, or a run dir (see `cotrl eval`)
     teacher_base: str | None = None  # base model dir when `teacher` is an adapter that does not record one

@@ -4,6 +4,8 @@ Why these choices:
 - `model.path: tiny` builds the tiny local model *inside the run directory* with a tokenizer
   trained on the run's own prompts and gold solutions, so a CPU run needs no hub and its
   tokens fit its data. `resolve_model_path` is shared by every trainer (sft, prm, grpo, ppo).
+- One `apply_lora` for every trainer (causal LM or the PRM's token classifier): targets checked
+  against the model's own linear layers, `lora.adapter_path` continued, gradient checkpointing kept.
 - Under LoRA the reference policy is the same network with the adapter disabled: no second
   copy of the weights. Under full finetuning a frozen copy is made, but only when a KL
   coefficient asks for it.
@@ -110,9 +112,7 @@ def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Pol
         model_path, dtype=DTYPES[cfg.model.dtype], trust_remote_code=cfg.model.trust_remote_code
     )
     check_tokenizer(model, tokenizer)
-    if cfg.model.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.config.use_cache = False
+    enable_gradient_checkpointing(model, cfg)
     ref = None
     if cfg.lora.enabled:
         model = apply_lora(model, cfg)
@@ -124,25 +124,67 @@ def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Pol
     )
 
 
-def apply_lora(model: nn.Module, cfg: RunConfig) -> nn.Module:
-    from peft import LoraConfig, PeftModel, get_peft_model
+def enable_gradient_checkpointing(model: nn.Module, cfg: RunConfig) -> None:
+    """`model.gradient_checkpointing`: recompute activations in the backward (less memory, more compute)."""
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+
+
+def apply_lora(model: nn.Module, cfg: RunConfig, task_type: str = "CAUSAL_LM") -> nn.Module:
+    """The `lora:` section on `model`, for every trainer: a new adapter on the checked targets, or
+    the trainable adapter at `lora.adapter_path`.
+
+    `task_type` "TOKEN_CLS" is the PRM's classifier: peft keeps its head (`score`) fully trainable
+    through modules_to_save. An adapter trained for another task (an SFT run's causal-LM adapter
+    under a PRM) keeps its LoRA weights and gets the fresh head trainable.
+    """
+    from peft import get_peft_model
 
     if cfg.model.gradient_checkpointing:
-        model.enable_input_require_grads()
-    if cfg.lora.adapter_path:  # an adapter dir, or a LoRA run's dir (read through its layout)
-        from rlhf.runtime.rundir import find_adapter
+        model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
+    if cfg.lora.adapter_path:
+        return load_adapter(model, cfg.lora.adapter_path, task_type)
+    return get_peft_model(model, lora_config(cfg, model, task_type))
 
-        return PeftModel.from_pretrained(model, str(find_adapter(cfg.lora.adapter_path)), is_trainable=True)
+
+def lora_config(cfg: RunConfig, model: nn.Module, task_type: str = "CAUSAL_LM") -> Any:
+    """A peft LoraConfig from the `lora:` section, its targets checked against `model` first."""
+    from peft import LoraConfig
 
     check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
-    lcfg = LoraConfig(
+    return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
         target_modules=list(cfg.lora.target_modules),
-        task_type="CAUSAL_LM",
+        bias="none",
+        task_type=task_type,
     )
-    return get_peft_model(model, lcfg)
+
+
+def load_adapter(model: nn.Module, path: str, task_type: str = "CAUSAL_LM") -> nn.Module:
+    """The adapter at `path` (an adapter dir, or a LoRA run's dir read through its layout) on `model`,
+    trainable; its own r and targets apply."""
+    from peft import PeftConfig, PeftModel, get_peft_model
+    from peft.utils import get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
+
+    from rlhf.runtime.rundir import find_adapter
+
+    src = find_adapter(path)
+    config = PeftConfig.from_pretrained(str(src))
+    if config.task_type == task_type:
+        return PeftModel.from_pretrained(model, str(src), is_trainable=True)
+    # another task's adapter (a causal-LM one under the PRM's head): its LoRA weights, a fresh head
+    config.task_type, config.inference_mode = task_type, False
+    wrapped = get_peft_model(model, config)
+    state = load_peft_weights(str(src))
+    for key, value in get_peft_model_state_dict(wrapped).items():
+        state.setdefault(key, value)  # what the adapter never had (the head) keeps its initialisation
+    unexpected = set_peft_model_state_dict(wrapped, state).unexpected_keys
+    if unexpected:
+        raise ValueError(f"lora.adapter_path {path!r} does not fit this model: {sorted(unexpected)[:3]}")
+    return wrapped
 
 
 def token_logprobs(

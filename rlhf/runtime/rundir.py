@@ -8,7 +8,7 @@ below are the only place the layout is spelled:
     metrics.jsonl          one JSON line per logged step
     samples.jsonl          a few completions per step (RL) or per evaluation (SFT)
     plots/                 PNG curves
-    checkpoints/           mid-run state for --resume (RL: step-N/, SFT: TRL's checkpoint-N/)
+    checkpoints/           mid-run state for --resume (RL and PRM: step-N/, SFT: TRL's checkpoint-N/)
     tiny_model/            the base model a `model.path: tiny` run built for itself
     adapter/               final policy of a LoRA run (peft adapter + tokenizer)      } one of the two,
     model/                 final policy of a full finetune (a plain HF directory)     } every policy trainer

@@ -9,7 +9,8 @@
    (prompt/completion rows);
 4. the student (`model.path`, `tiny` included) is finetuned on those traces by the sft
    trainer itself (`rlhf.trainers.sft.run` with `sft.train_path` pointed at the traces),
-   so schedule, LoRA, held-out accuracy and outputs are exactly SFT's.
+   so the shared `train:` knobs (learning rate, schedule, clipping, non-finite-loss policy),
+   LoRA, held-out accuracy, checkpoints, `--resume` and outputs are exactly SFT's.
 Why a verifier and not the teacher's word: traces with a wrong answer (or a wrong step)
 teach the student the teacher's mistakes; filtering is what makes distillation from a
 sampler better than imitating it.
@@ -23,8 +24,22 @@ import time
 from typing import Any
 
 from rewards.types import Problem
+from rlhf.config.reads import SHARED_TRAIN_KEYS, Reads, keys_of
 from rlhf.config.recipe import RunConfig
+from rlhf.config.supervised import SftSection
 from rlhf.runtime.rundir import RunDir
+
+READS = Reads(  # what a distill recipe may set; anything else is refused before the run starts
+    sections=("run", "model", "tiny", "lora", "distill"),
+    keys={
+        "train": SHARED_TRAIN_KEYS,
+        "sft": keys_of(SftSection, without=("train_path", "generate")),  # the data are the kept traces
+        "data": ("system_prompt",),
+        "rollout": ("stop",),  # the teacher's stop strings
+        "faults": ("sync_check_every",),
+    },
+    instead={"sft.generate": "distill.generate", "sft.train_path": "distill.problems_path"},
+)
 
 
 def load_problems(cfg: RunConfig) -> tuple[list[Problem], list[Problem]]:

@@ -1,54 +1,89 @@
 """The `prm` trainer: fit a process reward model and evaluate it ProcessBench-style.
 
-    cotrl train recipes/prm_train.yaml
+    cotrl train recipes/prm_train.yaml             # --resume continues a killed run
 
-Data: `prm.data: generate` draws items from data_gen generators and turns each into its gold
-trace and one trace with an injected error (labels: good up to the first wrong step, bad from
-it on); the held-out set comes from data_gen's test split, so no evaluation problem was seen
+Data (`prm_data.py`): `prm.data: generate` draws items from data_gen generators and turns each into
+its gold trace and one trace with an injected error (labels: good up to the first wrong step, bad
+from it on); the held-out set comes from data_gen's test split, so no evaluation problem was seen
 in training. `prm.data: file` reads stepwise / PRM800K / Math-Shepherd / ProcessBench JSONL.
 
 Model: a 2-way token-classification head on the causal LM at `model.path` (or the run's own
-tiny model for `tiny`, its tokenizer trained on this run's traces), LoRA or full finetuning
-per the `lora:` section. Loss: cross-entropy at each step's last token (soft labels allowed).
+tiny model for `tiny`, its tokenizer trained on this run's traces), LoRA (the one `apply_lora`
+every trainer uses, the head trainable beside the adapter; `lora.adapter_path` continues an
+adapter) or full finetuning, `model.gradient_checkpointing` honoured. Loss: cross-entropy at each
+step's last token (soft labels allowed), plus `prm.lm_coef` times a next-token loss on good text.
+
+Optimisation is the shared runtime (`rlhf.runtime.optim`), as in the RL and SFT trainers: AdamW,
+the `train:` schedule, clipping at `train.max_grad_norm`, and a non-finite loss skips the update
+(`train.max_bad_steps` in a row stop the run with a checkpoint). A step is one batch of
+`prm.batch_size` rows; the rows are reshuffled every epoch by a generator seeded from `run.seed`,
+so the data cursor is just the step number.
 
 Threshold: a step is called wrong when P(good) < `prm.threshold`; with `prm.num_val` > 0 the
 threshold is instead the one with the best F1 on validation traces held out of training (the
 reported F1 is still on the held-out test traces), and it is saved with the PRM.
 
-Writes into the run directory (layout: `rlhf.runtime.rundir`): `prm/` (the trained PRM, LoRA
-merged in whether or not `lora.enabled`, so the `prm` step reward loads it without peft or a base;
-it is a step classifier, not a policy, so `cotrl eval` and `cotrl export` refuse it by name),
-`metrics.jsonl` (loss per logged step, evaluations), `eval.json` (final ProcessBench metrics
-and a few example traces), `plots/prm_loss.png`.
+Writes into the run directory (layout: `rlhf.runtime.rundir`): `checkpoints/step-N/` every
+`run.save_every` steps and at the end (trainable weights, optimizer, schedule, RNG states, step;
+atomic, as the RL loop's), `prm/` (the trained PRM, LoRA merged in whether or not `lora.enabled`,
+so the `prm` step reward loads it without peft or a base; it is a step classifier, not a policy,
+so `cotrl eval` and `cotrl export` refuse it by name), `metrics.jsonl` (loss per logged step,
+evaluations), `eval.json` (final ProcessBench metrics and a few example traces), `plots/prm_loss.png`.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from rewards.prm.convert import convert
-from rewards.prm.data import check_row, collate, encode_row, lm_loss, read_rows, step_loss
-from rewards.prm.evaluate import calibrate_threshold, predicted_first_error, processbench_f1
-from rewards.prm.model import PRMScorer, apply_lora, load_backbone, save_prm
+from rewards.prm.data import collate, encode_row, lm_loss, step_loss
+from rewards.prm.model import load_backbone, save_prm
+from rlhf.config.reads import SHARED_TRAIN_KEYS, Reads
 from rlhf.config.recipe import RunConfig
+from rlhf.models.adapters import save_dir_atomic
+from rlhf.models.policy import (
+    DTYPES,
+    apply_lora,
+    enable_gradient_checkpointing,
+    load_tokenizer,
+    load_trainable_state_dict,
+    resolve_model_path,
+    trainable_state_dict,
+)
+from rlhf.runtime import checkpoint as ckpt
+from rlhf.runtime import optim
+from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
+from rlhf.runtime.progress import progress
 from rlhf.runtime.rundir import RunDir
+from rlhf.trainers.prm_data import evaluate, load_data, plot_losses
 
-EvalTrace = tuple[str, list[str], int]  # prompt, steps, first wrong step (-1: none)
+READS = Reads(  # what a prm recipe may set; anything else is refused before the run starts
+    sections=("run", "model", "tiny", "lora", "prm"),
+    keys={"train": SHARED_TRAIN_KEYS},
+    instead={"train.steps": "prm.epochs", "train.micro_batch_size": "prm.batch_size"},
+)
+
+
+@dataclass
+class Fit:
+    """The training state a checkpoint holds. `step` is the number of batches done (the data cursor)."""
+
+    model: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    bad: optim.BadSteps
+    step: int = 0
+    losses: list[float] = field(default_factory=list)  # step loss of every batch (the plot's curve)
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     p = cfg.prm
-    if run_dir.resume:
-        raise ValueError(
-            "the prm trainer keeps no mid-run checkpoints (a tiny PRM trains in minutes); "
-            "rerun with --overwrite instead of --resume"
-        )
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
     if cfg.train.cpu_threads:  # shared with the other trainers: 1 is fastest for tiny models
@@ -58,15 +93,10 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         raise ValueError("prm: no training rows (check prm.train_file / prm.tasks)")
     device = _device(cfg.run.device)
 
-    from rlhf.models.policy import DTYPES, load_tokenizer, resolve_model_path
-
     corpus = [r["prompt"] for r in rows[:2000]] + [s for r in rows[:2000] for s in r["completions"]]
     model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
-    model = load_backbone(model_path, DTYPES[cfg.model.dtype], cfg.model.trust_remote_code)
-    if cfg.lora.enabled:
-        model = apply_lora(model, cfg.lora)
-    model.to(device)
+    model = load_model(cfg, model_path).to(device)
 
     encoded = [
         encode_row(tokenizer, r["prompt"], r["completions"], r["labels"], p.separator, p.max_length)
@@ -75,206 +105,171 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     encoded = [e for e in encoded if e.step_positions]
     steps_per_epoch = math.ceil(len(encoded) / p.batch_size)
     total = steps_per_epoch * p.epochs
-    params = [x for x in model.parameters() if x.requires_grad]
-    opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=p.weight_decay)
-    warmup = int(p.warmup_ratio * total)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1)),
+    opt = optim.build_optimizer(model.parameters(), cfg.train)
+    fit = Fit(
+        model, opt, optim.build_scheduler(opt, cfg.train, total), optim.BadSteps(cfg.train.max_bad_steps)
     )
+    if run_dir.resume:
+        resume(fit, run_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     hidden: dict[str, torch.Tensor] = {}
     if p.lm_coef > 0:  # capture the backbone's final states for the auxiliary next-token loss
         _backbone_body(model).register_forward_hook(lambda _m, _i, out: hidden.__setitem__("h", out[0]))
 
-    from tqdm.auto import tqdm
-
-    losses: list[float] = []
-    step = 0
+    log = MetricsLog(run_dir.metrics_path, cfg.run.report_to)
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc="prm", unit="step", dynamic_ncols=True)
     rng = random.Random(cfg.run.seed)
-    for _epoch in range(p.epochs):
-        order = list(range(len(encoded)))
-        rng.shuffle(order)
-        for start in range(0, len(order), p.batch_size):
-            model.train()
-            batch = collate([encoded[i] for i in order[start : start + p.batch_size]], pad_id)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            prm_loss = step_loss(logits, batch["targets"])
-            aux = torch.zeros(())
-            if p.lm_coef > 0:
-                emb = model.get_input_embeddings().weight
-                aux = lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
-            loss = prm_loss + p.lm_coef * aux
-            if not torch.isfinite(loss):
-                raise ValueError(f"prm: loss became {loss.item()} at step {step}; lower prm.lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            loss = loss.detach()
-            losses.append(float(prm_loss.detach()))  # the step classification loss (the plot's curve)
-            bar.update(1)
-            bar.set_postfix(step_loss=f"{prm_loss.item():.4f}", lm_loss=f"{aux.item():.3f}")
-            if step % max(cfg.run.log_every, 1) == 0 or step == total:
-                run_dir.append_jsonl(
-                    run_dir.metrics_path,
-                    {
-                        "step": step,
-                        "loss": float(loss),
-                        "step_loss": prm_loss.item(),
-                        "lm_loss": aux.item(),
-                        "lr": sched.get_last_lr()[0],
-                        "seconds": time.perf_counter() - t0,
-                    },
-                )
-            if p.eval_every and step % p.eval_every == 0 and step < total:
-                metrics = evaluate(model, tokenizer, evals, p, device, vals)
-                run_dir.append_jsonl(
-                    run_dir.metrics_path,
-                    {"step": step, **{f"eval/{k}": v for k, v in metrics.items() if k != "examples"}},
-                )
-    bar.close()
+    with progress(total, fit.step, "prm") as bar:
+        for epoch in range(p.epochs):
+            order = list(range(len(encoded)))
+            rng.shuffle(order)  # replayed for finished epochs too, so a resumed run sees the same order
+            for start in range(0, len(order), p.batch_size):
+                if epoch * steps_per_epoch + start // p.batch_size < fit.step:
+                    continue  # done before the checkpoint this run resumed from
+                batch = collate([encoded[i] for i in order[start : start + p.batch_size]], pad_id)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                record = train_step(fit, batch, cfg, hidden)
+                record["seconds"] = time.perf_counter() - t0
+                bar.update(fit.step, f"step_loss={record['step_loss']:.4f} lm_loss={record['lm_loss']:.3f}")
+                if fit.step % max(cfg.run.log_every, 1) == 0 or fit.step == total or "skipped" in record:
+                    log.log(record)
+                if p.eval_every and fit.step % p.eval_every == 0 and fit.step < total:
+                    metrics = evaluate(model, tokenizer, evals, p, device, vals)
+                    log.log(
+                        {"step": fit.step, **{f"eval/{k}": v for k, v in metrics.items() if k != "examples"}}
+                    )
+                if fit.bad.record("skipped" in record, fit.step):
+                    save(fit, run_dir, cfg)
+                    raise fit.bad.error(fit.step, run_dir.checkpoints)
+                if cfg.run.save_every and fit.step % cfg.run.save_every == 0:
+                    save(fit, run_dir, cfg)
+    if not (cfg.run.save_every and fit.step % cfg.run.save_every == 0):
+        save(fit, run_dir, cfg)  # the final state, unless the schedule just wrote it
     train_seconds = time.perf_counter() - t0
-    metrics = evaluate(model, tokenizer, evals, p, device, vals)
-    from rlhf.models.adapters import save_dir_atomic
+    return finish(
+        fit, cfg, run_dir, log, tokenizer, (evals, vals, device), model_path, len(encoded), train_seconds
+    )
 
+
+def load_model(cfg: RunConfig, model_path: str) -> Any:
+    """The 2-label classifier on the backbone, with gradient checkpointing and LoRA as the recipe says."""
+    model = load_backbone(model_path, DTYPES[cfg.model.dtype], cfg.model.trust_remote_code)
+    enable_gradient_checkpointing(model, cfg)
+    if cfg.lora.adapter_path and not cfg.lora.enabled:
+        raise ValueError("lora.adapter_path is set but lora.enabled is false")
+    if cfg.lora.enabled:
+        model = apply_lora(model, cfg, task_type="TOKEN_CLS")  # the head stays trainable (modules_to_save)
+    return model
+
+
+def train_step(fit: Fit, batch: dict[str, torch.Tensor], cfg: RunConfig, hidden: dict) -> dict[str, Any]:
+    """Forward, backward and one shared-runtime update; a non-finite loss skips the update."""
+    p, model = cfg.prm, fit.model
+    model.train()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    prm_loss = step_loss(logits, batch["targets"])
+    aux = torch.zeros(())
+    if p.lm_coef > 0:
+        emb = model.get_input_embeddings().weight
+        aux = lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
+    loss = prm_loss + p.lm_coef * aux
+    finite = bool(torch.isfinite(loss))
+    if finite:
+        loss.backward()
+    params = [x for x in model.parameters() if x.requires_grad]
+    done = optim.update(
+        [fit.optimizer], fit.scheduler, params, cfg.train.max_grad_norm, step=fit.step, loss_finite=finite
+    )
+    fit.step += 1
+    fit.losses.append(float(prm_loss.detach()))  # the step classification loss (the plot's curve)
+    record: dict[str, Any] = {
+        "step": fit.step,
+        "loss": float(loss.detach()),
+        "step_loss": prm_loss.item(),
+        "lm_loss": aux.item(),
+        "grad_norm": done.grad_norm,
+        "lr": fit.scheduler.get_last_lr()[0],
+    }
+    if not done.applied:
+        record["skipped"] = "non-finite loss" if not finite else "non-finite gradient"
+    return record
+
+
+def finish(
+    fit: Fit,
+    cfg: RunConfig,
+    run_dir: RunDir,
+    log: MetricsLog,
+    tokenizer: Any,
+    data: tuple[Any, Any, torch.device],
+    model_path: str,
+    train_rows: int,
+    train_seconds: float,
+) -> dict[str, Any]:
+    """Final evaluation, the PRM directory (written atomically), eval.json and the loss plot."""
+    p = cfg.prm
+    evals, vals, device = data
+    metrics = evaluate(fit.model, tokenizer, evals, p, device, vals)
     out_dir = save_dir_atomic(  # `prm/`: always one self-contained PRM (LoRA merged in), see RunDir
         run_dir.prm_dir,
-        lambda tmp: save_prm(model, tokenizer, tmp, p.separator, p.max_length, metrics["threshold"]),
+        lambda tmp: save_prm(fit.model, tokenizer, tmp, p.separator, p.max_length, metrics["threshold"]),
     )
     summary = {k: v for k, v in metrics.items() if k != "examples"}
-    run_dir.append_jsonl(run_dir.metrics_path, {"step": step, **{f"eval/{k}": v for k, v in summary.items()}})
+    log.log({"step": fit.step, **{f"eval/{k}": v for k, v in summary.items()}})
+    log.close()
     run_dir.write_json(
         "eval.json",
         {
             **metrics,
-            "train_rows": len(encoded),
-            "steps": step,
+            "train_rows": train_rows,
+            "steps": fit.step,
             "train_seconds": train_seconds,
             "model_path": model_path,
         },
     )
-    _plot(losses, run_dir.plots / "prm_loss.png")
+    plot_losses(fit.losses, run_dir.plots / "prm_loss.png")
     return {
         "prm_path": str(out_dir),
-        "steps": step,
-        "final_step_loss": losses[-1] if losses else None,
+        "steps": fit.step,
+        "final_step_loss": fit.losses[-1] if fit.losses else None,
         "train_seconds": round(train_seconds, 1),
         **summary,
     }
 
 
-# ---------------------------------------------------------------------- data
+# ---------------------------------------------------------------------- checkpoints
 
 
-def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace], list[EvalTrace]]:
-    """Training rows (stepwise), held-out test traces and validation traces (`prm.num_val`),
-    each trace with its first wrong step."""
-    p = cfg.prm
-    if p.data == "generate":
-        from data_gen.generate import generate
-        from data_gen.inject import prm_rows, processbench_rows
-
-        tasks = list(p.tasks)
-        knobs = dict(p.knobs)
-        items = generate(
-            tasks, p.num_train + p.num_val, seed=cfg.run.seed, level=p.level, overrides=knobs, split="train"
-        )
-        eval_items = generate(
-            tasks, p.num_eval, seed=cfg.run.seed, level=p.level, overrides=knobs, split="test"
-        )
-        rows = list(prm_rows(items[: p.num_train], p.corruptions))
-
-        def traces(its: list[dict[str, Any]]) -> list[EvalTrace]:
-            return [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(its)]
-
-        return rows, traces(eval_items), traces(items[p.num_train :])
-    rows = [
-        check_row(r, f"{p.train_file} row {i}")
-        for i, r in enumerate(convert(read_rows(p.train_file), p.format, p.neutral))
-    ]
-    if p.eval_file:
-        held = [
-            check_row(r, f"{p.eval_file} row {i}")
-            for i, r in enumerate(convert(read_rows(p.eval_file), p.format, p.neutral))
-        ]
-    else:
-        cut = max(1, int(len(rows) * (1 - p.eval_fraction)))
-        rows, held = rows[:cut], rows[cut:]
-    if p.num_val >= len(rows):
-        raise ValueError(f"prm.num_val {p.num_val} leaves no training rows (the file has {len(rows)})")
-    val = rows[len(rows) - p.num_val :]
-    rows = rows[: len(rows) - p.num_val]
-
-    def traces(rs: list[dict[str, Any]]) -> list[EvalTrace]:
-        return [(r["prompt"], list(r["completions"]), _first_bad(r["labels"])) for r in rs]
-
-    return rows, traces(held), traces(val)
+def save(fit: Fit, run_dir: RunDir, cfg: RunConfig) -> None:
+    """Checkpoint after `fit.step` batches (atomic; the newest `run.keep_checkpoints` are kept)."""
+    objects = {
+        "trainable": trainable_state_dict(fit.model),
+        "optimizer": fit.optimizer.state_dict(),
+        "scheduler": fit.scheduler.state_dict(),
+        "losses": fit.losses,
+    }
+    state = {"data_cursor": fit.step, "bad_steps": fit.bad.in_a_row}
+    ckpt.save_checkpoint(run_dir.checkpoints, fit.step, objects, state, cfg.run.keep_checkpoints)
 
 
-def _first_bad(labels: list[Any]) -> int:
-    for i, label in enumerate(labels):
-        if float(label) < 0.5:
-            return i
-    return -1
-
-
-# ---------------------------------------------------------------------- evaluation
-
-
-def evaluate(
-    model: Any,
-    tokenizer: Any,
-    evals: list[EvalTrace],
-    p: Any,
-    device: torch.device,
-    vals: list[EvalTrace] = (),
-) -> dict[str, Any]:
-    """ProcessBench-style metrics on held-out traces, plus step-level accuracy; with validation
-    traces the threshold is calibrated on them first (best F1), else it is `prm.threshold`."""
-    if not evals:
-        return {"f1": float("nan"), "n_error": 0, "n_correct": 0, "threshold": p.threshold}
-    scorer = PRMScorer(model, tokenizer, p.separator, p.max_length, p.eval_batch_size, device)
-    threshold, val_f1 = p.threshold, None
-    if vals:
-        threshold, val_f1 = calibrate_threshold(
-            scorer.score([e[0] for e in vals], [e[1] for e in vals]), [e[2] for e in vals]
-        )
-    scores = scorer.score([e[0] for e in evals], [e[1] for e in evals])
-    model.train()
-    labels = [e[2] for e in evals]
-    predicted = [predicted_first_error(s, threshold) for s in scores]
-    out: dict[str, Any] = processbench_f1(predicted, labels)
-    if vals:  # the fixed threshold's result too, for comparison
-        out["f1_at_fixed_threshold"] = processbench_f1(
-            [predicted_first_error(s, p.threshold) for s in scores], labels
-        )["f1"]
-    out["threshold"], out["val_f1"] = threshold, val_f1
-    right = total = 0
-    for s, (_, _, label) in zip(scores, evals):  # steps up to and including the first wrong one
-        upto = len(s) if label < 0 else label + 1
-        for i, x in enumerate(s[:upto]):
-            if x is not None:
-                total += 1
-                right += (x >= threshold) == (label < 0 or i < label)
-    out["step_acc"] = right / total if total else float("nan")
-    out["examples"] = [
-        {
-            "prompt": e[0],
-            "steps": e[1],
-            "label": e[2],
-            "predicted": pr,
-            "scores": [None if x is None else round(x, 3) for x in s],
-        }
-        for e, pr, s in list(zip(evals, predicted, scores))[:8]
-    ]
-    return out
+def resume(fit: Fit, run_dir: RunDir) -> None:
+    """Load the newest complete checkpoint (and its RNG states); drop log lines written after it."""
+    path = ckpt.latest_checkpoint(run_dir.checkpoints)
+    if path is None:
+        print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
+        truncate_jsonl(run_dir.metrics_path, -1)
+        return
+    objects, state = ckpt.load_checkpoint(path, ["trainable", "optimizer", "scheduler", "losses"])
+    load_trainable_state_dict(fit.model, objects["trainable"])
+    fit.optimizer.load_state_dict(objects["optimizer"])
+    fit.scheduler.load_state_dict(objects["scheduler"])
+    fit.losses = list(objects["losses"])
+    fit.step = int(state["data_cursor"])
+    fit.bad.in_a_row = int(state["bad_steps"])
+    ckpt.restore_rng(path)
+    truncate_jsonl(run_dir.metrics_path, fit.step)
+    print(f"cotrl: resumed from {path} (next step {fit.step + 1})", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -297,30 +292,3 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"run.device {name!r}: CUDA is not available on this machine")
     return torch.device(name)
-
-
-def _plot(losses: list[float], path: Path) -> None:
-    if not losses:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(range(1, len(losses) + 1), losses, lw=0.8, label="step loss")
-    k = max(1, len(losses) // 50)
-    if k > 1:
-        smooth = [
-            sum(losses[max(0, i - k) : i + 1]) / len(losses[max(0, i - k) : i + 1])
-            for i in range(len(losses))
-        ]
-        ax.plot(range(1, len(losses) + 1), smooth, lw=2, label=f"running mean ({k})")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("step cross-entropy")
-    ax.set_title("PRM training loss")
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -11,7 +11,9 @@ Read top to bottom:
 2. model: resolved (a dir, a hub id, or a tiny model whose tokenizer is trained on
    this data), LoRA targets checked against the model's linear layers;
 3. TRL's SFTTrainer on conversational prompt/completion records, loss on completion
-   tokens only, cosine schedule, gradient accumulation and checkpointing;
+   tokens only, gradient accumulation and checkpointing, on the shared runtime
+   (`sft_runtime`: the optimizer, LR schedule, clipping and non-finite-loss policy every
+   trainer uses, from `train:`);
 4. held-out accuracy by greedy generation before, during (`sft.eval_every`) and after,
    through `cotrl eval`'s evaluator on the model in memory (`rlhf.eval.sft`);
 5. outputs, in the run-dir layout every trainer shares (`rlhf.runtime.rundir`): `adapter/`
@@ -21,26 +23,38 @@ Read top to bottom:
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from rlhf.config.reads import SHARED_TRAIN_KEYS, Reads
 from rlhf.config.recipe import RunConfig
 from rlhf.data.readers import SftExample, generated_examples, load_examples, mix, split_heldout
 from rlhf.eval.sft import check_metric
 from rlhf.models import adapters
 from rlhf.models.policy import (
     DTYPES,
-    check_target_modules,
     check_tokenizer,
+    load_adapter,
     load_tokenizer,
+    lora_config,
     resolve_model_path,
 )
 from rlhf.runtime import distributed as dist
 from rlhf.runtime.rundir import RunDir, find_adapter
+
+READS = Reads(  # what an sft recipe may set; anything else is refused before the run starts
+    sections=("run", "model", "tiny", "lora", "sft"),
+    keys={"train": SHARED_TRAIN_KEYS, "faults": ("sync_check_every",)},
+    instead={
+        "train.steps": "sft.max_steps",
+        "train.micro_batch_size": "sft.batch_size",
+        "train.mini_batches": "sft.grad_accum",
+        "train.mixed_precision": "model.dtype",
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -117,21 +131,6 @@ def _qlora_config(cfg: RunConfig) -> Any:
     )
 
 
-def lora_config(cfg: RunConfig, model: Any) -> Any:
-    from peft import LoraConfig
-
-    lc = cfg.lora
-    check_target_modules(model, lc.target_modules)
-    return LoraConfig(
-        r=lc.r,
-        lora_alpha=lc.alpha,
-        lora_dropout=lc.dropout,
-        target_modules=list(lc.target_modules),
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
-
-
 def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
     from trl import SFTConfig
 
@@ -143,11 +142,8 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
         per_device_eval_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum,
         gradient_checkpointing=cfg.model.gradient_checkpointing,
-        learning_rate=s.lr,
-        lr_scheduler_type=s.lr_scheduler,
-        warmup_steps=math.ceil(s.warmup_ratio * s.max_steps),
-        weight_decay=s.weight_decay,
-        max_grad_norm=s.max_grad_norm,
+        learning_rate=cfg.train.lr,  # the optimizer and schedule themselves come from rlhf.runtime.optim
+        max_grad_norm=0.0,  # transformers only measures the norm; sft_runtime.UpdateGuard clips
         max_length=s.max_length,
         completion_only_loss=s.completion_only_loss,
         eval_strategy="steps" if has_eval and s.eval_every else "no",
@@ -168,11 +164,10 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     from datasets import Dataset
-    from peft import PeftModel
     from transformers import set_seed
-    from trl import SFTTrainer
 
     from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog
+    from rlhf.trainers.sft_runtime import SharedRuntimeSFTTrainer, UpdateGuard
 
     t0 = time.time()
     set_seed(cfg.run.seed)
@@ -193,7 +188,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     check_tokenizer(model, tokenizer)
     peft_config = None
     if adapter_dir is not None:  # continue training an existing adapter (its own r/targets apply)
-        model = PeftModel.from_pretrained(model, str(adapter_dir), is_trainable=True)
+        model = load_adapter(model, str(adapter_dir))
     elif cfg.lora.enabled:
         peft_config = lora_config(cfg, model)
     run_dir.write_json("data_stats.json", data.stats)
@@ -209,7 +204,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         s.eval_every,
         s.stop_at_accuracy,
     )
-    trainer = SFTTrainer(
+    guard = UpdateGuard(cfg.train, run_dir)
+    trainer = SharedRuntimeSFTTrainer(
+        train=cfg.train,
         model=model,
         args=sft_args(cfg, run_dir, eval_ds is not None),
         train_dataset=train_ds,
@@ -219,12 +216,15 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         callbacks=[
             MetricsLog(run_dir),
             heldout_eval,
+            guard,
             *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every),
         ],
     )
+    guard.clip_fn = trainer.accelerator.clip_grad_norm_
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
     train_out = trainer.train(resume_from_checkpoint=True if resume else None)
+    guard.raise_if_stopped()  # train.max_bad_steps non-finite steps in a row: checkpointed, stop here
     final_eval_loss = trainer.evaluate().get("eval_loss") if eval_ds is not None else None
     after = heldout_eval.run(trainer.model, step=trainer.state.global_step)
 

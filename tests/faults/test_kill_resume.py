@@ -122,3 +122,55 @@ def test_killed_from_outside_at_a_random_moment(tmp_path, repo_root, unkilled):
     assert [deterministic(m) for m in a] == [deterministic(m) for m in b]
     wa, wb = _weights(full), _weights(run)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+PRM_COMMON = [
+    "prm.num_train=24",
+    "prm.num_eval=4",
+    "prm.epochs=2",
+    "prm.batch_size=8",
+    "prm.max_length=96",
+    "run.save_every=2",
+    "run.keep_checkpoints=2",
+    "run.log_every=1",
+    "train.cpu_threads=1",
+    "lora.enabled=true",  # adapter + head in the checkpoint, lora dropout drawing from the restored RNG
+    "lora.r=4",
+    "tiny.hidden_size=64",
+    "tiny.num_heads=1",
+    "tiny.num_layers=1",
+    "tiny.intermediate_size=128",
+    "tiny.vocab_size=320",
+]
+
+
+@pytest.mark.slow
+def test_prm_killed_then_resumed_equals_an_unkilled_run(tmp_path, repo_root):
+    """The prm trainer on the shared runtime: SIGKILL in an update and mid-checkpoint, then --resume,
+    gives the unkilled run's metrics and bit-identical final PRM weights."""
+    from safetensors.torch import load_file
+
+    recipe_path = str(repo_root / "recipes" / "prm_train.yaml")
+    full = train(repo_root, [recipe_path, *PRM_COMMON, f"run.output_dir={tmp_path / 'full'}"])
+    assert full.returncode == 0, full.stderr[-3000:]
+    steps = max(m["step"] for m in metrics(tmp_path / "full") if "loss" in m)
+    assert steps >= 10
+
+    run = tmp_path / "killed"
+    # (kill point, the checkpoint the resume must start from); `update:S` dies in batch S + 1
+    plan = [("update:5", "step-000004"), ("checkpoint:8", "step-000006")]
+    for i, (point, expect) in enumerate(plan):
+        args = [recipe_path, *PRM_COMMON, f"run.output_dir={run}"] + (["--resume"] if i else [])
+        res = train(repo_root, args, COTRL_KILL_AT=point)
+        assert res.returncode == -signal.SIGKILL, (point, res.stderr[-2000:])
+        latest = latest_checkpoint(run / "checkpoints")
+        assert latest is not None and latest.name == expect, (point, latest)
+    done = train(repo_root, [recipe_path, *PRM_COMMON, f"run.output_dir={run}", "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "(next step 7)" in done.stderr
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]  # leftovers pruned
+    a, b = metrics(tmp_path / "full"), metrics(run)
+    assert [m["step"] for m in b if "loss" in m] == list(range(1, steps + 1))
+    assert [deterministic(m) for m in a] == [deterministic(m) for m in b]
+    wa, wb = (load_file(d / "prm" / "model.safetensors") for d in (tmp_path / "full", run))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -79,8 +79,8 @@ def test_sft_on_two_processes(tmp_path, repo_root, ddp_config, tiny_model_dir):
     r.write_text(f"""trainer: sft
 run: {{output_dir: {tmp_path / "run"}, device: cpu}}
 model: {{path: {tiny_model_dir}}}
-train: {{cpu_threads: 1}}
-sft: {{train_path: {data}, max_steps: 3, batch_size: 4, lr: 1.0e-2, eval_max_items: 2, eval_max_new_tokens: 4,
+train: {{cpu_threads: 1, lr: 1.0e-2}}
+sft: {{train_path: {data}, max_steps: 3, batch_size: 4, eval_max_items: 2, eval_max_new_tokens: 4,
       max_length: 48}}
 """)
     res = launch(repo_root, ddp_config, [str(r)])

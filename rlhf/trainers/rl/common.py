@@ -42,14 +42,11 @@ from rlhf.rollout.scoring import Scorer
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import distributed as dist
 from rlhf.runtime import killpoints
+from rlhf.runtime import optim as optim
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
 from rlhf.trainers.checks import check_estimator
 from rlhf.trainers.rl.faults import explain_oom
-
-
-class RunStopped(ValueError):
-    """The run stopped itself (e.g. K non-finite losses in a row); a checkpoint was written."""
 
 
 @dataclass
@@ -77,8 +74,8 @@ class RL:
     source: ProblemSource
     curriculum: Curriculum
     log: MetricsLog
+    bad: optim.BadSteps  # steps in a row skipped for a non-finite loss (train.max_bad_steps)
     step: int = 0
-    bad_steps: int = 0
     critic: Critic | None = None  # PPO's critic; None under GRPO
     extra: dict[str, Any] = field(default_factory=dict)  # loop state outside the checkpoint (fault streaks)
 
@@ -98,7 +95,6 @@ def optimizer_steps_per_rl_step(cfg: RunConfig) -> int:
 def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     """Validate, seed, load model/data/rewards/sampler, build optimizer+schedule, restore a checkpoint."""
     from accelerate.utils import set_seed
-    from transformers import get_cosine_with_min_lr_schedule_with_warmup
 
     validate_algo_names(cfg.algo)
     check_estimator(cfg, import_user_code=True)  # user code's own EstimatorInfo, before any model loads
@@ -125,14 +121,9 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
         cfg.reward_options.math_workers,
         timeout_s=cfg.faults.reward_timeout_s,
     )
-    params = [p for p in policy.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    total = cfg.train.steps * optimizer_steps_per_rl_step(cfg)
-    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
-        optimizer,
-        num_warmup_steps=cfg.train.warmup_steps,
-        num_training_steps=total,
-        min_lr_rate=cfg.train.min_lr_ratio,
+    optimizer = optim.build_optimizer(policy.model.parameters(), cfg.train)
+    scheduler = optim.build_scheduler(
+        optimizer, cfg.train, cfg.train.steps * optimizer_steps_per_rl_step(cfg)
     )
     model, optimizer, scheduler = accelerator.prepare(policy.model, optimizer, scheduler)
     if policy.ref_model is not None:
@@ -158,6 +149,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
         scorer=scorer,
         source=source,
         curriculum=Curriculum.start(cfg.data.curriculum, source.task_names),
+        bad=optim.BadSteps(cfg.train.max_bad_steps),
         log=MetricsLog(run_dir.metrics_path, cfg.run.report_to)
         if accelerator.is_main_process
         else dist.NullLog(),
@@ -392,23 +384,20 @@ def policy_update(
                     if isinstance(v, (int, float)) and math.isfinite(v):
                         sums[key] = sums.get(key, 0.0) + v
                         counts[key] = counts.get(key, 0) + 1
-            grad_norm = float("nan")
-            if finite and cfg.train.max_grad_norm > 0:
-                grad_norm = float(rl.accelerator.clip_grad_norm_(_trainable(rl), cfg.train.max_grad_norm))
-                finite = math.isfinite(grad_norm)
-            killpoints.reached("update", step)
-            if finite:
-                rl.optimizer.step()
-                rl.scheduler.step()
-                if rl.critic is not None:
-                    rl.critic.optimizer.step()
-                sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
+            done = optim.update(  # clip, then step (or skip on a non-finite loss or gradient)
+                [rl.optimizer, *([rl.critic.optimizer] if rl.critic is not None else [])],
+                rl.scheduler,
+                _trainable(rl),
+                cfg.train.max_grad_norm,
+                step=step,
+                loss_finite=finite,
+                clip_fn=rl.accelerator.clip_grad_norm_,
+            )
+            if done.applied:
+                sums["grad_norm"] = sums.get("grad_norm", 0.0) + done.grad_norm
                 counts["grad_norm"] = counts.get("grad_norm", 0) + 1
             else:
                 skipped += 1
-            rl.optimizer.zero_grad(set_to_none=True)
-            if rl.critic is not None:
-                rl.critic.optimizer.zero_grad(set_to_none=True)
     out = {k: sums[k] / counts[k] for k in sums}
     out["skipped_updates"] = float(skipped)
     out["lr"] = float(rl.scheduler.get_last_lr()[0])
@@ -435,7 +424,7 @@ def save(rl: RL, step: int) -> None:
     if rl.critic is not None:
         objects["critic"] = trainable_state_dict(rl.critic.model)
         objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
-    state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad_steps}
+    state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
     if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
         ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
     rl.accelerator.wait_for_everyone()
@@ -458,7 +447,7 @@ def resume(rl: RL) -> None:
         load_trainable_state_dict(rl.critic.model, objects["critic"])
         rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
     rl.curriculum.load_state_dict(state["curriculum"])
-    rl.bad_steps = int(state["bad_steps"])
+    rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
     ckpt.restore_rng(path)
     rl.sampler.sync_weights(rl.unwrapped)

@@ -17,8 +17,10 @@ One step, top to bottom:
    no critic values: see `rlhf.algos.ADVANTAGES.infos()`), a pure function of the batch;
    KL optionally folded into rewards.
 5. The loss named by `algo.loss` (clipped surrogate; GSPO), micro-batched with gradient
-   accumulation, clipped, one optimizer + LR-schedule step per mini-batch. A non-finite loss
-   skips the update; `train.max_bad_steps` of those in a row stop the run with a checkpoint.
+   accumulation, then one update per mini-batch through the shared runtime (`rlhf.runtime.optim`:
+   AdamW, warmup + cosine to `train.min_lr_ratio`, clipping at `train.max_grad_norm`). A non-finite
+   loss or gradient skips the update; `train.max_bad_steps` steps in a row with every update
+   skipped stop the run with a checkpoint.
 6. `sampler.sync_weights(model)` after the update, so the next rollouts use the new policy.
 7. Curriculum: each task's level moves to keep its group pass rate inside the band.
 8. Metrics to metrics.jsonl, a few samples to samples.jsonl, a checkpoint every
@@ -32,11 +34,22 @@ import time
 from typing import Any
 
 from rlhf.algos import ADVANTAGES, fold_kl_into_rewards
-from rlhf.config.recipe import RunConfig
+from rlhf.config.reads import Reads, keys_of
+from rlhf.config.recipe import AlgoSection, RunConfig, RunSection, TrainSection
 from rlhf.runtime.rundir import RunDir
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 from rlhf.trainers.rl import step as steps
+
+RL_SECTIONS = ("model", "tiny", "lora", "rewards", "data", "rollout", "reward_options", "vllm", "faults")
+READS = Reads(  # what a grpo recipe may set; anything else is refused before the run starts
+    sections=RL_SECTIONS,
+    keys={
+        "run": keys_of(RunSection, without=("log_every",)),  # every step is logged
+        "train": keys_of(TrainSection, without=("value_lr",)),  # no critic
+        "algo": keys_of(AlgoSection, without=("value_clip", "value_coef")),
+    },
+)
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:

@@ -11,7 +11,8 @@ Same loop as GRPO (see grpo.py) with two differences:
   The critic learns GAE's returns A + V (`rlhf.algos.critic_returns`), the values that
   estimator measures its advantages against.
 - The critic trains alongside the policy on the same micro-batches with PPO's clipped
-  value loss (`algo.value_coef`, `algo.value_clip`), with its own AdamW (`train.value_lr`).
+  value loss (`algo.value_coef`, `algo.value_clip`), with its own AdamW (`train.value_lr`, no
+  schedule), clipped together with the policy and skipped with it on a non-finite loss.
   PPO reuses each batch for `train.ppo_epochs` x `train.mini_batches` optimizer steps, so
   pi_old and the old values are computed once, before the first update.
 The final policy goes where GRPO's does (`adapter/` or `model/`); the critic's final weights
@@ -26,18 +27,32 @@ from typing import Any
 import torch
 
 from rlhf.algos import ADVANTAGES, critic_returns, fold_kl_into_rewards, value_loss
-from rlhf.config.recipe import RunConfig
+from rlhf.config.reads import Reads, keys_of
+from rlhf.config.recipe import AlgoSection, RunConfig, RunSection, TrainSection
 from rlhf.models.policy import load_value_model
+from rlhf.runtime import optim
 from rlhf.runtime.rundir import RunDir
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 from rlhf.trainers.rl import step as steps
+from rlhf.trainers.rl.grpo import RL_SECTIONS
+
+READS = Reads(  # what a ppo recipe may set; anything else is refused before the run starts
+    sections=RL_SECTIONS,
+    keys={
+        "run": keys_of(RunSection, without=("log_every",)),  # every step is logged
+        "train": keys_of(TrainSection),
+        "algo": keys_of(AlgoSection),
+    },
+)
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     rl = rc.setup(cfg, run_dir)  # also checks the estimator against this trainer (rlhf.trainers.checks)
     critic = load_value_model(cfg, rl.policy.model_path)
-    critic_opt = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=cfg.train.value_lr)
+    critic_params = [p for p in critic.parameters() if p.requires_grad]
+    critic_wd = 0.01  # torch AdamW's default, which the critic has always had
+    critic_opt = optim.adamw(critic_params, cfg.train.value_lr, weight_decay=critic_wd)
     critic, critic_opt = rl.accelerator.prepare(critic, critic_opt)
     rl.critic = rc.Critic(model=critic, optimizer=critic_opt)
     if run_dir.resume:

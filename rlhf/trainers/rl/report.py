@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -12,28 +10,7 @@ import torch
 from rlhf.algos import ADVANTAGES, EstimatorInfo, batch_holds, kl_penalty, masked_mean
 from rlhf.algos.types import RolloutBatch
 from rlhf.runtime.metrics import write_plots
-
-
-@contextlib.contextmanager
-def progress(total: int, start: int, label: str) -> Iterator[Any]:
-    """A rich progress bar; `bar.update(step_done, text)` after each step."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (
-        TextColumn(f"[bold]{label}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-    )
-    with Progress(*columns, transient=False) as prog:
-        task = prog.add_task(label, total=total, completed=start, info="")
-
-        class _Bar:
-            def update(self, done: int, info: str) -> None:
-                prog.update(task, completed=done, info=info)
-
-        yield _Bar()
+from rlhf.runtime.progress import progress as progress  # the loops call report.progress
 
 
 def step_info(record: dict[str, Any]) -> str:

@@ -69,15 +69,9 @@ def maybe_save(rl: rc.RL, step: int) -> None:
 
 
 def check_bad_steps(rl: rc.RL, step: int, stats: dict[str, float]) -> None:
-    """Count steps whose every update was skipped for a non-finite loss; stop after K in a row."""
-    if stats.get("skipped_updates", 0) >= rc.optimizer_steps_per_rl_step(rl.cfg):
-        rl.bad_steps += 1
-        print(f"cotrl: step {step}: non-finite loss, update skipped ({rl.bad_steps} in a row)")
-    else:
-        rl.bad_steps = 0
-    if rl.bad_steps >= rl.cfg.train.max_bad_steps:
+    """A step whose every update was skipped for a non-finite loss is bad (the shared policy,
+    `rlhf.runtime.optim.BadSteps`); after `train.max_bad_steps` in a row, checkpoint and stop."""
+    bad = stats.get("skipped_updates", 0) >= rc.optimizer_steps_per_rl_step(rl.cfg)
+    if rl.bad.record(bad, step):
         rc.save(rl, step)
-        raise rc.RunStopped(
-            f"stopped at step {step}: {rl.bad_steps} steps in a row had a non-finite loss "
-            f"(train.max_bad_steps={rl.cfg.train.max_bad_steps}); checkpoint saved in {rl.run_dir.checkpoints}"
-        )
+        raise rl.bad.error(step, rl.run_dir.checkpoints)

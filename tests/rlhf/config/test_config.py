@@ -126,3 +126,19 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         config.atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_moved_keys_say_where_they_live_now(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        from_dict(RunConfig, {"trainer": "sft", "sft": {"lr": 1e-3, "max_grad_norm": 0.5, "max_steps": 3}})
+    assert str(info.value) == "sft.lr moved to train.lr; sft.max_grad_norm moved to train.max_grad_norm"
+    for key, to in (
+        ("lr_scheduler", "train.lr_scheduler"),
+        ("warmup_ratio", "train.warmup_ratio"),
+        ("weight_decay", "train.weight_decay"),
+    ):
+        with pytest.raises(ConfigError, match=f"^sft.{key} moved to {to}$"):
+            from_dict(RunConfig, {"trainer": "sft", "sft": {key: 0}})
+    for key in ("lr", "warmup_ratio", "weight_decay"):
+        with pytest.raises(ConfigError, match=f"^prm.{key} moved to train.{key}$"):
+            load(RunConfig, write(tmp_path, "trainer: prm\n"), [f"prm.{key}=0.1"])  # an override too

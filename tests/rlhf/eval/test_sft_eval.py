@@ -88,7 +88,8 @@ def _sft(out: Path, model: Path, train: Path, **sft) -> dict:
         "trainer": "sft",
         "run": {"output_dir": str(out), "device": "cpu", "log_every": 1},
         "model": {"path": str(model)},
-        "sft": {"train_path": str(train), "batch_size": 4, "lr": 3e-3, "max_length": 64, **sft},
+        "train": {"lr": 3e-3},
+        "sft": {"train_path": str(train), "batch_size": 4, "max_length": 64, **sft},
     }
     cfg = config.from_dict(RunConfig, raw)
     return run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))

@@ -140,3 +140,18 @@ def test_logprobs_from_a_start_column_equal_the_full_ones(tiny_model_dir):
     torch.testing.assert_close(part[:, 2:], full[:, 2:], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ent_part[:, 2:], ent_full[:, 2:], rtol=1e-5, atol=1e-5)
     assert part[:, :2].abs().sum() == 0
+
+
+def test_one_apply_lora_for_the_prm_classifier_trains_adapters_and_head(tiny_model_dir):
+    from rewards.prm.model import load_backbone
+    from rlhf.models.policy import apply_lora
+
+    model = apply_lora(load_backbone(tiny_model_dir), _cfg(tiny_model_dir, lora=True), task_type="TOKEN_CLS")
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n or "score" in n for n in trainable)
+    assert any("score" in n for n in trainable)  # the head, through peft's modules_to_save
+    bad = dataclasses.replace(
+        _cfg(tiny_model_dir, lora=True), lora=LoraSection(enabled=True, target_modules=("qkv",))
+    )
+    with pytest.raises(ValueError, match="'qkv' not in the model"):
+        apply_lora(load_backbone(tiny_model_dir), bad, task_type="TOKEN_CLS")

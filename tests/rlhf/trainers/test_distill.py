@@ -80,3 +80,70 @@ def test_bad_teacher_or_verifier(repo_root, tmp_path, tiny_model_dir, override, 
     cfg = _cfg(repo_root, tmp_path, f"distill.teacher={tiny_model_dir}", override)
     with pytest.raises((ValueError, FileNotFoundError), match=needle):
         run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
+
+
+# ----------------------------------------------------------------------------- the shared runtime (through sft)
+
+
+def _distill(repo_root, tmp_path, name, teacher, *overrides, resume: bool = False) -> dict:
+    cfg = config.load(
+        RunConfig,
+        repo_root / "recipes" / "distill.yaml",
+        [
+            f"run.output_dir={tmp_path / name}",
+            f"distill.teacher={teacher}",
+            "distill.verifier=tests.e2e.helpers:accept_all",
+            "distill.require_correct_steps=false",
+            "distill.generate.n=4",
+            "distill.heldout=0",
+            "distill.samples_per_problem=2",
+            "distill.keep_per_problem=2",
+            "distill.max_new_tokens=8",
+            f"model.path={teacher}",
+            "sft.batch_size=4",
+            "sft.eval_max_items=0",
+            "sft.max_steps=2",
+            "train.cpu_threads=1",
+            *overrides,
+        ],
+    )
+    return run(cfg, prepare_run_dir(cfg, cfg.run.output_dir, resume=resume))
+
+
+@pytest.mark.slow
+def test_max_grad_norm_is_honoured(repo_root, tmp_path, tiny_model_dir):
+    from tests.rlhf.trainers.runtime_helpers import same_weights, weights
+
+    for name, norm in (("off", 0.0), ("huge", 1e9), ("tiny", 1e-7)):
+        _distill(repo_root, tmp_path, name, tiny_model_dir, f"train.max_grad_norm={norm}")
+    off, huge, tiny = (weights(tmp_path / n / "model") for n in ("off", "huge", "tiny"))
+    assert same_weights(off, huge) and not same_weights(off, tiny)
+
+
+def test_a_non_finite_student_loss_stops_after_max_bad_steps(
+    repo_root, tmp_path, tiny_model_dir, nan_model_dir
+):
+    from rlhf.runtime.optim import RunStopped
+
+    with pytest.raises(RunStopped, match=r"2 steps in a row had a non-finite loss \(train.max_bad_steps=2\)"):
+        _distill(
+            repo_root, tmp_path, "nan", tiny_model_dir, f"model.path={nan_model_dir}", "train.max_bad_steps=2"
+        )
+    assert (tmp_path / "nan" / "checkpoints" / "checkpoint-2").is_dir()
+
+
+@pytest.mark.slow
+def test_resume_continues_the_students_finetune(repo_root, tmp_path, tiny_model_dir):
+    import shutil
+
+    from tests.rlhf.trainers.runtime_helpers import same_weights, weights
+
+    common = ("run.save_every=1", "run.keep_checkpoints=3", "sft.max_steps=3")
+    _distill(repo_root, tmp_path, "full", tiny_model_dir, *common)
+    _distill(repo_root, tmp_path, "cut", tiny_model_dir, *common)
+    cut = tmp_path / "cut"
+    shutil.rmtree(cut / "checkpoints" / "checkpoint-3")
+    shutil.rmtree(cut / "model")
+    result = _distill(repo_root, tmp_path, "cut", tiny_model_dir, *common, resume=True)
+    assert result["steps"] == 3
+    assert same_weights(weights(tmp_path / "full" / "model"), weights(cut / "model"))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from rlhf.config import loader as config
 from rlhf.config.recipe import RunConfig
@@ -180,10 +181,124 @@ def test_prm_section_validation():
     assert cfg.trainer == "prm" and cfg.model.path == "tiny"
 
 
-def test_resume_is_refused_clearly(tmp_path):
-    cfg = config.from_dict(RunConfig, {"trainer": "prm", "run": {"output_dir": str(tmp_path / "r")}})
-    prepare_run_dir(cfg, cfg.run.output_dir)
+# ----------------------------------------------------------------------------- the shared runtime
+
+
+def prm_cfg(out, model, *overrides: str) -> RunConfig:
+    raw = {
+        "trainer": "prm",
+        "run": {"output_dir": str(out), "device": "cpu", "log_every": 1},
+        "model": {"path": str(model)},
+        "train": {"lr": 1e-3},
+        "prm": {"num_train": 12, "num_eval": 4, "epochs": 1, "batch_size": 8, "max_length": 96},
+    }
+    return config.from_dict(RunConfig, config.apply_overrides(raw, list(overrides)))
+
+
+def _train(cfg: RunConfig, resume: bool = False) -> dict:
     from rlhf.trainers.prm import run
 
-    with pytest.raises(ValueError, match="--overwrite"):
-        run(cfg, prepare_run_dir(cfg, cfg.run.output_dir, resume=True))
+    return run(cfg, prepare_run_dir(cfg, cfg.run.output_dir, resume=resume))
+
+
+def _metrics(out) -> list[dict]:
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_max_grad_norm_is_honoured(tmp_path, tiny_model_dir):
+    """0 only measures the norm (bit-identical to a huge limit); a tiny limit changes the update."""
+    from tests.rlhf.trainers.runtime_helpers import same_weights, weights
+
+    for name, norm in (("off", 0.0), ("huge", 1e9), ("tiny", 1e-7)):
+        _train(prm_cfg(tmp_path / name, tiny_model_dir, f"train.max_grad_norm={norm}"))
+    off, huge, tiny = (weights(tmp_path / n / "prm") for n in ("off", "huge", "tiny"))
+    assert same_weights(off, huge) and not same_weights(off, tiny)
+    norms = [r["grad_norm"] for r in _metrics(tmp_path / "tiny") if "grad_norm" in r]
+    assert norms and all(n > 1e-3 for n in norms)  # logged before clipping
+    assert (
+        norms[0] == [r["grad_norm"] for r in _metrics(tmp_path / "off") if "grad_norm" in r][0]
+    )  # same start
+
+
+def test_a_non_finite_loss_skips_the_update_and_stops_after_max_bad_steps(tmp_path, nan_model_dir):
+    from rlhf.models.policy import trainable_state_dict
+    from rlhf.runtime.checkpoint import load_checkpoint
+    from rlhf.runtime.optim import RunStopped
+    from tests.rlhf.trainers.runtime_helpers import same_weights
+
+    out = tmp_path / "nan"
+    cfg = prm_cfg(out, nan_model_dir, "train.max_bad_steps=2", "prm.num_train=24")
+    with pytest.raises(RunStopped, match=r"stopped at step 2: 2 steps in a row had a non-finite loss"):
+        _train(cfg)
+    assert [r.get("skipped") for r in _metrics(out) if "loss" in r] == ["non-finite loss"] * 2
+    objects, state = load_checkpoint(out / "checkpoints" / "step-000002", ["trainable"])
+    assert state["data_cursor"] == 2 and state["bad_steps"] == 2
+    from rewards.prm.model import load_backbone
+
+    torch.manual_seed(cfg.run.seed)  # the head is initialised from the seed, as in the run
+    start = trainable_state_dict(load_backbone(nan_model_dir))
+    body = {k: v for k, v in start.items() if not k.startswith("score")}
+    assert same_weights({k: objects["trainable"][k] for k in body}, body)  # no update touched them
+    assert not (out / "prm").exists()
+
+
+def test_resume_continues_from_the_last_checkpoint_to_the_same_weights(tmp_path, tiny_model_dir):
+    """What a kill between checkpoints leaves behind (no later checkpoint, no prm/), resumed, equals
+    the unkilled run bit for bit (tests/faults/test_kill_resume.py kills a real process)."""
+    import shutil
+
+    from tests.rlhf.trainers.runtime_helpers import same_weights, weights
+
+    extra = ("run.save_every=2", "lora.enabled=true", "lora.r=4", "prm.num_train=20", "prm.epochs=2")
+    full = _train(prm_cfg(tmp_path / "full", tiny_model_dir, *extra))
+    cut = tmp_path / "cut"
+    _train(prm_cfg(cut, tiny_model_dir, *extra))
+    last = sorted((cut / "checkpoints").iterdir())[-1]
+    assert last.name == f"step-{full['steps']:06d}"
+    shutil.rmtree(last)
+    shutil.rmtree(cut / "prm")
+    resumed = _train(prm_cfg(cut, tiny_model_dir, *extra), resume=True)
+    assert resumed["steps"] == full["steps"] and resumed["f1"] == full["f1"]
+    assert same_weights(weights(tmp_path / "full" / "prm"), weights(cut / "prm"))
+    a, b = _metrics(tmp_path / "full"), _metrics(cut)
+    assert [r["step"] for r in b if "loss" in r] == list(range(1, full["steps"] + 1))
+    drop = lambda r: {k: v for k, v in r.items() if k != "seconds"}  # noqa: E731
+    assert [drop(r) for r in a] == [drop(r) for r in b]
+
+
+def test_lora_adapter_path_continues_an_sft_adapter_under_the_prm_head(tmp_path, tiny_model_dir):
+    """lora.adapter_path on a PRM: a causal-LM (SFT) adapter keeps its weights, the head is trainable."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from rlhf.trainers.prm import load_model
+
+    lm = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
+    with torch.no_grad():
+        for n, p in lm.named_parameters():
+            if "lora_B" in n:
+                p.fill_(0.25)  # a trained adapter: B no longer zero
+    lm.save_pretrained(tmp_path / "sft" / "adapter")
+    cfg = prm_cfg(
+        tmp_path / "run", tiny_model_dir, "lora.enabled=true", f"lora.adapter_path={tmp_path / 'sft'}"
+    )
+    model = load_model(cfg, str(tiny_model_dir))
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert any("score" in n for n in trainable) and any("lora_A" in n for n in trainable)
+    assert all("lora_" in n or "score" in n for n in trainable)
+    assert all(bool((p == 0.25).all()) for n, p in trainable.items() if "lora_B" in n)
+    with pytest.raises(ValueError, match="lora.adapter_path is set but lora.enabled is false"):
+        load_model(
+            prm_cfg(tmp_path / "r2", tiny_model_dir, f"lora.adapter_path={tmp_path / 'sft'}"),
+            str(tiny_model_dir),
+        )
+    bad = prm_cfg(
+        tmp_path / "r3", tiny_model_dir, "lora.enabled=true", "lora.target_modules=[query_key_value]"
+    )
+    with pytest.raises(ValueError, match="'query_key_value' not in the model"):
+        load_model(bad, str(tiny_model_dir))
+    ckpt = prm_cfg(tmp_path / "r4", tiny_model_dir, "lora.enabled=true", "model.gradient_checkpointing=true")
+    assert load_model(ckpt, str(tiny_model_dir)).get_base_model().is_gradient_checkpointing

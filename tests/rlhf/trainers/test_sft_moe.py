@@ -86,11 +86,11 @@ def test_qwen2_moe_lora_sft(tmp_path):
             "run": {"output_dir": str(tmp_path / "run"), "device": "cpu"},
             "model": {"path": str(model_dir)},
             "lora": {"enabled": True, "r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]},
+            "train": {"lr": 1e-2},
             "sft": {
                 "train_path": str(data),
                 "max_steps": 2,
                 "batch_size": 4,
-                "lr": 1e-2,
                 "eval_max_items": 2,
                 "eval_max_new_tokens": 4,
                 "max_length": 64,

@@ -120,7 +120,7 @@ def test_recipes_parse_with_the_issue_defaults(repo_root):
         0.1,
         ("q_proj", "v_proj"),
     )
-    assert dom.sft.lr_scheduler == "cosine" and dom.sft.domain_ratio >= 0.3 and dom.sft.completion_only_loss
+    assert dom.train.lr_scheduler == "cosine" and dom.sft.domain_ratio >= 0.3 and dom.sft.completion_only_loss
     ws = load_recipe(repo_root / "recipes/sft_warmstart.yaml")
     assert ws.model.path == "tiny" and not ws.lora.enabled and ws.sft.generate.task == "integer_arithmetic"
     grpo = load_recipe(repo_root / "recipes/grpo_lora_domain.yaml")

@@ -11,6 +11,7 @@ import torch
 from rlhf.config import loader as config
 from rlhf.config.recipe import RunConfig
 from rlhf.runtime.rundir import prepare_run_dir
+from tests.rlhf.trainers.runtime_helpers import same_weights
 
 ROWS = [
     {
@@ -29,17 +30,19 @@ def data_file(tmp_path_factory) -> Path:
     return p
 
 
-def make_cfg(out: Path, model: Path | str, data: Path, lora: dict | None = None, **sft) -> RunConfig:
+def make_cfg(
+    out: Path, model: Path | str, data: Path, lora: dict | None = None, train: dict | None = None, **sft
+) -> RunConfig:
     raw = {
         "trainer": "sft",
         "run": {"output_dir": str(out), "device": "cpu", "log_every": 1},
         "model": {"path": str(model)},
         "lora": lora or {"enabled": False},
+        "train": {"lr": 1e-2, **(train or {})},
         "sft": {
             "train_path": str(data),
             "max_steps": 3,
             "batch_size": 4,
-            "lr": 1e-2,
             "eval_max_items": 4,
             "eval_max_new_tokens": 8,
             "eval_fraction": 0.1,
@@ -239,3 +242,85 @@ def test_a_killed_sft_run_resumes_to_the_same_weights(tmp_path, tiny_model_dir, 
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(b[k], a[k], rtol=0, atol=0, msg=k)
+
+
+# ----------------------------------------------------------------------------- the shared runtime
+
+
+def _one_step(tmp_path: Path, name: str, model: Path, data: Path, **train_knobs) -> dict[str, torch.Tensor]:
+    cfg = make_cfg(tmp_path / name, model, data, train=train_knobs, max_steps=1, eval_max_items=0)
+    _, root = train(cfg)
+    return _weights(root / "model")
+
+
+@pytest.mark.slow
+def test_max_grad_norm_is_honoured(tmp_path, tiny_model_dir, data_file):
+    """0 only measures the norm (a huge limit gives the same weights, bit for bit); a tiny limit
+    shrinks the first AdamW step below eps and so changes the update."""
+    off = _one_step(tmp_path, "off", tiny_model_dir, data_file, max_grad_norm=0.0)
+    huge = _one_step(tmp_path, "huge", tiny_model_dir, data_file, max_grad_norm=1e9)
+    tiny = _one_step(tmp_path, "tiny", tiny_model_dir, data_file, max_grad_norm=1e-7)
+    base = _weights(tiny_model_dir)
+    assert same_weights(off, huge) and not same_weights(off, base)
+    assert not same_weights(tiny, off)
+    moved = lambda w: sum(float((w[k] - base[k]).abs().sum()) for k in base)  # noqa: E731
+    assert moved(tiny) < moved(off) / 10  # clipped to 1e-7 the step is far smaller
+    logged = [json.loads(x) for x in (tmp_path / "tiny" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["grad_norm"] for r in logged if "grad_norm" in r][0] > 1.0  # the norm before clipping
+
+
+def test_a_non_finite_loss_skips_the_update_and_stops_after_max_bad_steps(tmp_path, nan_model_dir, data_file):
+    from rlhf.runtime.optim import RunStopped
+
+    cfg = make_cfg(
+        tmp_path / "nan", nan_model_dir, data_file, train={"max_bad_steps": 2}, max_steps=4, eval_max_items=0
+    )
+    with pytest.raises(
+        RunStopped,
+        match=r"stopped at step 2: 2 steps in a row had a non-finite loss \(train.max_bad_steps=2\)",
+    ):
+        train(cfg)
+    root = tmp_path / "nan"
+    rows = [json.loads(x) for x in (root / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r.get("skipped_update")] == [1, 2]
+    saved = _weights(root / "checkpoints" / "checkpoint-2")  # the stop writes a checkpoint...
+    assert same_weights(saved, _weights(nan_model_dir))  # ...of weights no skipped update touched
+    assert not (root / "model").exists()
+
+
+@pytest.mark.slow
+def test_shared_optimizer_and_schedule_give_the_weights_transformers_gave(
+    tmp_path, tiny_model_dir, data_file
+):
+    """The SFT trainer's numbers did not move: transformers building AdamW (fused), the cosine
+    schedule and clipping from SFTConfig, as the sft trainer configured it before the shared
+    runtime, and `train:` through rlhf.runtime.optim give bit-identical weights after 4 steps."""
+    import dataclasses
+
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, set_seed
+    from trl import SFTTrainer
+
+    from rlhf.models.policy import load_tokenizer
+    from rlhf.trainers.sft import prepare_data, sft_args
+
+    knobs = {"warmup_ratio": 0.25, "min_lr_ratio": 0.0, "optimizer": "adamw_fused", "max_grad_norm": 0.5}
+    cfg = make_cfg(tmp_path / "new", tiny_model_dir, data_file, train=knobs, max_steps=4, eval_max_items=0)
+    _, root = train(cfg)
+
+    set_seed(cfg.run.seed)
+    data = prepare_data(cfg)
+    run_dir = prepare_run_dir(cfg, tmp_path / "old")
+    args = dataclasses.replace(
+        sft_args(cfg, run_dir, False), lr_scheduler_type="cosine", warmup_steps=1, max_grad_norm=0.5
+    )
+    assert args.optim == "adamw_torch_fused" and args.learning_rate == 1e-2
+    old = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+        args=args,
+        train_dataset=Dataset.from_list([e.to_record() for e in data.train]),
+        processing_class=load_tokenizer(cfg, str(tiny_model_dir)),
+    )
+    old.train()
+    new = _weights(root / "model")
+    assert same_weights({k: v.detach() for k, v in old.model.state_dict().items() if k in new}, new)
