@@ -1,4 +1,4 @@
-"""Rule-based step verifier: parse the claims of each step and check them with exact arithmetic
+"""Step segmentation (`segment`) and the rule-based step verifier: parse the claims of each step and check them with exact arithmetic
 and sympy against the problem. Entry points: `first_error(problem, steps)` and
 `verify_steps(problem, steps)` (one `StepVerdict` per step)."""
 

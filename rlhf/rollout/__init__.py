@@ -1,4 +1,6 @@
-"""Rollout engines behind one `Sampler` protocol (see `rlhf.rollout.base`).
+"""Rollout engines behind one `Sampler` protocol (see `rlhf.rollout.base`), plus what
+works on rollouts: the weight-sync parity probe (`parity`), scoring with rewards (`scoring`) and
+Math-Shepherd Monte Carlo step labels (`mc_labels`).
 
 Backends are registered lazily so that choosing `transformers` never imports vllm.
 A factory has the signature `make_sampler(model, tokenizer, cfg: RunConfig) -> Sampler`.
