@@ -99,12 +99,13 @@ class RuleStepReward:
                 return None
 
         pairs = list(zip(problems, steps))
-        if len(pairs) > 1 and any(c is not None and c.code for c in contexts.values()):
-            # code traces run their execution facts in the sandbox: threads overlap the waits
-            with ThreadPoolExecutor(min(len(pairs), self.max_workers or os.cpu_count() or 1)) as pool:
-                scored = list(pool.map(one, pairs))
-        else:
-            scored = [one(p) for p in pairs]
+        # code traces run their execution facts in the sandbox: threads overlap those waits
+        code = [i for i, (p, _) in enumerate(pairs) if getattr(contexts[p.id], "code", False)]
+        pooled: dict[int, list[float | None] | None] = {}
+        if len(code) > 1:
+            with ThreadPoolExecutor(min(len(code), self.max_workers or os.cpu_count() or 1)) as pool:
+                pooled = dict(zip(code, pool.map(one, [pairs[i] for i in code])))
+        scored = [pooled[i] if i in pooled else one(pair) for i, pair in enumerate(pairs)]
         out = []
         for (_, spans), s in zip(pairs, scored):
             self.errors += s is None

@@ -167,15 +167,16 @@ def test_the_facts_of_one_trace_run_in_one_sandbox_call(monkeypatch):
 
 
 def test_rule_step_reward_scores_code_traces_together():
-    problems = [Problem.from_dict(SQ), Problem.from_dict(MEAN), Problem.from_dict(SQ)]
-    traces = [["sq(2) = 4", "sq(3) = 8", "hmm"], ["mean([2, 4]) = 3.0"], ["sq(1) = 1"]]
+    arith = {"id": "a", "task": "integer_arithmetic", "prompt": "Compute 7 * 3.", "answer": "21"}
+    problems = [Problem.from_dict(d) for d in (SQ, MEAN, arith, SQ)]
+    traces = [["sq(2) = 4", "sq(3) = 8", "hmm"], ["mean([2, 4]) = 3.0"], ["7 * 3 = 22"], ["sq(1) = 1"]]
     spans = [[StepSpan(i, i + 1, t) for i, t in enumerate(tr)] for tr in traces]
     pooled = STEP_REWARDS.get("rule")()
     serial = STEP_REWARDS.get("rule")(max_workers=1)
     assert (
         pooled.score_steps(problems, spans)
         == serial.score_steps(problems, spans)
-        == [[1.0, 0.0, None], [1.0], [1.0]]
+        == [[1.0, 0.0, None], [1.0], [0.0], [1.0]]
     )
     with pytest.raises(ValueError, match="max_workers"):
         STEP_REWARDS.get("rule")(max_workers=0)
