@@ -190,6 +190,30 @@ def test_cases(
     return cases
 
 
+def wrong_outputs(out: Any) -> tuple[tuple[Any, str], ...]:
+    """Plausible wrong results of a call, for error injection into execution facts: an element
+    off by one, a dropped or an extra element, the wrong order, a changed letter. Integers
+    need none (`data_gen.core.perturb` slips them itself)."""
+    if isinstance(out, str):
+        cands = [(out[:-1], "dropped_char")] if out else [("a", "spurious_char")]
+        i = next((k for k, c in enumerate(out) if c.isalpha()), None)
+        if i is not None:
+            cands.append((out[:i] + out[i].swapcase() + out[i + 1 :], "wrong_char"))
+        return tuple(cands)
+    if isinstance(out, list):
+        if not out:
+            return (([0], "spurious_element"),)
+        last = out[-1]
+        changed = last + 1 if isinstance(last, int) else ("Fizz" if last != "Fizz" else str(len(out)))
+        return (
+            (out[:-1], "dropped_element"),
+            (out[:-1] + [changed], "wrong_element"),
+            (out[::-1], "wrong_order"),
+            (out + [last], "extra_element"),
+        )
+    return ()
+
+
 def tests_text(spec: Spec, cases: list[tuple[tuple[Any, ...], Any]]) -> str:
     return "".join(f"assert {call_text(spec, a)} == {out!r}\n" for a, out in cases)
 

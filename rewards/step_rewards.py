@@ -3,7 +3,8 @@
 Registered in `rewards.registry.STEP_REWARDS`:
 - ``rule``: the rule-based verifier (`rewards.steps`): correct -> `correct` (1.0),
   incorrect -> `incorrect` (0.0), neutral and unverifiable -> None by default (no signal,
-  masked, never a silent 0).
+  masked, never a silent 0). Code traces run their execution facts in the sandbox, several
+  traces at once (`max_workers`).
 - ``prm``: a trained process reward model directory (`path`), batched; P(step is good).
 - ``function``: your own `fn(problem, step_texts) -> list[float | None]` named as
   ``package.module:fn``; a class implementing `StepReward` can also be named directly.
@@ -19,7 +20,9 @@ each of its steps and is counted in `errors`.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewards.registry import load_object
@@ -59,7 +62,13 @@ class RuleStepReward:
         incorrect: float = 0.0,
         neutral: float | None = None,
         unverifiable: float | None = None,
+        max_workers: int | None = None,
     ) -> None:
+        """`max_workers`: traces scored at once when code traces run in the sandbox (default:
+        one per CPU)."""
+        if max_workers is not None and max_workers < 1:
+            raise ValueError(f"rule: max_workers must be >= 1, got {max_workers}")
+        self.max_workers = max_workers
         self.values = {
             Verdict.CORRECT: correct,
             Verdict.INCORRECT: incorrect,
@@ -72,16 +81,35 @@ class RuleStepReward:
         self, problems: Sequence[Problem], steps: Sequence[Sequence[StepSpan]]
     ) -> list[list[float | None]]:
         contexts: dict[str, Any] = {}
-        out = []
-        for problem, spans in zip(problems, steps):
-            try:
-                if problem.id not in contexts:
+        for problem in problems:
+            if problem.id not in contexts:
+                try:
                     contexts[problem.id] = build_context(problem)
-                verdicts = verify_steps(problem, _texts(spans), contexts[problem.id])
-                out.append([self.values[v.verdict] for v in verdicts])
-            except Exception:  # noqa: BLE001 - model output must never stop training
-                self.errors += 1
-                out.append([None] * len(spans))
+                except Exception:  # noqa: BLE001 - model output must never stop training
+                    contexts[problem.id] = None
+
+        def one(pair: tuple[Problem, Sequence[StepSpan]]) -> list[float | None] | None:
+            problem, spans = pair
+            try:
+                ctx = contexts[problem.id]
+                if ctx is None:
+                    return None
+                return [self.values[v.verdict] for v in verify_steps(problem, _texts(spans), ctx)]
+            except Exception:  # noqa: BLE001
+                return None
+
+        pairs = list(zip(problems, steps))
+        # code traces run their execution facts in the sandbox: threads overlap those waits
+        code = [i for i, (p, _) in enumerate(pairs) if getattr(contexts[p.id], "code", False)]
+        pooled: dict[int, list[float | None] | None] = {}
+        if len(code) > 1:
+            with ThreadPoolExecutor(min(len(code), self.max_workers or os.cpu_count() or 1)) as pool:
+                pooled = dict(zip(code, pool.map(one, [pairs[i] for i in code])))
+        scored = [pooled[i] if i in pooled else one(pair) for i, pair in enumerate(pairs)]
+        out = []
+        for (_, spans), s in zip(pairs, scored):
+            self.errors += s is None
+            out.append([None] * len(spans) if s is None else s)
         return out
 
 

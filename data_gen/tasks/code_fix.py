@@ -16,6 +16,7 @@ from data_gen.code_specs import (
     test_cases,
     tests_text,
     validate_tests,
+    wrong_outputs,
 )
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
@@ -30,7 +31,7 @@ class CodeFix:
     name = "code_fix"
     description = "fix the bug in a given Python function; hidden assert tests"
     config_cls = CodeFixConfig
-    injectable = False
+    injectable = True  # a corrupted trace states the expected result wrongly
 
     def sample(self, rng: random.Random, cfg: CodeFixConfig) -> dict[str, Any]:
         spec = make_spec(rng)
@@ -54,7 +55,8 @@ class CodeFix:
             f"Write the corrected function.\n\n```python\n{buggy or spec.source}```"
         )
         args, out = params["failing"] or cases[0]
-        steps = [f"Expected: {call_text(spec, args)} = {out!r}"]
+        shown = tamper.at(0, out, extra=lambda: wrong_outputs(out))
+        steps = [f"Expected: {call_text(spec, args)} = {shown!r}"]
         return Solution(
             prompt,
             spec.source,

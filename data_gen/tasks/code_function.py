@@ -2,7 +2,7 @@
 
 The prompt shows one example; the hidden tests are asserts over edge and random inputs.
 Steps are execution facts (`name(args) = result`), one per shown test, which a checker
-verifies by running the reference. The reference passes its tests in the project's
+verifies by running the program (`rewards.steps`); error injection states one result wrongly. The reference passes its tests in the project's
 sandbox before an item is emitted.
 """
 
@@ -12,7 +12,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from data_gen.code_specs import call_text, code_score, make_spec, test_cases, tests_text, validate_tests
+from data_gen.code_specs import (
+    call_text,
+    code_score,
+    make_spec,
+    test_cases,
+    tests_text,
+    validate_tests,
+    wrong_outputs,
+)
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 
@@ -27,7 +35,7 @@ class CodeFunction:
     name = "code_function"
     description = "write a Python function from a spec; hidden assert tests"
     config_cls = CodeFunctionConfig
-    injectable = False
+    injectable = True  # a corrupted trace states one wrong execution fact
 
     def sample(self, rng: random.Random, cfg: CodeFunctionConfig) -> dict[str, Any]:
         spec = make_spec(rng)
@@ -40,7 +48,10 @@ class CodeFunction:
             f"Write a Python function `{spec.name}({spec.args})` that returns {spec.doc}. "
             f"Example: {call_text(spec, ex_args)} == {ex_out!r}."
         )
-        steps = [f"Check: {call_text(spec, a)} = {out!r}" for a, out in cases[: params["shown"]]]
+        steps = [
+            f"Check: {call_text(spec, a)} = {tamper.at(k, out, extra=lambda out=out: wrong_outputs(out))!r}"
+            for k, (a, out) in enumerate(cases[: params["shown"]])
+        ]
         return Solution(
             prompt,
             spec.source,

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from data_gen.code_specs import code_score, make_spec, test_cases, validate_stdio
+from data_gen.code_specs import code_score, make_spec, test_cases, validate_stdio, wrong_outputs
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 MAIN = (
@@ -34,7 +34,7 @@ class CodeStdio:
         "write a program reading integers from stdin and printing a result; hidden stdin/stdout cases"
     )
     config_cls = CodeStdioConfig
-    injectable = False
+    injectable = True  # a corrupted trace states one wrong execution fact
 
     def sample(self, rng: random.Random, cfg: CodeStdioConfig) -> dict[str, Any]:
         spec = make_spec(rng)
@@ -53,7 +53,9 @@ class CodeStdio:
         )
         program = spec.source + "\n\n" + MAIN.format(name=spec.name)
         steps = [
-            f"Case {i + 1}: {spec.name}({list(a[0])!r}) = {out!r}" for i, (a, out) in enumerate(cases[:3])
+            f"Case {i + 1}: {spec.name}({list(a[0])!r}) = "
+            f"{tamper.at(i, out, extra=lambda out=out: wrong_outputs(out))!r}"
+            for i, (a, out) in enumerate(cases[:3])
         ]
         return Solution(
             prompt, program, steps, {"cases": io, "entry_point": spec.name, "step_check": "execution"}

@@ -66,6 +66,9 @@ class ExecResult:
     detail: str = ""
     wall_s: float = 0.0
     isolation: dict[str, bool] = field(default_factory=dict)  # which confinement layers took effect
+    # how each test ended, in order, as far as the run got: for `run_tests` one per top-level
+    # assert ("passed" or the exception's name), for `run_stdio` one status per case
+    outcomes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class _Raw:
     stderr: bytes
     truncated: bool
     full_stdout: bytes
+    outcomes: tuple[str, ...] = ()  # one per assert that ended, in order (function mode)
 
 
 def _clean_env(work: str) -> dict[str, str]:
@@ -127,9 +131,10 @@ def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_
         if ended is None:
             ended = _run_fresh(root, job, tests, limits)
         wait_status, cpu, wall, timed_out, result_text = ended
-        msgs = [json.loads(x) for x in result_text.splitlines() if x.startswith("{")]
+        msgs = _messages(result_text)
         ready = next((m["ready"] for m in msgs if "ready" in m), None)
         result = next((m["result"] for m in msgs if "result" in m), None)
+        outcomes = _outcomes(msgs)
         keep = limits.keep_output_bytes
         so, so_trunc = _head(
             os.path.join(root, "stdout"), keep if not want_stdout else limits.fsize_bytes + 1
@@ -146,9 +151,37 @@ def execute(job: dict[str, Any], tests: str | None, limits: SandboxLimits, want_
             se,
             so_trunc or se_trunc or len(so) > keep,
             so,
+            outcomes,
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _messages(text: str) -> list[dict[str, Any]]:
+    """The runner's JSON lines; a line cut short by a kill is skipped."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict):
+                out.append(msg)
+    return out
+
+
+def _outcomes(msgs: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Per-assert outcomes streamed by the runner, in order, up to the first gap."""
+    got: dict[int, str] = {}
+    for m in msgs:
+        o = m.get("outcome")
+        if isinstance(o, list) and len(o) == 2 and isinstance(o[0], int) and isinstance(o[1], str):
+            got.setdefault(o[0], o[1])
+    out: list[str] = []
+    while len(out) in got:
+        out.append(got[len(out)])
+    return tuple(out)
 
 
 def _run_fresh(root: str, job: dict[str, Any], tests: str | None, limits: SandboxLimits):
@@ -384,7 +417,15 @@ def classify_process_end(raw: _Raw, limits: SandboxLimits) -> tuple[str, str] | 
     return None
 
 
-def to_result(raw: _Raw, status: str, detail: str, n_passed: int = 0, n_total: int = 0) -> ExecResult:
+def to_result(
+    raw: _Raw,
+    status: str,
+    detail: str,
+    n_passed: int = 0,
+    n_total: int = 0,
+    outcomes: tuple[str, ...] | None = None,
+) -> ExecResult:
+    """`outcomes` defaults to the per-assert outcomes the runner streamed."""
     assert status in STATUSES, status
     return ExecResult(
         passed=status == "passed",
@@ -397,6 +438,7 @@ def to_result(raw: _Raw, status: str, detail: str, n_passed: int = 0, n_total: i
         detail=detail[:1000],
         wall_s=raw.wall_s,
         isolation=dict(raw.ready or {}),
+        outcomes=raw.outcomes if outcomes is None else outcomes,
     )
 
 

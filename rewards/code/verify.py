@@ -121,13 +121,17 @@ def run_stdio(
     limits: SandboxLimits | None = None,
     stop_on_failure: bool = False,
     strict: bool = False,
+    stop_on_timeout: bool = False,
 ) -> ExecResult:
-    """Run the program once per (stdin, expected stdout) case; passed only if every case passes."""
+    """Run the program once per (stdin, expected stdout) case; passed only if every case passes.
+    `outcomes` holds each case's status (passed, failed, timeout, crashed) as far as it got;
+    `stop_on_timeout` runs no case after one that timed out (bounds the time of many cases)."""
     lim = SandboxLimits(cpu_s=timeout_s) if limits is None else limits
     pairs = [(c["input"], c["output"]) if isinstance(c, dict) else (c[0], c[1]) for c in cases]
     if not pairs:
         return sandbox_error("no stdin/stdout cases given")
     n_pass, first_bad, last = 0, None, None
+    outcomes: list[str] = []
     for i, (stdin, expected) in enumerate(pairs):
         try:
             raw = execute({"mode": "stdio", "program": program, "stdin": stdin}, None, lim, want_stdout=True)
@@ -144,18 +148,19 @@ def run_stdio(
             ok, why = compare_output(expected, raw.full_stdout.decode("utf-8", "replace"), strict)
             ended = None if ok else ("failed", why)
         last = raw
+        outcomes.append("passed" if ended is None else ended[0])
         if ended is None:
             n_pass += 1
             continue
         if ended[0] == "sandbox_error":
-            return to_result(raw, *ended)
+            return to_result(raw, *ended, outcomes=tuple(outcomes))
         first_bad = first_bad or (ended[0], f"case {i + 1}: {ended[1]}")
-        if stop_on_failure:
+        if stop_on_failure or (stop_on_timeout and ended[0] == "timeout"):
             break
     assert last is not None
     if first_bad is None:
-        return to_result(last, "passed", "", n_pass, len(pairs))
-    return to_result(last, first_bad[0], first_bad[1], n_pass, len(pairs))
+        return to_result(last, "passed", "", n_pass, len(pairs), tuple(outcomes))
+    return to_result(last, first_bad[0], first_bad[1], n_pass, len(pairs), tuple(outcomes))
 
 
 @dataclass(frozen=True)

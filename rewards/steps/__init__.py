@@ -1,6 +1,7 @@
-"""Step segmentation (`segment`) and the rule-based step verifier: parse the claims of each step and check them with exact arithmetic
-and sympy against the problem. Entry points: `first_error(problem, steps)` and
-`verify_steps(problem, steps)` (one `StepVerdict` per step)."""
+"""Step segmentation (`segment`) and the rule-based step verifier: parse the claims of each step and check them
+with exact arithmetic and sympy against the problem, and, in code tasks, run their execution facts
+(`execution`). Entry points: `first_error(problem, steps)` and `verify_steps(problem, steps)` (one
+`StepVerdict` per step)."""
 
 from rewards.steps.context import Context, build_context
 from rewards.steps.parse import Claim, extract_claims

@@ -19,6 +19,7 @@ from typing import Any
 import sympy
 
 from rewards.steps.evaluate import Undefined, Unverifiable, to_sympy
+from rewards.steps.execution import ProgramInfo, reference_program
 from rewards.steps.parse import canonical, extract_claims, parse_expression, variables
 from rewards.types import Problem
 
@@ -34,6 +35,12 @@ class Context:
     restated: frozenset[tuple[str, str]] = frozenset()  # (lhs, rhs) canonical pairs the problem states
     checkable: bool = True  # False for tasks whose steps are not maths (code)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # code tasks: execution facts ("f(2) = 4", "input '3' prints '9'") are run, against the
+    # trace's own program or else this reference; `prefix`/`entry_point` complete a bare body
+    code: bool = False
+    reference: ProgramInfo | None = None
+    prefix: str = ""
+    entry_point: str = ""
 
     @property
     def known(self) -> set[str]:
@@ -51,9 +58,17 @@ def as_problem(problem: Problem | dict[str, Any]) -> Problem:
 def build_context(problem: Problem | dict[str, Any]) -> Context:
     p = as_problem(problem)
     if any(h in p.task.lower() for h in CODE_TASK_HINTS) or "tests" in p.meta or "entry_point" in p.meta:
-        # code: the prompt's `x = x + 4` is an assignment, not an equation; only the steps'
-        # own arithmetic (execution facts such as "x: 4 + 4 = 8") and the answer are checked
-        return Context(task=p.task, answer=p.answer, notes=("code",))
+        # code: the prompt's `x = x + 4` is an assignment, not an equation; the steps' own
+        # arithmetic ("x: 4 + 4 = 8"), their execution facts (run) and the answer are checked
+        return Context(
+            task=p.task,
+            answer=p.answer,
+            notes=("code",),
+            code=True,
+            reference=reference_program(p),
+            prefix=str(p.meta.get("prefix") or ""),
+            entry_point=str(p.meta.get("entry_point") or ""),
+        )
     texts = [p.prompt] + [str(p.meta[k]) for k in ("equation", "equations", "expression") if k in p.meta]
     claims = [c for t in texts for c in extract_claims(t)]
     restated = set()

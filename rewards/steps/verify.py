@@ -2,7 +2,8 @@
 
 A step is
 - ``incorrect`` when any of its claims is false (an arithmetic slip, a derived equation the
-  solution does not satisfy, a wrong final answer, a division by zero);
+  solution does not satisfy, a wrong final answer, a division by zero, an execution fact
+  such as ``f([1, 2]) = 4`` that the program does not bear out);
 - ``correct`` when at least one claim checks and none fails;
 - ``neutral`` when its only claims restate the problem or define a new name ("let t = 12");
 - ``unverifiable`` when it has no claim the checker can decide (prose, code, unknown names).
@@ -11,6 +12,10 @@ Pairs of a chain ``a = b = c`` are checked left to right ((a, b), then (b, c)), 
 "2*x = 11 - 3 = 8" is two checks. A name defined in one step ("t = 3 * 4 = 12") is known in
 later steps. Checking is local: after a first error, steps that consistently reuse the wrong
 value may pass, which is what "first error" evaluation needs.
+
+In code tasks the execution facts of a trace (`rewards.steps.execution`) are run in the
+sandbox, all in one batch, against the trace's own program or else the item's reference; a
+fact that cannot be run (no program, sandbox error, timeout) leaves its step unverifiable.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from rewards.steps.evaluate import (
     to_fraction,
     to_sympy,
 )
+from rewards.steps.execution import check_facts, extract_facts, prose, trace_program
 from rewards.steps.parse import (
     Claim,
     Node,
@@ -45,6 +51,9 @@ from rewards.types import Problem
 _ANSWER_IS = re.compile(
     r"(?i)\b(?:final answer|the answer|answer)\s*(?:is|:)\s*:?\s*([^\s,;]+(?:\s*/\s*\d+)?)"
 )
+
+
+_FACT_OUTCOME = {True: "correct", False: "incorrect", None: "unknown"}
 
 
 class Verdict(str, Enum):
@@ -71,8 +80,26 @@ def verify_steps(
     ctx = context or build_context(as_problem(problem))
     if not ctx.checkable:
         return [StepVerdict(Verdict.UNVERIFIABLE, f"task {ctx.task!r} has no maths to check") for _ in steps]
+    texts = [str(step) for step in steps]
+    executed = _execute(ctx, texts) if ctx.code else [(t, []) for t in texts]
     defs: dict[str, Any] = {}
-    return [_verify_step(str(step), ctx, defs) for step in steps]
+    return [_verify_step(step, ctx, defs, rest, facts) for step, (rest, facts) in zip(texts, executed)]
+
+
+def _execute(ctx: Context, steps: list[str]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Run the execution facts of a code trace (one batch): per step, its text with the facts
+    blanked out (they are not arithmetic) and each fact's outcome."""
+    program = trace_program(steps, ctx.prefix, ctx.entry_point) or ctx.reference
+    facts = [f for i, text in enumerate(prose(steps)) for f in extract_facts(text, i, program)]
+    truths = check_facts(program, facts) if facts else []
+    out: list[tuple[str, list[tuple[str, str]]]] = []
+    for i, step in enumerate(steps):
+        mine = [(f, t) for f, t in zip(facts, truths) if f.step == i]
+        rest = step
+        for f, _ in mine:
+            rest = rest[: f.start] + " " * (f.end - f.start) + rest[f.end :]
+        out.append((rest, [(_FACT_OUTCOME[t], f.source) for f, t in mine]))
+    return out
 
 
 def first_error(problem: Problem | dict[str, Any], steps: Sequence[str]) -> int:
@@ -86,15 +113,19 @@ def first_error(problem: Problem | dict[str, Any], steps: Sequence[str]) -> int:
 # ---------------------------------------------------------------------- one step
 
 
-def _verify_step(step: str, ctx: Context, defs: dict[str, Any]) -> StepVerdict:
+def _verify_step(
+    step: str, ctx: Context, defs: dict[str, Any], claims_text: str, facts: list[tuple[str, str]]
+) -> StepVerdict:
+    """`claims_text` is the step with its execution facts blanked out; `facts` their outcomes."""
     results: list[tuple[str, str]] = []  # (outcome, claim source)
     ans = answer_text(step)
     if ans is None:
-        m = _ANSWER_IS.search(step)
+        m = _ANSWER_IS.search(claims_text)
         ans = m.group(1).rstrip(".") if m else None
     if ans is not None:
         results.append((_check_answer(ans, ctx.answer), f"answer {ans!r} vs {ctx.answer!r}"))
-    for claim in extract_claims(step):
+    results += facts
+    for claim in extract_claims(claims_text):
         for outcome in _check_claim(claim, ctx, defs):
             results.append((outcome, claim.source))
     for outcome, source in results:

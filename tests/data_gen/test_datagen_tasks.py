@@ -76,6 +76,20 @@ def test_code_steps_are_true_execution_facts(items, task):
         assert it["meta"]["step_check"] == "execution"
 
 
+@pytest.mark.parametrize("task", [t for t in CODE_TASKS if t != "code_output"])
+def test_code_injection_states_one_execution_fact_wrongly(items, task):
+    for it in items[task]:
+        env: dict = {}
+        exec(it["answer"].split("\nimport sys")[0], env)  # our own reference (stdio main stripped)
+        for target in range(len(it["solution_steps"])):
+            bad = corrupt_item(it, target)
+            assert bad["first_wrong"] == target and bad["answer"] == it["answer"]
+            for k, (gold, step) in enumerate(zip(it["solution_steps"], bad["steps"], strict=True)):
+                lhs, rhs = step.split(": ", 1)[1].split(" = ", 1)
+                assert (eval(lhs, env) == eval(rhs)) == (k != target), (step, gold)
+                assert (step == gold) == (k != target)
+
+
 @pytest.mark.parametrize(
     "task", [t for t in SYMPY_STEP_TASKS if getattr(GENERATORS.get(t), "injectable", False)]
 )

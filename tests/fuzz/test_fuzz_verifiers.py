@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,6 +102,53 @@ def test_step_verifier_gives_one_verdict_per_step(problem, steps):
     out = verify_steps(problem, steps)
     assert len(out) == len(steps) and all(isinstance(v.verdict, Verdict) for v in out)
     assert time.perf_counter() - t0 < SLACK * max(1, len(steps))
+
+
+CODE = {
+    "id": "c",
+    "task": "code_function",
+    "prompt": "Write sq(n).",
+    "answer": "def sq(n):\n    return n * n\n",
+    "meta": {"entry_point": "sq", "tests": "assert sq(3) == 9\n"},
+}
+# execution facts that have to stay bounded: huge literals and results, deep nesting, hostile
+# programs in the answer (loops, sleeps, exits, output floods), unbalanced brackets and quotes
+CODE_NASTY = [
+    "sq(3) = 9",
+    "sq(",
+    "sq(" * 300,
+    "sq([" + "[" * 300 + "]) = 1",
+    "sq(" + "9" * 5000 + ") = 1",
+    "sq(2) = " + "1" * 5000,
+    "sq(10**9) = 1",
+    "sq('a' * 10) = 1",
+    "pow(10, 100000000) = 1",
+    "sorted([3, 1]) = [1, 3]",
+    "len('x') -> 1",
+    "sq(2) is None",
+    "input '1' prints '1'",
+    "```python",
+    "```",
+    "<answer>def sq(n):\n    while True:\n        pass\n</answer>",
+    "<answer>import time\ndef sq(n):\n    time.sleep(60)\n</answer>",
+    "<answer>import os\nos._exit(0)\ndef sq(n):\n    return 1\n</answer>",
+    "<answer>def sq(n):\n    print('x' * 10**8)\n    return 1\n</answer>",
+    "<answer>def sq(n):\n    return [[]] * 10**8\n</answer>",
+    "'",
+    '"',
+    "sq(1) = '",
+]
+code_text = st.lists(st.one_of(st.sampled_from(CODE_NASTY), math_text), max_size=4).map(" ".join)
+
+
+@pytest.mark.slow  # hostile programs run into the sandbox's CPU and wall limits (seconds each)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(code_text, max_size=4))
+def test_step_verifier_on_code_traces_gives_one_verdict_per_step_in_time(steps):
+    t0 = time.perf_counter()
+    out = verify_steps(CODE, steps)
+    assert len(out) == len(steps) and all(isinstance(v.verdict, Verdict) for v in out)
+    assert time.perf_counter() - t0 < 30.0  # one sandbox batch per trace (4 s wall each) and a fallback
 
 
 @SETTINGS

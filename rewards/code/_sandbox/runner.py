@@ -165,22 +165,36 @@ def run_function_tests(job: dict, libc, result_fd: int, tests_fd: int) -> dict:
                 fds,
             )
         ns["candidate"] = ns[entry]
-    return _finish(pid, _run_statements(str(tests), ns, entry), fds)
+
+    def report(k: int, outcome: str) -> None:
+        os.write(result_fd, (json.dumps({"outcome": [k, outcome]}) + "\n").encode())
+
+    return _finish(pid, _run_statements(str(tests), ns, entry, report), fds)
 
 
-def _run_statements(tests: str, ns: dict, entry: str | None) -> dict:
-    """Each top-level assert is one test; a HumanEval `check(candidate)` is one test."""
+def _run_statements(tests: str, ns: dict, entry: str | None, report=None) -> dict:
+    """Each top-level assert is one test; a HumanEval `check(candidate)` is one test.
+
+    `report(k, outcome)` is called as the k-th assert ends ("passed", or the name of the
+    exception it raised): the host keeps these even when a later test times out, so the
+    tests that ran still count."""
     tree = ast.parse(tests)
     n_pass = n_total = 0
     first_failure = ""
     calls = list(tree.body)
+    k = -1  # index of the current assert, for `report`
     for node in calls:
         is_test = isinstance(node, ast.Assert)
         n_total += is_test
+        k += is_test
         try:
             exec(compile(ast.Module([node], []), "<tests>", "exec"), ns)  # noqa: S102
             n_pass += is_test
+            if is_test and report is not None:
+                report(k, "passed")
         except RemoteDied as exc:
+            if is_test and report is not None:
+                report(k, "RemoteDied")
             return {
                 "status": "program_died",
                 "n_passed": n_pass,
@@ -188,6 +202,8 @@ def _run_statements(tests: str, ns: dict, entry: str | None) -> dict:
                 "detail": f"the program's process ended during the tests ({exc})",
             }
         except Exception as exc:  # noqa: BLE001 - a failing or erroring statement fails the run
+            if is_test and report is not None:
+                report(k, type(exc).__name__)
             n_total += not is_test
             first_failure = first_failure or f"line {node.lineno}: {_describe(exc)}"
     if entry and callable(ns.get("check")):

@@ -29,6 +29,19 @@ def test_failed_asserts_are_counted_and_described():
     assert "line 2" in r.detail
 
 
+def test_each_assert_reports_how_it_ended():
+    program = ADD + "def boom():\n    raise KeyError('k')\n"
+    r = run_tests(program, "x = 1\nassert add(1, 2) == 3\nassert add(2, 2) == 5\nboom()\nassert boom()\n")
+    assert r.outcomes == ("passed", "AssertionError", "KeyError")  # one per assert, not per statement
+
+
+def test_outcomes_before_a_timeout_are_kept():
+    program = "def f(n):\n    while n < 0:\n        pass\n    return n\n"
+    tests = "assert f(1) == 1\nassert f(2) == 3\nassert f(-1) == 1\nassert f(4) == 4\n"
+    r = run_tests(program, tests, timeout_s=1)
+    assert r.status == "timeout" and r.outcomes[:2] == ("passed", "AssertionError") and len(r.outcomes) <= 3
+
+
 def test_humaneval_check_with_entry_point_and_helpers():
     program = "def poly(xs, x):\n    return sum(c * x ** i for i, c in enumerate(xs))\n\ndef root(xs):\n    return 0.0\n"
     tests = "def check(candidate):\n    assert abs(poly([0, 2], candidate([0, 2]))) < 1e-9\n"
@@ -106,6 +119,14 @@ def test_stdio_cases():
     r = run_stdio(program, [("1 2\n", "3\n"), ("5 5\n", "10\n"), ("0 0\n", "1\n")])
     assert r.status == "failed" and (r.n_passed, r.n_total) == (2, 3) and "case 3" in r.detail
     assert run_stdio(program, [{"input": "2 3", "output": "5"}]).passed
+
+
+def test_stdio_outcomes_per_case_and_stop_on_timeout():
+    program = "n = int(input())\nwhile n == 0:\n    pass\nprint(2 * n)\n"
+    cases = [("1\n", "2"), ("2\n", "5"), ("x\n", "1"), ("0\n", "0"), ("3\n", "6")]
+    r = run_stdio(program, cases, timeout_s=1, stop_on_timeout=True)
+    assert r.outcomes == ("passed", "failed", "crashed", "timeout")  # no case after the timeout
+    assert run_stdio(program, cases[:3], timeout_s=1).outcomes == ("passed", "failed", "crashed")
 
 
 def test_stdio_nonzero_exit_is_crashed():
