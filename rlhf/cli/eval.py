@@ -54,6 +54,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from rlhf.runtime.progress import quiet_libraries
+
+    quiet_libraries()
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:

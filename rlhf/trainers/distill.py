@@ -88,17 +88,16 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
         stop=cfg.rollout.stop,
         seed=cfg.run.seed,
     )
-    from rich.progress import Progress
+    from rlhf.runtime.progress import progress
 
     outs = []
     chunk = 32
-    with Progress() as prog:
-        task = prog.add_task("teacher sampling", total=len(problems))
+    with progress(len(problems), 0, "teacher sampling") as bar:
         for i in range(0, len(prompts), chunk):
             outs += sampler.generate(
                 prompts[i : i + chunk], dataclasses.replace(params, seed=cfg.run.seed + i)
             )
-            prog.update(task, completed=min(i + chunk, len(prompts)))
+            bar.update(min(i + chunk, len(prompts)), "problems")
     flat_p = [p for p in problems for _ in range(d.samples_per_problem)]
     flat_c = [c for comps in outs for c in comps]
     scores = verifier(flat_p, [c.text for c in flat_c])

@@ -120,7 +120,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     log = MetricsLog(run_dir.metrics_path, cfg.run.report_to)
     t0 = time.perf_counter()
     rng = random.Random(cfg.run.seed)
-    with progress(total, fit.step, "prm") as bar:
+    with progress(total, fit.step, "prm", cfg.run.log_every) as bar:
         for epoch in range(p.epochs):
             order = list(range(len(encoded)))
             rng.shuffle(order)  # replayed for finished epochs too, so a resumed run sees the same order

@@ -158,15 +158,16 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
         bf16=cfg.model.dtype == "bfloat16" and torch.cuda.is_available(),
         report_to=list(cfg.run.report_to) or "none",
         dataset_num_proc=None,
-        disable_tqdm=False,
+        disable_tqdm=True,  # the run's own progress display (sft_callbacks.ProgressLog) shows the loop
     )
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
 
-    from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog
+    from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog, ProgressLog
     from rlhf.trainers.sft_runtime import SharedRuntimeSFTTrainer, UpdateGuard
 
     t0 = time.time()
@@ -215,11 +216,13 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         peft_config=peft_config,
         callbacks=[
             MetricsLog(run_dir),
+            ProgressLog("sft", cfg.run.log_every),
             heldout_eval,
             guard,
             *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every),
         ],
     )
+    trainer.remove_callback(PrinterCallback)  # its printed log dicts are folded into ProgressLog
     guard.clip_fn = trainer.accelerator.clip_grad_norm_
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))
