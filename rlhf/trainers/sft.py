@@ -44,6 +44,7 @@ from rlhf.models.policy import (
 )
 from rlhf.runtime import distributed as dist
 from rlhf.runtime.rundir import RunDir, find_adapter
+from rlhf.runtime.threads import apply_threads
 
 READS = Reads(  # what an sft recipe may set; anything else is refused before the run starts
     sections=("run", "model", "tiny", "lora", "sft"),
@@ -172,8 +173,6 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
     t0 = time.time()
     set_seed(cfg.run.seed)
-    if cfg.train.cpu_threads:  # shared with the RL trainers: 1 is fastest for tiny models on a busy CPU
-        torch.set_num_threads(cfg.train.cpu_threads)
     s = cfg.sft
     if s.qlora:
         _qlora_config(cfg)  # platform check before data and model work
@@ -186,6 +185,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path)
+    apply_threads(cfg.train.cpu_threads, model)  # auto: by the model's size (rlhf.runtime.threads)
     check_tokenizer(model, tokenizer)
     peft_config = None
     if adapter_dir is not None:  # continue training an existing adapter (its own r/targets apply)

@@ -45,6 +45,7 @@ from rlhf.runtime import killpoints
 from rlhf.runtime import optim as optim
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.threads import apply_threads
 from rlhf.trainers.checks import check_estimator
 from rlhf.trainers.rl.faults import explain_oom
 
@@ -98,8 +99,6 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
 
     validate_algo_names(cfg.algo)
     check_estimator(cfg, import_user_code=True)  # user code's own EstimatorInfo, before any model loads
-    if cfg.train.cpu_threads:
-        torch.set_num_threads(cfg.train.cpu_threads)
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
@@ -114,6 +113,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
             cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None
         )
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
+    apply_threads(cfg.train.cpu_threads, policy.model)  # auto: by the model's size
     scorer = Scorer(
         cfg.rewards,
         policy.tokenizer,
