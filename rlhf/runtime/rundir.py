@@ -5,6 +5,9 @@ Every trainer writes through `RunDir` and every reader (`cotrl export`, `cotrl e
 below are the only place the layout is spelled:
 
     config.resolved.yaml   the recipe as run (with --resume it must match)
+    base_model.json        where a local `model.path` was when the run started: relative to the
+                           run directory and absolute, so the run can be moved and read from any
+                           working directory
     metrics.jsonl          one JSON line per logged step
     samples.jsonl          a few completions per step (RL) or per evaluation (SFT)
     plots/                 PNG curves
@@ -31,6 +34,7 @@ overwrite, so a typo in a command line never clobbers a finished run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ from data_gen.writers import atomic_write_text
 from rlhf.config.loader import save_resolved, to_dict
 
 CONFIG_NAME = "config.resolved.yaml"
+BASE_NAME = "base_model.json"
 METRICS_NAME = "metrics.jsonl"
 SAMPLES_NAME = "samples.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
@@ -143,14 +148,47 @@ class RunDir:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
 
     def base_model(self) -> tuple[str, str]:
-        """(base model path, dtype) the run trained on: `model.path`, or its own `tiny_model/`."""
+        """(base model path, dtype) the run trained on: its own `tiny_model/`, or `model.path`.
+
+        A local `model.path` is found through `base_model.json`, first relative to this run
+        directory (the run and its base moved together, or a cwd other than the one the run was
+        started from), then where it was when the run started (only the run moved). A run
+        without that record (older, or a hub id) gives `model.path` as written."""
         model = self.config().get("model") or {}
         path = str(model.get("path") or "")
+        dtype = str(model.get("dtype") or "float32")
         if path == "tiny":
-            path = str(self.tiny_model_dir)
+            return str(self.tiny_model_dir), dtype
         if not path:
             raise ValueError(f"{self.config_path}: model.path is empty")
-        return path, str(model.get("dtype") or "float32")
+        record = self.root / BASE_NAME
+        if not record.is_file():
+            return path, dtype
+        where = json.loads(record.read_text(encoding="utf-8"))
+        tried = [Path(os.path.normpath(self.root / where["relative_to_run"])), Path(where["absolute"])]
+        for candidate in tried:
+            if candidate.exists():
+                return str(candidate), dtype
+        raise FileNotFoundError(
+            f"base model of run {self.root} not found: model.path {path!r} is neither at "
+            f"{tried[0]} (where it was relative to the run) nor at {tried[1]} (where it was when "
+            "the run started); pass --base BASE_DIR"
+        )
+
+    def record_base(self, model_path: str) -> None:
+        """Write `base_model.json` for a local `model.path` (nothing for `tiny` or a hub id)."""
+        local = Path(model_path).expanduser()
+        if model_path in ("", "tiny") or not local.exists():
+            return
+        absolute = local.resolve()
+        self.write_json(
+            BASE_NAME,
+            {
+                "path": model_path,
+                "relative_to_run": os.path.relpath(absolute, self.root.resolve()),
+                "absolute": str(absolute),
+            },
+        )
 
     def final_model(self) -> FinalModel:
         """The run's final artefact, or a ValueError saying what the directory holds instead."""
@@ -243,6 +281,7 @@ def prepare_run_dir(
         sub.mkdir(exist_ok=True)
     if not resume:
         save_resolved(cfg, run.config_path)
+        run.record_base(cfg.model.path)
     return run
 
 
