@@ -90,6 +90,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 FORMATS = ("jsonl", "parquet", "hf")
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+def check_format(path: str | os.PathLike[str], fmt: str, flag: str = "--format") -> None:
+    """Refuse a format that contradicts the output's extension (Parquet bytes under a `.jsonl`
+    name, a `datasets` directory called `x.parquet`): every reader picks the format by suffix."""
+    target = Path(path)
+    implied = SUFFIX_FORMATS.get(target.suffix.lower())
+    if implied is None or implied == fmt:
+        return
+    wanted = {
+        "jsonl": "a .jsonl name",
+        "parquet": "a .parquet name",
+        "hf": "a directory name without a suffix",
+    }
+    raise ValueError(
+        f"{flag} {fmt} contradicts the output {target} (a {target.suffix} name means {implied}); "
+        f"give {wanted[fmt]}, or drop {flag}"
+    )
+
+
 _JSON_COLUMNS = ("difficulty", "meta")
 
 

@@ -21,6 +21,8 @@ def skip_step(
 ) -> None:
     """A batch with nothing to learn from (e.g. every reward None): logged, shown, checkpointed on schedule."""
     record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
+    if col.skip_detail:
+        record["skipped_why"] = col.skip_detail
     rl.log.log(record)
     if bar is not None:
         bar.update(step + 1, f"skipped: {col.skip_reason}")
