@@ -270,10 +270,9 @@ def prepare_run_dir(
     run = RunDir(root=root, resume=resume)
     if resume and not run.config_path.is_file():
         raise ValueError(f"--resume: {root} holds no run to resume (no {CONFIG_NAME})")
+    extended = False
     if resume and run.config() != to_dict(cfg):
-        raise ValueError(
-            f"--resume: the recipe differs from the one {root} was started with ({run.config_path})"
-        )
+        extended = check_extension(run.config(), to_dict(cfg), run.config_path)
     if overwrite and has_run:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -282,7 +281,56 @@ def prepare_run_dir(
     if not resume:
         save_resolved(cfg, run.config_path)
         run.record_base(cfg.model.path)
+    elif extended:
+        save_resolved(cfg, run.config_path)  # the new budget is the recipe a later --resume must match
     return run
+
+
+# Keys a resumed run may raise: the step budget, and with it the LR schedule's length
+# (`rlhf.runtime.optim.Schedule`; a resumed RL run stretches its schedule to the new total).
+EXTENDABLE_KEYS = ("train.steps",)
+
+
+def check_extension(old: dict[str, Any], new: dict[str, Any], where: Path) -> bool:
+    """True when `new` only raises the step budget of `old` (the run is extended); otherwise a
+    ValueError naming every key that differs."""
+    changed = config_diff(old, new)
+    keys = [c.partition(":")[0] for c in changed]
+    if keys and all(k in EXTENDABLE_KEYS for k in keys):
+        before, after = old["train"]["steps"], new["train"]["steps"]
+        if isinstance(before, int) and isinstance(after, int) and after > before:
+            import sys
+
+            print(
+                f"cotrl: --resume extends the run from train.steps={before} to {after}; the LR schedule "
+                f"is stretched to the new total (as if the run had started with train.steps={after}), "
+                "so the LR rises from the end of the old curve to the new curve's value and decays to "
+                "train.min_lr_ratio * lr at the last step",
+                file=sys.stderr,
+            )
+            return True
+    hint = "; only train.steps may change on --resume, and only upward (it extends the run)" if keys else ""
+    raise ValueError(
+        f"--resume: the recipe differs from the one {where.parent} was started with ({where}): "
+        + "; ".join(changed)
+        + hint
+    )
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """`key: old -> new` for every dotted key whose value differs (lists compared whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in new:
+                out.append(f"{path}: {old[key]!r} -> (absent)")
+            elif key not in old:
+                out.append(f"{path}: (absent) -> {new[key]!r}")
+            else:
+                out += config_diff(old[key], new[key], path)
+        return out
+    return [] if old == new else [f"{prefix}: {old!r} -> {new!r}"]
 
 
 def _jsonable(value: Any) -> Any:

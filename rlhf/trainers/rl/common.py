@@ -456,7 +456,9 @@ def resume(rl: RL) -> None:
     )
     load_trainable_state_dict(rl.unwrapped, objects["trainable"])
     rl.optimizer.load_state_dict(objects["optimizer"])
+    planned = dataclasses.replace(optim.schedule_of(rl.scheduler))
     rl.scheduler.load_state_dict(objects["scheduler"])
+    optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
     if rl.critic is not None:
         load_trainable_state_dict(rl.critic.model, objects["critic"])
         rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
