@@ -19,7 +19,7 @@ from typing import Any
 
 from data_gen.core import MAX_LEVEL, SPLITS
 from data_gen.registry import GENERATORS
-from data_gen.writers import FORMATS, check_output, write_items
+from data_gen.writers import FORMATS, check_format, check_output, write_items
 
 
 def add_parser(subparsers) -> None:
@@ -122,6 +122,7 @@ def run(args) -> int:
     configs = resolve_configs(tasks, args.difficulty, _parse_sets(args.set))
     out = Path(args.out)
     fmt = args.format or ("parquet" if out.suffix == ".parquet" else "jsonl")
+    check_format(out, fmt)  # --format parquet --out x.jsonl would write Parquet under a JSONL name
     targets = [out] + (
         [_export_path(out, "prm", fmt), _export_path(out, "processbench", fmt)] if args.prm else []
     )

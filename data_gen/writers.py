@@ -18,12 +18,51 @@ from pathlib import Path
 from typing import Any
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (`os.umask` sets it, and
+    for that instant another thread would create files with mode 0666)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike[str]) -> None:
+    """Give `path` (and, for a directory, everything under it) the modes a plain `open` or `mkdir`
+    would have given: `tempfile` creates files 0600 and directories 0700 whatever the umask, so a
+    file written through a temp name and renamed would otherwise be private to its owner."""
+    mask = current_umask()
+    root = Path(path)
+    if not root.is_dir():
+        os.chmod(root, 0o666 & ~mask)
+        return
+    os.chmod(root, 0o777 & ~mask)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), 0o777 & ~mask)
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            executable = os.stat(full).st_mode & 0o100
+            os.chmod(full, (0o777 if executable else 0o666) & ~mask)
+
+
+def make_temp_dir(target: Path, suffix: str = "") -> Path:
+    """A temp directory beside `target` (for a build-then-rename write) with the umask's mode."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent))
+    honour_umask(tmp)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temp path beside `path` to write; renamed over `path` when the block succeeds.
 
     On any failure the temp file is removed and an existing `path` is left as it was, so a
-    reader never sees a half-written file.
+    reader never sees a half-written file. The file ends with the mode the umask gives a new
+    file (0644 under umask 022), not mkstemp's 0600.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,6 +70,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        honour_umask(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -50,6 +90,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 FORMATS = ("jsonl", "parquet", "hf")
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+
+
+def check_format(path: str | os.PathLike[str], fmt: str, flag: str = "--format") -> None:
+    """Refuse a format that contradicts the output's extension (Parquet bytes under a `.jsonl`
+    name, a `datasets` directory called `x.parquet`): every reader picks the format by suffix."""
+    target = Path(path)
+    implied = SUFFIX_FORMATS.get(target.suffix.lower())
+    if implied is None or implied == fmt:
+        return
+    wanted = {
+        "jsonl": "a .jsonl name",
+        "parquet": "a .parquet name",
+        "hf": "a directory name without a suffix",
+    }
+    raise ValueError(
+        f"{flag} {fmt} contradicts the output {target} (a {target.suffix} name means {implied}); "
+        f"give {wanted[fmt]}, or drop {flag}"
+    )
+
+
 _JSON_COLUMNS = ("difficulty", "meta")
 
 
@@ -112,9 +173,10 @@ def write_hf(rows: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> in
     data = _columnar(rows)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp = make_temp_dir(target, suffix=".tmp")
     try:
         Dataset.from_list(data).save_to_disk(str(tmp / "ds"))
+        honour_umask(tmp / "ds")
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old")

@@ -56,6 +56,9 @@ class Combined:
         str, float
     ]  # flat metrics (reward/<name>/mean, .../none, .../latency_s, .../status/<s>, .../fault/<kind>)
     faults: list[bool] = ()  # type: ignore[assignment]  # per completion: some weighted reward faulted on it
+    all_none: dict[str, str] = field(
+        default_factory=dict
+    )  # spec name -> why it gave None for the whole batch
 
 
 class CombinedReward:
@@ -87,6 +90,7 @@ class CombinedReward:
         if len(problems) != len(completions):
             raise ValueError(f"{len(problems)} problems but {len(completions)} completions")
         per: dict[str, list[float | None]] = {}
+        all_none: dict[str, str] = {}
         stats: dict[str, float] = {}
         faulted = [False] * len(completions)
         for spec, reward in zip(self.specs, self.rewards):
@@ -95,6 +99,9 @@ class CombinedReward:
             latency = time.perf_counter() - t0
             per[spec.name] = got.scores
             stats.update(_component_stats(spec.name, per[spec.name], latency, reward))
+            reason = none_reason(problems, got.scores, reward, got.faults)
+            if reason is not None:
+                all_none[spec.name] = reason
             for kind, n in Counter(f for f in got.faults if f).items():
                 stats[f"reward/{spec.name}/fault/{kind}"] = float(n)
             if spec.weight != 0:
@@ -105,7 +112,7 @@ class CombinedReward:
         stats["reward/total/none"] = float(len(totals) - len(valid))
         stats["reward/total/faulted"] = float(sum(faulted))
         self.last_stats = stats
-        return Combined(totals, per, stats, faulted)
+        return Combined(totals, per, stats, faulted, all_none)
 
     def _total(self, i: int, per: dict[str, list[float | None]]) -> float | None:
         parts = [(spec.weight, per[spec.name][i]) for spec in self.specs if spec.weight != 0]
@@ -118,6 +125,29 @@ class CombinedReward:
 
     def __call__(self, problems: Sequence[Problem], completions: Sequence[str]) -> list[float | None]:
         return self.score(problems, completions).totals
+
+
+def none_reason(
+    problems: Sequence[Problem], scores: Sequence[float | None], reward: Any, faults: Sequence[Any] = ()
+) -> str | None:
+    """Why a reward gave None for every completion of a batch (None when some score is a number).
+
+    A whole batch of None is almost always set-up, not model output: problems without the
+    answer a verifier compares against, a dataset column under another name, a crashing
+    reward. The reason names what the batch shows so the user can tell which."""
+    if not scores or any(s is not None for s in scores):
+        return None
+    n = len(scores)
+    faulted = Counter(f for f in faults if f)
+    if faulted:
+        return f"it faulted on {sum(faulted.values())} of {n} ({', '.join(f'{k}={v}' for k, v in faulted.items())})"
+    if all(not str(p.answer).strip() for p in problems):
+        return f"none of the {n} problems has an answer to compare against (empty `answer`)"
+    statuses = getattr(reward, "statuses", None)
+    if callable(statuses) and statuses():
+        counted = ", ".join(f"{k}={v}" for k, v in Counter(statuses()).items())
+        return f"it returned None for all {n} completions (verdicts: {counted})"
+    return f"it returned None for all {n} completions"
 
 
 def _component_stats(name: str, scores: list[float | None], latency: float, reward: Any) -> dict[str, float]:

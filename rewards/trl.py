@@ -17,6 +17,7 @@ The adapter is picklable (it rebuilds the reward from its name and params), and 
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -102,6 +103,7 @@ class TRLReward:
         problems = self.problems(list(prompts or []), len(comps), columns)
         reward = self._build()
         scores = list(reward(problems, comps))
+        self._warn_if_all_none(problems, scores, reward, columns)
         log_metric = columns.get("log_metric")
         if callable(log_metric) and scores:
             log_metric(f"{self.__name__}/unverifiable_frac", sum(s is None for s in scores) / len(scores))
@@ -110,6 +112,30 @@ class TRLReward:
                 for status, count in Counter(statuses()).items():
                     log_metric(f"{self.__name__}/status/{status}", count / len(scores))
         return scores
+
+    def _warn_if_all_none(
+        self, problems: list[Problem], scores: list[float | None], reward: Any, columns: dict[str, Any]
+    ) -> None:
+        """A batch where this reward is None for every completion teaches nothing (TRL turns None
+        into NaN and skips it): say why, once per reason."""
+        from rewards.combine import none_reason
+
+        reason = none_reason(problems, scores, reward)
+        if reason is None:
+            return
+        if self.answer_column not in columns:
+            present = sorted(k for k in columns if k not in _TRL_ARGS)
+            reason = (
+                f"the dataset has no {self.answer_column!r} column (TRL passes dataset columns by name; "
+                f"columns: {', '.join(present) or 'none'}); rename it, or "
+                f"trl_reward({self.reward_name!r}, answer_column=...)"
+            )
+        warned = self.__dict__.setdefault("_warned", set())
+        if reason not in warned:
+            warned.add(reason)
+            warnings.warn(
+                f"reward {self.reward_name!r} gave None for the whole batch: {reason}", stacklevel=3
+            )
 
 
 def trl_reward(name: str, answer_column: str = "answer", **params: Any) -> TRLReward:

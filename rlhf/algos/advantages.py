@@ -54,6 +54,7 @@ def _centred_outcomes(batch: RolloutBatch, scale_std: bool, eps: float) -> Tenso
     "grpo",
     info=EstimatorInfo(
         reads=frozenset({"outcomes"}),
+        needs_group=True,
         description="(r - group mean) / group std on every token (`scale_std: false`: no std)",
     ),
 )
@@ -70,6 +71,7 @@ def grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     "dr_grpo",
     info=EstimatorInfo(
         reads=frozenset({"outcomes"}),
+        needs_group=True,
         description="r - group mean on every token, never std-scaled (Dr.GRPO)",
     ),
 )
@@ -85,6 +87,7 @@ def dr_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     "rloo",
     info=EstimatorInfo(
         reads=frozenset({"outcomes"}),
+        needs_group=True,
         description="r - mean of the other samples of the group",
     ),
 )

@@ -31,12 +31,17 @@ class EstimatorInfo:
     rewards reaches it, `algo.kl_in_reward`) when it reads ``token_rewards`` and needs a
     critic when it reads ``values``. ``parts``: for an estimator made of others, (label,
     estimator name) pairs; each part's mean |advantage| is logged as ``adv_<label>_abs``.
+    ``needs_group``: the advantage is relative to the other samples of the same prompt, so a
+    group of one (`rollout.n: 1`) makes every advantage 0 and the run learns nothing.
     ``description``: one line, the README table's last column.
     """
 
     reads: frozenset[str]
     description: str
     parts: tuple[tuple[str, str], ...] = ()
+    needs_group: bool = (
+        False  # the baseline is the other samples of the prompt: rollout.n=1 gives 0 everywhere
+    )
 
     def __post_init__(self) -> None:
         reads = frozenset((self.reads,) if isinstance(self.reads, str) else self.reads)

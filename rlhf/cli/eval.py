@@ -1,4 +1,4 @@
-"""`cotrl eval CHECKPOINT (--task NAME | --data FILE) [--k 8] [--backend auto]`.
+"""`cotrl eval CHECKPOINT (--task NAME | --data FILE) [--k 8] [--backend auto] [--threads auto]`.
 
 The SFT trainer's held-out curve goes through the same evaluator (`rlhf.eval.sft`), so
 `cotrl eval` on its saved model reproduces the accuracy it logged (`--metric` set to the
@@ -48,12 +48,23 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--batch-size", type=int, default=0, help="transformers backend: rows decoded at once (0: all)"
     )
+    p.add_argument(
+        "--threads",
+        default="auto",
+        help="torch intra-op threads: auto (1 for a model under 20M parameters on CPU, else every core), "
+        "or a count (0: torch's default)",
+    )
     p.add_argument("--system-prompt")
     p.add_argument("--out", help="write the JSON result here (default: print it)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from rlhf.runtime.progress import quiet_libraries
+    from rlhf.runtime.threads import apply_threads, parse_threads
+
+    quiet_libraries()
+    threads = parse_threads(args.threads)
     try:
         params = json.loads(args.params)
     except json.JSONDecodeError as exc:
@@ -78,6 +89,7 @@ def run(args) -> int:
     else:
         problems = ev.generated_problems(args.task, args.n, args.split, args.seed, args.level, params)
     model, tok = ev.load_model(model_dir, adapter)
+    apply_threads(threads, model, key="--threads")
     result = ev.evaluate(model, tok, problems, settings, model_dir=model_dir)
     result = {
         "checkpoint": str(args.checkpoint),

@@ -35,7 +35,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False)
         )
     if final.kind == "full":
         return adapters.copy_model_dir(final.path, target), "copied"
-    base, dtype = run.base_model()
+    base, dtype = run.base_model()  # a moved run finds its base through base_model.json
     if not Path(base).exists() and base.startswith(("/", ".", "~")):
         raise FileNotFoundError(f"base model of {run.root} not found: {base} (its model.path)")
     return adapters.merge_adapter(base, final.path, target, dtype), "merged"

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rlhf.runtime.distributed import is_main_process, prepare_run_dir_once
+from rlhf.runtime.progress import quiet_libraries
 from rlhf.trainers import TRAINERS
 from rlhf.trainers.checks import load_recipe
 
@@ -23,6 +24,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     cfg = load_recipe(args.recipe, args.overrides)
+    quiet_libraries()  # the run's own progress display is the only one
     trainer = TRAINERS.get(cfg.trainer)
     root = Path(cfg.run.output_dir)
     fresh = not root.exists() or (root.is_dir() and not any(root.iterdir()))

@@ -166,8 +166,8 @@ class TrainSection:
     min_lr_ratio: float = 0.1  # the decay ends at min_lr_ratio * lr
     max_grad_norm: float = 1.0  # clip the gradient norm to this before each update (0 disables clipping)
     max_bad_steps: int = 3  # steps in a row whose update was skipped for a NaN/inf loss before the run stops
-    cpu_threads: int = (
-        0  # torch intra-op threads (0: torch's default); 1 is fastest for tiny models on busy CPUs
+    cpu_threads: int | Literal["auto"] = (
+        "auto"  # torch intra-op threads; auto: 1 for a model under 20M parameters on CPU, else every core (rlhf.runtime.threads); 0: torch's default
     )
     # RL only (grpo, ppo)
     steps: int = 10  # RL steps (one rollout batch and its updates each)
@@ -186,9 +186,11 @@ class TrainSection:
                 raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
-        for name in ("micro_batch_size", "warmup_steps", "weight_decay", "max_grad_norm", "cpu_threads"):
+        for name in ("micro_batch_size", "warmup_steps", "weight_decay", "max_grad_norm"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train.{name} must be >= 0, got {getattr(self, name)}")
+        if self.cpu_threads != "auto" and self.cpu_threads < 0:
+            raise ValueError(f"train.cpu_threads must be auto or >= 0, got {self.cpu_threads}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"train.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.warmup_ratio > 0 and self.warmup_steps > 0:

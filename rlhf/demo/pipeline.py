@@ -219,8 +219,10 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
     from rich.console import Console
 
     from rlhf.demo.report import write_report
+    from rlhf.runtime.progress import quiet_libraries
 
     console = Console()
+    quiet_libraries()  # the stages and each run's own progress display tell the story
     torch.set_num_threads(s.threads)
     if out.exists():
         # a previous demo is replaced; anything else is refused, so a mistyped --out never deletes user data

@@ -74,7 +74,7 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
     it does not answer problems. An adapter's base comes from `base`, else from the run's
     config, else from its adapter_config.json.
     """
-    from rlhf.runtime.rundir import RunDir
+    from rlhf.runtime.rundir import CONFIG_NAME, RunDir
 
     p = Path(path)
     if not p.exists():
@@ -83,8 +83,9 @@ def resolve_checkpoint(path: str | Path, base: str | None = None) -> tuple[str, 
         raise ValueError(
             f"checkpoint {p} is not a directory (expected an HF model, adapter or run directory)"
         )
-    if (p / "adapter_config.json").is_file():
-        return _adapter_base(p, base, None), str(p)
+    if (p / "adapter_config.json").is_file():  # inside a run directory: the run knows its base
+        owner = RunDir(p.parent) if (p.parent / CONFIG_NAME).is_file() else None
+        return _adapter_base(p, base, owner), str(p)
     if (p / "config.json").is_file():
         return str(p), None
     run = RunDir(p)

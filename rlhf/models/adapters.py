@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from data_gen.writers import honour_umask, make_temp_dir
 from rlhf.models.policy import DTYPES
 from rlhf.runtime.rundir import ADAPTER_DIR, FULL_DIR, MERGED_DIR, TINY_DIR, RunDir
 
@@ -34,9 +34,10 @@ def save_dir_atomic(out: str | os.PathLike[str], write: Any) -> Path:
     """Call `write(tmp_dir)` and move the result to `out` (replacing it): no half-written model dirs."""
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = make_temp_dir(target)
     try:
         write(tmp)
+        honour_umask(tmp)  # libraries write through mkstemp too (model.safetensors was 0600)
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
+
+from data_gen.writers import honour_umask, make_temp_dir
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>")
 EOS_TOKEN = "<|im_end|>"
@@ -142,11 +143,12 @@ def build_tiny_model(
     model.generation_config.pad_token_id = tokenizer.pad_token_id
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = make_temp_dir(out)
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         (tmp / "cotrl_tiny.json").write_text(json.dumps({"seed": seed, "vocab_size": len(tokenizer)}))
+        honour_umask(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -27,6 +27,7 @@ class ScoredBatch:
     rollouts: list[Rollout]
     metrics: dict[str, float] = field(default_factory=dict)
     correct: list[bool] = field(default_factory=list)  # per rollout, for pass rates
+    none_reason: str | None = None  # every outcome None: which reward gave None for the batch, and why
 
 
 class Scorer:
@@ -73,8 +74,11 @@ class Scorer:
         outcomes: list[float | None] = [None] * len(rollouts)
         first: list[float | None] = [None] * len(rollouts)
         faulted = [False] * len(rollouts)
+        none_reason = None
         if self.outcome is not None:
             combined = self.outcome.score(problems, texts)
+            if combined.all_none and all(o is None for o in combined.totals):
+                none_reason = "; ".join(f"reward {_short(k)!r}: {v}" for k, v in combined.all_none.items())
             faulted = list(combined.faults)
             outcomes, first = combined.totals, combined.per_reward[self.first]
             metrics.update(
@@ -97,7 +101,7 @@ class Scorer:
         valid = [o for o in outcomes if o is not None]
         metrics["reward_mean"] = sum(valid) / len(valid) if valid else float("nan")
         metrics["reward_none_frac"] = 1 - len(valid) / len(outcomes) if self.outcome is not None else 0.0
-        return ScoredBatch(rollouts=out, metrics=metrics, correct=correct)
+        return ScoredBatch(rollouts=out, metrics=metrics, correct=correct, none_reason=none_reason)
 
     def _score_steps(self, problems, rollouts, metrics, faulted: list[bool]) -> list[tuple[StepSpan, ...]]:
         from rewards.guard import check_step_rows, guarded_call

@@ -15,12 +15,12 @@ import json
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from data_gen.writers import honour_umask, make_temp_dir
 from rlhf.runtime import killpoints
 
 PREFIX = "step-"
@@ -72,7 +72,7 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
     """Write `objects` (each torch-saved as NAME.pt) and `state` (JSON) as checkpoint `step`."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:06d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    tmp = make_temp_dir(final)
     try:
         for i, (name, obj) in enumerate(objects.items()):
             _save(obj, tmp / f"{name}.pt")
@@ -80,6 +80,7 @@ def save_checkpoint(root: Path, step: int, objects: dict[str, Any], state: dict[
                 killpoints.reached("checkpoint", step)  # fault tests: die with the checkpoint half written
         _save(rng_state(), tmp / "rng.pt")
         (tmp / STATE).write_text(json.dumps({"step": step, **state}, indent=2))
+        honour_umask(tmp)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)

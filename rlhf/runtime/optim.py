@@ -81,6 +81,12 @@ class Schedule:
     offset: int = 0  # warmup LR of update s is (s + offset) / warmup
     skipped: int = 0
 
+    def stretch(self, planned: Schedule) -> None:
+        """Take `planned`'s length (and warmup) after a checkpoint restored an older one: a run
+        resumed with a larger `train.steps` decays over the new total, not past the old one's end
+        (where the cosine would climb back up)."""
+        self.total, self.warmup = planned.total, planned.warmup
+
     def __call__(self, step: int) -> float:
         s = step - self.skipped
         if s < self.warmup:  # transformers' warmup (offset 0), float for float

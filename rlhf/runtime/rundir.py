@@ -5,6 +5,9 @@ Every trainer writes through `RunDir` and every reader (`cotrl export`, `cotrl e
 below are the only place the layout is spelled:
 
     config.resolved.yaml   the recipe as run (with --resume it must match)
+    base_model.json        where a local `model.path` was when the run started: relative to the
+                           run directory and absolute, so the run can be moved and read from any
+                           working directory
     metrics.jsonl          one JSON line per logged step
     samples.jsonl          a few completions per step (RL) or per evaluation (SFT)
     plots/                 PNG curves
@@ -31,6 +34,7 @@ overwrite, so a typo in a command line never clobbers a finished run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ from data_gen.writers import atomic_write_text
 from rlhf.config.loader import save_resolved, to_dict
 
 CONFIG_NAME = "config.resolved.yaml"
+BASE_NAME = "base_model.json"
 METRICS_NAME = "metrics.jsonl"
 SAMPLES_NAME = "samples.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
@@ -143,14 +148,47 @@ class RunDir:
         return yaml.safe_load(self.config_path.read_text(encoding="utf-8")) or {}
 
     def base_model(self) -> tuple[str, str]:
-        """(base model path, dtype) the run trained on: `model.path`, or its own `tiny_model/`."""
+        """(base model path, dtype) the run trained on: its own `tiny_model/`, or `model.path`.
+
+        A local `model.path` is found through `base_model.json`, first relative to this run
+        directory (the run and its base moved together, or a cwd other than the one the run was
+        started from), then where it was when the run started (only the run moved). A run
+        without that record (older, or a hub id) gives `model.path` as written."""
         model = self.config().get("model") or {}
         path = str(model.get("path") or "")
+        dtype = str(model.get("dtype") or "float32")
         if path == "tiny":
-            path = str(self.tiny_model_dir)
+            return str(self.tiny_model_dir), dtype
         if not path:
             raise ValueError(f"{self.config_path}: model.path is empty")
-        return path, str(model.get("dtype") or "float32")
+        record = self.root / BASE_NAME
+        if not record.is_file():
+            return path, dtype
+        where = json.loads(record.read_text(encoding="utf-8"))
+        tried = [Path(os.path.normpath(self.root / where["relative_to_run"])), Path(where["absolute"])]
+        for candidate in tried:
+            if candidate.exists():
+                return str(candidate), dtype
+        raise FileNotFoundError(
+            f"base model of run {self.root} not found: model.path {path!r} is neither at "
+            f"{tried[0]} (where it was relative to the run) nor at {tried[1]} (where it was when "
+            "the run started); pass --base BASE_DIR"
+        )
+
+    def record_base(self, model_path: str) -> None:
+        """Write `base_model.json` for a local `model.path` (nothing for `tiny` or a hub id)."""
+        local = Path(model_path).expanduser()
+        if model_path in ("", "tiny") or not local.exists():
+            return
+        absolute = local.resolve()
+        self.write_json(
+            BASE_NAME,
+            {
+                "path": model_path,
+                "relative_to_run": os.path.relpath(absolute, self.root.resolve()),
+                "absolute": str(absolute),
+            },
+        )
 
     def final_model(self) -> FinalModel:
         """The run's final artefact, or a ValueError saying what the directory holds instead."""
@@ -232,10 +270,9 @@ def prepare_run_dir(
     run = RunDir(root=root, resume=resume)
     if resume and not run.config_path.is_file():
         raise ValueError(f"--resume: {root} holds no run to resume (no {CONFIG_NAME})")
+    extended = False
     if resume and run.config() != to_dict(cfg):
-        raise ValueError(
-            f"--resume: the recipe differs from the one {root} was started with ({run.config_path})"
-        )
+        extended = check_extension(run.config(), to_dict(cfg), run.config_path)
     if overwrite and has_run:
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -243,7 +280,57 @@ def prepare_run_dir(
         sub.mkdir(exist_ok=True)
     if not resume:
         save_resolved(cfg, run.config_path)
+        run.record_base(cfg.model.path)
+    elif extended:
+        save_resolved(cfg, run.config_path)  # the new budget is the recipe a later --resume must match
     return run
+
+
+# Keys a resumed run may raise: the step budget, and with it the LR schedule's length
+# (`rlhf.runtime.optim.Schedule`; a resumed RL run stretches its schedule to the new total).
+EXTENDABLE_KEYS = ("train.steps",)
+
+
+def check_extension(old: dict[str, Any], new: dict[str, Any], where: Path) -> bool:
+    """True when `new` only raises the step budget of `old` (the run is extended); otherwise a
+    ValueError naming every key that differs."""
+    changed = config_diff(old, new)
+    keys = [c.partition(":")[0] for c in changed]
+    if keys and all(k in EXTENDABLE_KEYS for k in keys):
+        before, after = old["train"]["steps"], new["train"]["steps"]
+        if isinstance(before, int) and isinstance(after, int) and after > before:
+            import sys
+
+            print(
+                f"cotrl: --resume extends the run from train.steps={before} to {after}; the LR schedule "
+                f"is stretched to the new total (as if the run had started with train.steps={after}), "
+                "so the LR rises from the end of the old curve to the new curve's value and decays to "
+                "train.min_lr_ratio * lr at the last step",
+                file=sys.stderr,
+            )
+            return True
+    hint = "; only train.steps may change on --resume, and only upward (it extends the run)" if keys else ""
+    raise ValueError(
+        f"--resume: the recipe differs from the one {where.parent} was started with ({where}): "
+        + "; ".join(changed)
+        + hint
+    )
+
+
+def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """`key: old -> new` for every dotted key whose value differs (lists compared whole)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in new:
+                out.append(f"{path}: {old[key]!r} -> (absent)")
+            elif key not in old:
+                out.append(f"{path}: (absent) -> {new[key]!r}")
+            else:
+                out += config_diff(old[key], new[key], path)
+        return out
+    return [] if old == new else [f"{prefix}: {old!r} -> {new!r}"]
 
 
 def _jsonable(value: Any) -> Any:

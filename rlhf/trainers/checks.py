@@ -75,6 +75,7 @@ def check_estimator(cfg: RunConfig, import_user_code: bool = False) -> None:
     if info is None:
         return
     check_estimator_critic(cfg, info)
+    check_group_size(cfg, info)
     check_estimator_step_rewards(cfg, info)
     check_kl_in_reward(cfg, info)
 
@@ -99,6 +100,18 @@ def check_estimator_critic(cfg: RunConfig, info: EstimatorInfo) -> None:
             f"trainer: {cfg.trainer} trains a critic that algo.advantage={name!r} never reads "
             f"(it reads {info.reads_text()}); use trainer: grpo, or an estimator that reads critic "
             f"values ({_names(lambda i: i.needs_critic)})"
+        )
+
+
+def check_group_size(cfg: RunConfig, info: EstimatorInfo) -> None:
+    """A group-relative estimator compares each sample with the others of its prompt; with one
+    sample per prompt every advantage is 0, every gradient 0, and the run trains on nothing."""
+    if info.needs_group and cfg.rollout.n < 2:
+        raise config.ConfigError(
+            f"rollout.n={cfg.rollout.n} with algo.advantage={cfg.algo.advantage!r}: the estimator's "
+            "baseline is the other samples of the same prompt, so a group of one gives every token "
+            "advantage 0 and nothing is learned; set rollout.n >= 2, or use an estimator with "
+            f"another baseline ({_names(lambda i: not i.needs_group and not i.needs_critic)})"
         )
 
 

@@ -69,6 +69,7 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
     from rlhf.data.problems import encode_prompts
     from rlhf.eval import evaluator as ev
     from rlhf.rollout.base import SamplingParams
+    from rlhf.runtime.threads import apply_threads
 
     d = cfg.distill
     if not d.teacher:
@@ -78,6 +79,7 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
     verifier = REWARDS.get(d.verifier)()  # unknown name: ValueError listing the rewards
     model_dir, adapter = ev.resolve_checkpoint(d.teacher, d.teacher_base)
     model, tok = ev.load_model(model_dir, adapter)
+    apply_threads(cfg.train.cpu_threads, model)  # the teacher's size decides auto
     settings = ev.EvalSettings(backend=d.backend, max_new_tokens=d.max_new_tokens, seed=cfg.run.seed)
     sampler, backend = ev.make_sampler(model, tok, model_dir, settings)
     prompts = encode_prompts(tok, problems, cfg.data.system_prompt)
@@ -88,17 +90,16 @@ def sample_traces(cfg: RunConfig, problems: list[Problem]) -> tuple[list[dict[st
         stop=cfg.rollout.stop,
         seed=cfg.run.seed,
     )
-    from rich.progress import Progress
+    from rlhf.runtime.progress import progress
 
     outs = []
     chunk = 32
-    with Progress() as prog:
-        task = prog.add_task("teacher sampling", total=len(problems))
+    with progress(len(problems), 0, "teacher sampling") as bar:
         for i in range(0, len(prompts), chunk):
             outs += sampler.generate(
                 prompts[i : i + chunk], dataclasses.replace(params, seed=cfg.run.seed + i)
             )
-            prog.update(task, completed=min(i + chunk, len(prompts)))
+            bar.update(min(i + chunk, len(prompts)), "problems")
     flat_p = [p for p in problems for _ in range(d.samples_per_problem)]
     flat_c = [c for comps in outs for c in comps]
     scores = verifier(flat_p, [c.text for c in flat_c])

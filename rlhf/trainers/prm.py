@@ -61,6 +61,7 @@ from rlhf.runtime import optim
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.progress import progress
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.threads import apply_threads
 from rlhf.trainers.prm_data import evaluate, load_data, plot_losses
 
 READS = Reads(  # what a prm recipe may set; anything else is refused before the run starts
@@ -86,8 +87,6 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     p = cfg.prm
     random.seed(cfg.run.seed)
     torch.manual_seed(cfg.run.seed)
-    if cfg.train.cpu_threads:  # shared with the other trainers: 1 is fastest for tiny models
-        torch.set_num_threads(cfg.train.cpu_threads)
     rows, evals, vals = load_data(cfg)
     if not rows:
         raise ValueError("prm: no training rows (check prm.train_file / prm.tasks)")
@@ -97,6 +96,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path).to(device)
+    apply_threads(cfg.train.cpu_threads, model)  # auto: by the model's size (rlhf.runtime.threads)
 
     encoded = [
         encode_row(tokenizer, r["prompt"], r["completions"], r["labels"], p.separator, p.max_length)
@@ -120,7 +120,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     log = MetricsLog(run_dir.metrics_path, cfg.run.report_to)
     t0 = time.perf_counter()
     rng = random.Random(cfg.run.seed)
-    with progress(total, fit.step, "prm") as bar:
+    with progress(total, fit.step, "prm", cfg.run.log_every) as bar:
         for epoch in range(p.epochs):
             order = list(range(len(encoded)))
             rng.shuffle(order)  # replayed for finished epochs too, so a resumed run sees the same order

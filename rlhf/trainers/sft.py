@@ -44,6 +44,7 @@ from rlhf.models.policy import (
 )
 from rlhf.runtime import distributed as dist
 from rlhf.runtime.rundir import RunDir, find_adapter
+from rlhf.runtime.threads import apply_threads
 
 READS = Reads(  # what an sft recipe may set; anything else is refused before the run starts
     sections=("run", "model", "tiny", "lora", "sft"),
@@ -158,21 +159,20 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
         bf16=cfg.model.dtype == "bfloat16" and torch.cuda.is_available(),
         report_to=list(cfg.run.report_to) or "none",
         dataset_num_proc=None,
-        disable_tqdm=False,
+        disable_tqdm=True,  # the run's own progress display (sft_callbacks.ProgressLog) shows the loop
     )
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     from datasets import Dataset
     from transformers import set_seed
+    from transformers.trainer_callback import PrinterCallback
 
-    from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog
+    from rlhf.trainers.sft_callbacks import HeldoutEval, MetricsLog, ProgressLog
     from rlhf.trainers.sft_runtime import SharedRuntimeSFTTrainer, UpdateGuard
 
     t0 = time.time()
     set_seed(cfg.run.seed)
-    if cfg.train.cpu_threads:  # shared with the RL trainers: 1 is fastest for tiny models on a busy CPU
-        torch.set_num_threads(cfg.train.cpu_threads)
     s = cfg.sft
     if s.qlora:
         _qlora_config(cfg)  # platform check before data and model work
@@ -185,6 +185,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path)
+    apply_threads(cfg.train.cpu_threads, model)  # auto: by the model's size (rlhf.runtime.threads)
     check_tokenizer(model, tokenizer)
     peft_config = None
     if adapter_dir is not None:  # continue training an existing adapter (its own r/targets apply)
@@ -215,11 +216,13 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         peft_config=peft_config,
         callbacks=[
             MetricsLog(run_dir),
+            ProgressLog("sft", cfg.run.log_every),
             heldout_eval,
             guard,
             *dist.sync_check_callbacks(run_dir, cfg.faults.sync_check_every),
         ],
     )
+    trainer.remove_callback(PrinterCallback)  # its printed log dicts are folded into ProgressLog
     guard.clip_fn = trainer.accelerator.clip_grad_norm_
     before = heldout_eval.run(trainer.model, step=0)
     resume = run_dir.resume and any(run_dir.checkpoints.glob("checkpoint-*"))

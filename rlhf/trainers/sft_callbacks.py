@@ -1,7 +1,8 @@
-"""Trainer callbacks for SFT: metrics to the run dir, and held-out accuracy during training."""
+"""Trainer callbacks for SFT: metrics to the run dir, the run's progress display, and held-out accuracy."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -11,7 +12,15 @@ from transformers import TrainerCallback
 from rlhf.data.readers import SftExample
 from rlhf.eval import evaluator
 from rlhf.eval.sft import heldout_problems, sft_settings
+from rlhf.runtime.progress import format_logs, progress
 from rlhf.runtime.rundir import RunDir
+
+PROGRESS_FIELDS = (
+    ("loss", "loss={:.4f}"),
+    ("grad_norm", "grad_norm={:.3f}"),
+    ("learning_rate", "lr={:.3g}"),
+    ("eval_loss", "eval_loss={:.4f}"),
+)
 
 
 class MetricsLog(TrainerCallback):
@@ -33,6 +42,40 @@ class MetricsLog(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
             self.run_dir.append_jsonl(self.run_dir.metrics_path, {"step": state.global_step, **logs})
+
+
+class ProgressLog(TrainerCallback):
+    """The Trainer's loop on the run's progress display (`rlhf.runtime.progress`), in place of
+    transformers' tqdm bar and its printed log dicts: the bar moves every step, and each log
+    (every `run.log_every` steps) gives it the step's loss, grad norm and LR as numbers."""
+
+    def __init__(self, label: str, every: int) -> None:
+        self.label = label
+        self.every = every
+        self._stack = contextlib.ExitStack()
+        self._bar = None
+        self._info = ""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self._bar = self._stack.enter_context(
+                progress(state.max_steps, state.global_step, self.label, self.every)
+            )
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._bar is not None:
+            self._bar.tick(state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self._bar is not None and logs and "loss" in logs:
+            self._info = format_logs(logs, PROGRESS_FIELDS)
+            self._bar.update(state.global_step, self._info)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._bar is not None:
+            self._bar.update(state.global_step, self._info)  # the last step, if no log fell on it
+        self._stack.close()
+        self._bar = None
 
 
 class HeldoutEval(TrainerCallback):

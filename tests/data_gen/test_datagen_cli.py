@@ -218,3 +218,15 @@ def test_same_bytes_across_processes_and_hash_seeds(tmp_path, repo_root):
         assert res.returncode == 0, res.stderr
         outs.append((out.read_bytes(), (tmp_path / f"run{hash_seed}.prm.jsonl").read_bytes()))
     assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "out"), [("parquet", "z.jsonl"), ("jsonl", "z.parquet"), ("hf", "z.jsonl"), ("parquet", "z.json")]
+)
+def test_gen_refuses_a_format_that_contradicts_the_extension(tmp_path, capsys, fmt, out):
+    args = ["gen", "--task", "integer_arithmetic", "--n", "2", "--format", fmt, "--out", str(tmp_path / out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--format {fmt} contradicts the output" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+    assert main(["gen", "--task", "integer_arithmetic", "--n", "2", "--out", str(tmp_path / out)]) == 0

@@ -45,6 +45,7 @@ from rlhf.runtime import killpoints
 from rlhf.runtime import optim as optim
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.threads import apply_threads
 from rlhf.trainers.checks import check_estimator
 from rlhf.trainers.rl.faults import explain_oom
 
@@ -98,8 +99,6 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
 
     validate_algo_names(cfg.algo)
     check_estimator(cfg, import_user_code=True)  # user code's own EstimatorInfo, before any model loads
-    if cfg.train.cpu_threads:
-        torch.set_num_threads(cfg.train.cpu_threads)
     set_seed(cfg.run.seed)
     torch.use_deterministic_algorithms(False)
     device = cfg.run.device
@@ -114,6 +113,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
             cfg, run_dir.root, source.sample_texts() if cfg.model.path == "tiny" else None
         )
     policy = load_policy(cfg, model_path, need_reference=need_reference(cfg))
+    apply_threads(cfg.train.cpu_threads, policy.model)  # auto: by the model's size
     scorer = Scorer(
         cfg.rewards,
         policy.tokenizer,
@@ -168,6 +168,7 @@ class Collected:
     metrics: dict[str, float]
     correct: list[bool]
     skip_reason: str | None = None
+    skip_detail: str | None = None  # why, in words (which reward gave None for the batch, and why)
 
 
 def collect(rl: RL, step: int) -> Collected:
@@ -184,6 +185,7 @@ def collect(rl: RL, step: int) -> Collected:
     kept_c: list[bool] = []
     metrics: dict[str, float] = {}
     zero_groups = total_groups = gen_tokens = 0
+    none_reason: str | None = None
     rounds = cfg.train.max_resample_rounds + 1 if cfg.train.dynamic_sampling else 1
     for rnd in range(rounds):
         problems = rl.source.problems(step, rl.curriculum.current(), rnd)
@@ -195,6 +197,7 @@ def collect(rl: RL, step: int) -> Collected:
         per_rollout = [problems[r.group - offset] for r in rollouts]
         t0 = time.perf_counter()
         scored = rl.scorer(per_rollout, rollouts)
+        none_reason = none_reason or scored.none_reason
         killpoints.reached("reward", step)
         t_score += time.perf_counter() - t0
         if rnd == 0:
@@ -231,9 +234,20 @@ def collect(rl: RL, step: int) -> Collected:
         rl.accelerator,
         any(r.outcome is not None or any(s.score is not None for s in r.steps) for r in kept_r),
     ):
-        return Collected(kept_p, kept_r, None, metrics, kept_c, "all rewards unverifiable")
+        why = unverifiable(rl, step, none_reason)
+        return Collected(kept_p, kept_r, None, metrics, kept_c, "all rewards unverifiable", why)
     batch = build_batch(kept_r, rl.policy.tokenizer.pad_token_id).to(rl.accelerator.device)
     return Collected(kept_p, kept_r, batch, metrics, kept_c)
+
+
+def unverifiable(rl: RL, step: int, reason: str | None) -> str | None:
+    """Warn (on stderr, once per reason) that a batch had no verifiable reward; returns the reason."""
+    text = "all rewards unverifiable" + (f" ({reason})" if reason else "")
+    warned = rl.extra.setdefault("warned_unverifiable", set())
+    if reason not in warned:
+        warned.add(reason)
+        print(f"cotrl: warning: step {step}: {text}; the update is skipped", file=sys.stderr)
+    return reason
 
 
 def flat_groups(rollouts: list[Rollout]) -> set[int]:
@@ -442,7 +456,9 @@ def resume(rl: RL) -> None:
     )
     load_trainable_state_dict(rl.unwrapped, objects["trainable"])
     rl.optimizer.load_state_dict(objects["optimizer"])
+    planned = dataclasses.replace(optim.schedule_of(rl.scheduler))
     rl.scheduler.load_state_dict(objects["scheduler"])
+    optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
     if rl.critic is not None:
         load_trainable_state_dict(rl.critic.model, objects["critic"])
         rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])

@@ -66,7 +66,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
             col = rc.collect(rl, step)  # 1-2: sample and score
             if col.batch is None:
-                steps.skip_step(rl, step, record, col, t_start)
+                steps.skip_step(rl, step, record, col, t_start, bar)
                 continue
             record.update(col.metrics)
 

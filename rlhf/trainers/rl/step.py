@@ -16,10 +16,16 @@ from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 
 
-def skip_step(rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, t_start: float) -> None:
-    """A batch with nothing to learn from (e.g. every reward None): logged, checkpointed on schedule."""
+def skip_step(
+    rl: rc.RL, step: int, record: dict[str, Any], col: rc.Collected, t_start: float, bar: Any = None
+) -> None:
+    """A batch with nothing to learn from (e.g. every reward None): logged, shown, checkpointed on schedule."""
     record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
+    if col.skip_detail:
+        record["skipped_why"] = col.skip_detail
     rl.log.log(record)
+    if bar is not None:
+        bar.update(step + 1, f"skipped: {col.skip_reason}")
     maybe_save(rl, step)
 
 

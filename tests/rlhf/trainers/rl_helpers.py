@@ -145,3 +145,22 @@ critic_residual.estimator_info = EstimatorInfo(
 def outcome_sign(batch, cfg):
     """User estimator without `estimator_info`: the recipe checks assume nothing about it."""
     return batch.outcome_rewards.sign()[:, None] * batch.response_mask
+
+
+class ProgressProbe(DigitShare):
+    """DigitShare that, on each call, records how many lines the run's stdout file already holds
+    (`COTRL_TEST_STDOUT`) into `COTRL_TEST_PROBE`: what a `tail -f` of the log saw mid-run."""
+
+    name = "progress_probe"
+
+    def __call__(self, problems, completions):
+        import os
+
+        seen = Path(os.environ["COTRL_TEST_STDOUT"]).read_text().splitlines()
+        with open(os.environ["COTRL_TEST_PROBE"], "a") as fh:
+            fh.write(json.dumps(seen) + "\n")
+        return super().__call__(problems, completions)
+
+
+def progress_probe(**params):
+    return ProgressProbe()
