@@ -59,6 +59,11 @@ def run_arm(s: demo.DemoSettings, arm: str, seed: int, sft_model: str, data: dic
 _SFT_CACHE: dict[str, tuple[float, float]] = {}
 
 
+def _repo_relative(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
+
+
 def _sft_point(sft_model: str, data: dict, s: demo.DemoSettings) -> tuple[float, float]:
     """Held-out accuracy of the shared starting point (step 0 of every curve), measured once."""
     if sft_model not in _SFT_CACHE:
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "outcome_improved": improved,
             "reached_step": reached,
             "settings": dataclasses.asdict(s),
-            "sft_model": sft_model,
+            "sft_model": _repo_relative(sft_model),  # no machine paths in committed results
             "plot": "bench/results/process_vs_outcome.png",
         },
     )
