@@ -150,6 +150,9 @@ def _membership_as_set(a: sympy.Basic) -> sympy.Basic:
     return a
 
 
+_T = sympy.Symbol("t", real=True)
+
+
 def _chain_as_interval(a: sympy.Basic) -> sympy.Basic:
     """`-2 \\le x \\le 7` or `0 < f(x) < 1` (one middle, constant ends) -> the interval of the middle."""
     if not isinstance(a, sympy.And) or len(a.args) != 2:
@@ -175,8 +178,15 @@ def _chain_as_interval(a: sympy.Basic) -> sympy.Basic:
     if len(bounds) != 2 or len(middles) != 1:
         return a
     (lo, lo_open), (hi, hi_open) = bounds["lo"], bounds["hi"]
+    (middle,) = middles
     try:
-        return sympy.Interval(lo, hi, lo_open, hi_open)
+        interval = sympy.Interval(lo, hi, lo_open, hi_open)
+        if isinstance(middle, sympy.Abs) and isinstance(middle.args[0], sympy.Symbol):
+            # `1 \le |z| \le 2`: the values of z, [-2, -1] U [1, 2]
+            positive = interval.intersect(sympy.Interval(0, sympy.oo))
+            mirrored = sympy.imageset(sympy.Lambda(_T, -_T), positive)
+            return sympy.Union(mirrored, positive)
+        return interval
     except (TypeError, ValueError):
         return a
 

@@ -52,6 +52,43 @@ _PROSE = frozenset(
     }
 )
 MAX_JOINED_BOXES = 20
+# Words that mark a later box as a correction of an earlier one, never a second value.
+_CORRECTION_WORDS = frozenset(
+    [
+        "no",
+        "not",
+        "wait",
+        "but",
+        "actually",
+        "instead",
+        "wrong",
+        "mistake",
+        "oops",
+        "correct",
+        "correction",
+        "corrected",
+        "recheck",
+        "check",
+        "checking",
+        "checked",
+        "then",
+        "after",
+        "again",
+        "later",
+        "redo",
+        "however",
+        "hmm",
+        "sorry",
+        "so",
+        "therefore",
+        "thus",
+        "hence",
+        "final",
+        "finally",
+        "rather",
+        "than",
+    ]
+)
 _SPAN_LIST = re.compile(r"\s*\$[^$]+\$(?:\s*(?:,|\band\b|\bor\b)\s*\$[^$]+\$)+\s*")
 _GROUPS = (("boxed", "gsm8k", "final_answer"), ("last_math", "last_number"))
 _GAP_NOISE = re.compile(
@@ -80,14 +117,28 @@ def _boxed_run(text: str) -> tuple[int, str] | None:
         prev = _last_boxed(text[:start])
         if prev is None:
             break
-        gap = _GAP_NOISE.sub(lambda m: f" {m.group(1) or ''} ", text[prev[0] : start])
+        raw = text[prev[0] : start]
+        gap = _GAP_NOISE.sub(lambda m: f" {m.group(1) or ''} ", raw)
         words = {w.lower() for w in re.findall(r"[A-Za-z]+", gap)}
-        if not words <= {"and", "or"} or re.search(r"[^\s,;A-Za-z]", gap):
+        plain = words <= {"and", "or"} and not re.search(r"[^\s,;A-Za-z]", gap)
+        if not plain and not _labelled_gap(raw, words, prev[1], parts[0]):
             break
         joiner = " or " if "or" in words else joiner
         parts.insert(0, prev[1])
         start = max(text.rfind("\\boxed", 0, prev[0]), text.rfind("\\fbox", 0, prev[0]))
     return end, joiner.join(p.strip() for p in parts)
+
+
+def _labelled_gap(raw: str, words: set[str], before: str, after: str) -> bool:
+    """Two boxes still read as one answer: a short gap of punctuation alone (`\\boxed{35} ++
+    \\boxed{4}`), or a short labelled list (`\\boxed{1} papers and \\boxed{2} bins`,
+    `\\boxed{(3,3)} for part (a) and \\boxed{(1,1)}`) with no word of a correction in it
+    (`\\boxed{1} no, wait: \\boxed{2}` stays the last box)."""
+    if before.strip() == after.strip() or words & _CORRECTION_WORDS:
+        return False
+    if not words and len(raw) < 10:
+        return True
+    return len(raw) < 70 and ("and" in words or "," in raw)
 
 
 def _last_boxed(text: str) -> tuple[int, str] | None:
@@ -145,14 +196,22 @@ def answer_of(text: str) -> str | None:
     t = text.strip()
     if is_bare_answer(t):
         return t
-    spans = _SPAN_LIST.fullmatch(t.rstrip("."))
-    if spans:  # "$1$ and $2$ and $3$": one answer of several values
-        joiner = " or " if re.search(r"\bor\b", t) else ", "
-        return joiner.join(x.strip() for x in re.findall(r"\$([^$]+)\$", t))
+    spans = _span_list(t)
+    if spans is not None:
+        return spans
     found = extract_answer(t)
     if found is None and "\n" not in t and len(t) <= 100 and not _has_anchor(t) and not re.search(r"\d", t):
         return t  # `New York`; a line with digits has had its number looked for
     return found
+
+
+def _span_list(text: str) -> str | None:
+    """`$1$ and $2$ and $3$` (quoted or not): one answer of several values, or None."""
+    t = text.strip().rstrip(".").strip("\\\"'\u201c\u201d")  # quoted: "$12$ and $13$"
+    if not _SPAN_LIST.fullmatch(t):
+        return None
+    joiner = " or " if re.search(r"\bor\b", t) else ", "
+    return joiner.join(x.strip() for x in re.findall(r"\$([^$]+)\$", t))
 
 
 def is_bare_answer(text: str) -> bool:
@@ -220,7 +279,10 @@ def _final_answer(text: str) -> tuple[int, str] | None:
     segment = (rest[: stop.start()] if stop else rest).strip().rstrip(".")
     if not segment:
         return None
-    if not is_bare_answer(segment):
+    spans = _span_list(segment)
+    if spans is not None:
+        segment = spans
+    elif not is_bare_answer(segment):
         found = extract_answer(segment, ("boxed", "last_math", "last_number"))
         if found is None:
             return None

@@ -54,6 +54,15 @@ ACCEPTED = [
     ("48", "She sold 16 + 32 = 48 clips.\n#### 48"),
     ("48", "Adding them up, the final answer is 48. I hope it is correct."),
     ("34", "Final Answer: The largest $n$ is 34."),
+    # several values stated as quoted math spans after "the final answer is"
+    (r"\boxed{4\text{ and }9}", 'so it lies between $4$ and $9$. The final answer is "$4 $ and $9 $".'),
+    # a chain on an absolute value is the union it describes
+    (r"2\le|w|\le 5", r"w \in [-5,-2] \cup [2,5]"),
+    (r"0<|w|<1", r"(-1,0) \cup (0,1)"),
+    # boxes with a label or punctuation between them are one answer of several values
+    (r"\boxed{3} apples and \boxed{5} pears", r"\boxed{3, 5}"),
+    (r"\boxed{(1, 2)} \text{ in part (i), and } \boxed{(4, 0)}", "(1, 2), (4, 0)"),
+    (r"\boxed{7 kg} ++ \boxed{2}", "{7 kg, 2}"),
 ]
 REJECTED = [
     # known false positives of math-verify
@@ -67,6 +76,10 @@ REJECTED = [
     ("$12:00$", "$1:00$"),
     # the gold's answer is its last box, not every box
     (r"\boxed{1} no no no \boxed{2}", r"\boxed{1,2}"),
+    (r"\boxed{1} wait, no: \boxed{2}", r"\boxed{1,2}"),
+    (r"we get \boxed{5} and then, after checking, \boxed{6}", r"\boxed{5,6}"),
+    (r"2\le|w|\le 5", r"[-5,5]"),
+    (r"2\le|w|\le 5", r"[2,5]"),
     # rounding with few digits is an approximation, not the answer
     (r"\pi", "3.14"),
     ("8/3", "2.67"),
