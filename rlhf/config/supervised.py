@@ -27,7 +27,7 @@ class PRMSection:
     num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
     corruptions: int = 1  # corrupted traces per training item (distinct draws of the wrong step and value)
     num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
-    train_file: str = ""  # data: file -> JSONL rows in `format`
+    train_file: str = ""  # data: file -> rows in `format` (JSONL/JSON, CSV, Parquet or a `datasets` dir)
     eval_file: str = (
         ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
     )

@@ -8,8 +8,9 @@ from typing import Any
 
 import torch
 
+from data_gen.datasets.files import read_rows
 from rewards.prm.convert import convert
-from rewards.prm.data import check_row, read_rows
+from rewards.prm.data import check_row
 from rewards.prm.evaluate import calibrate_threshold, predicted_first_error, processbench_f1
 from rewards.prm.model import PRMScorer
 from rlhf.config.recipe import RunConfig
