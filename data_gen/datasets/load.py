@@ -71,7 +71,7 @@ class Format:
 FORMATS: dict[str, Format] = {
     "gsm8k": Format(mathsets.from_gsm8k, (("question",), ("answer",)), steps="calculator annotations"),
     "math": Format(mathsets.from_math, (("problem",), ("answer", "solution"))),
-    "numina": Format(mathsets.from_numina, (("problem",), ("solution",))),
+    "numina": Format(mathsets.from_numina, (("problem", "messages"), ("solution", "messages"))),
     "aime": Format(mathsets.from_aime, (("problem", "question"), ("answer", "solution"))),
     "mbpp": Format(codesets.from_mbpp, (("text", "prompt"), ("test_list",)), steps="execution facts"),
     "humaneval": Format(

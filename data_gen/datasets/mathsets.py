@@ -150,10 +150,22 @@ def from_math(row: dict[str, Any], index: int) -> dict[str, Any]:
     return item
 
 
+def _from_messages(row: dict[str, Any], role: str) -> str | None:
+    msgs = column(row, "messages")
+    if isinstance(msgs, (list, tuple)):
+        said = [m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == role]
+        if said and isinstance(said[0], str) and said[0].strip():
+            return said[0].strip()
+    return None
+
+
 def from_numina(row: dict[str, Any], index: int) -> dict[str, Any]:
-    """NuminaMath-CoT: `source, problem, solution, messages`; the answer is the last box."""
-    problem = text(row, "problem")
-    solution = text(row, "solution")
+    """NuminaMath-CoT: `source, problem, solution, messages`; the answer is the last box. A row
+    with only `messages` reads the problem from the user turn and the solution from the assistant's."""
+    problem = _from_messages(row, "user") if column(row, "problem") is None else text(row, "problem")
+    solution = _from_messages(row, "assistant") if column(row, "solution") is None else text(row, "solution")
+    if problem is None or solution is None:
+        raise RowError("no 'problem' / 'solution' (and no user / assistant turn in 'messages')")
     answer = last_boxed(solution)
     if answer is None:
         raise RowError("no \\boxed{} answer in column 'solution'")

@@ -58,6 +58,10 @@ def test_numina_aime_and_bad_rows(tmp_path):
     assert num["answer"] == "3" and num["meta"]["origin"] == "synthetic_math"
     with pytest.raises(BadRows, match=r"1 of 2 rows cannot be read; first: row 2: no \\boxed"):
         _items(tmp_path, "numina", fx.NUMINA)
+    only_messages = {"source": "cn_k12", "messages": fx.NUMINA[0]["messages"]}
+    (msg,) = _items(tmp_path, "numina", [only_messages])
+    assert msg["answer"] == "3" and msg["prompt"] == fx.NUMINA[0]["problem"]
+    fx.write(fx.NUMINA, tmp_path / "numina.jsonl")
     kept = load_items("numina", tmp_path / "numina.jsonl", skip_bad_rows=True)
     assert len(kept.rows) == 1 and kept.skipped[0][0] == 2 and "1 skipped" in kept.summary("f")
     aime = _items(tmp_path, "aime", fx.AIME + [{"ID": "x", "Problem": "p", "Answer": "077"}])

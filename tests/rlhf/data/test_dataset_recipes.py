@@ -126,3 +126,23 @@ def test_the_prm_trainer_reads_published_layouts_on_the_same_path(tmp_path, fmt,
     train, held, val = load_data(config.from_dict(RunConfig, raw))
     assert len(train) == 2 and len(held) == 1 and len(val) == 1
     assert train[0]["labels"] == [True, False] and held[0][2] == 1  # first wrong step: the second
+
+
+def test_eval_bad_dataset_is_one_line_and_writes_nothing(tmp_path, tiny_model_dir, capsys):
+    out = tmp_path / "eval.json"
+    for rows, needle in [
+        (
+            [{"problem": "p", "level": "Level 1"}],
+            "(math): no column 'answer' or 'solution' (columns: level, problem)",
+        ),
+        (
+            fx.MATH + [{"problem": "p", "solution": "no box"}],
+            "1 of 3 rows cannot be read; first: row 3: no \\boxed{}",
+        ),
+    ]:
+        data = fx.write(rows, tmp_path / "m.jsonl")
+        argv = ["eval", str(tiny_model_dir), "--data", str(data), "--format", "math", "--out", str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1 and not out.exists(), err
+    assert "(to skip such rows: --skip-bad-rows)" in err
