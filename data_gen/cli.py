@@ -7,8 +7,8 @@
     cotrl gen --from gsm8k:gsm8k/train.jsonl --out data/gsm8k.items.jsonl [--skip-bad-rows]
 
 `--from FORMAT:PATH` converts a published dataset (`data_gen.datasets`: gsm8k, math, numina,
-aime, mbpp, humaneval, stdio, items; prm800k and math_shepherd to PRM stepwise rows) instead
-of generating; `--n` then keeps the first N.
+aime, mbpp, humaneval, stdio, items; prm800k, math_shepherd and processbench to PRM stepwise
+rows) instead of generating; `--n` then keeps the first N.
 
 Everything is validated before any generation: an unknown task or knob, n <= 0, an
 unwritable or existing output (without --overwrite) is one line on stderr, exit 2,

@@ -46,13 +46,15 @@ def from_items(row: dict[str, Any], index: int) -> dict[str, Any]:
         raise RowError(str(exc)) from None
 
 
-def _stepwise(fmt: str) -> Converter:
+def _stepwise(fmt: str, neutral: str = "positive") -> Converter:
+    """A PRM format's converter (`rewards.prm.convert`), its rows checked as the PRM trainer checks them."""
+
     def convert(row: dict[str, Any], index: int) -> dict[str, Any] | None:
         from rewards.prm.convert import convert as prm_convert
         from rewards.prm.data import check_row
 
         try:
-            out = next(iter(prm_convert([row], fmt)), None)
+            out = next(iter(prm_convert([row], fmt, neutral)), None)  # type: ignore[arg-type]
             return None if out is None else check_row(out, f"row {index + 1}")
         except (ValueError, TypeError, KeyError) as exc:
             raise RowError(str(exc)) from None
@@ -64,32 +66,28 @@ def _stepwise(fmt: str) -> Converter:
 class Format:
     convert: Converter
     columns: tuple[tuple[str, ...], ...]  # each entry: a column needed, with its accepted spellings
-    kind: str = "items"  # items | stepwise (PRM rows)
-    steps: str = "outcome only"  # what the README table says about steps
+    kind: str = "items"  # items (problem items) | stepwise (PRM rows: prompt, completions, labels)
 
 
 FORMATS: dict[str, Format] = {
-    "gsm8k": Format(mathsets.from_gsm8k, (("question",), ("answer",)), steps="calculator annotations"),
+    "gsm8k": Format(mathsets.from_gsm8k, (("question",), ("answer",))),
     "math": Format(mathsets.from_math, (("problem",), ("answer", "solution"))),
     "numina": Format(mathsets.from_numina, (("problem", "messages"), ("solution", "messages"))),
     "aime": Format(mathsets.from_aime, (("problem", "question"), ("answer", "solution"))),
-    "mbpp": Format(codesets.from_mbpp, (("text", "prompt"), ("test_list",)), steps="execution facts"),
-    "humaneval": Format(
-        codesets.from_humaneval, (("prompt",), ("test",), ("entry_point",)), steps="execution facts"
-    ),
+    "mbpp": Format(codesets.from_mbpp, (("text", "prompt"), ("test_list",))),
+    "humaneval": Format(codesets.from_humaneval, (("prompt",), ("test",), ("entry_point",))),
     "stdio": Format(
         codesets.from_stdio,
         (
             ("question", "description", "problem"),
             ("input_output", "public_tests", "private_tests", "generated_tests"),
         ),
-        steps="execution facts",
     ),
-    "items": Format(from_items, (("id",), ("task",), ("prompt",), ("answer",)), steps="as generated"),
-    "prm800k": Format(_stepwise("prm800k"), (("question",), ("label",)), kind="stepwise", steps="labelled"),
-    "math_shepherd": Format(
-        _stepwise("math_shepherd"), (("input",), ("label",)), kind="stepwise", steps="labelled"
-    ),
+    "items": Format(from_items, (("id",), ("task",), ("prompt",), ("answer",))),
+    "prm800k": Format(_stepwise("prm800k"), (("question",), ("label",)), "stepwise"),
+    "math_shepherd": Format(_stepwise("math_shepherd"), (("input",), ("label",)), "stepwise"),
+    "processbench": Format(_stepwise("processbench"), (("problem",), ("steps",), ("label",)), "stepwise"),
+    "stepwise": Format(_stepwise("stepwise"), (("prompt",), ("completions",), ("labels",)), "stepwise"),
 }
 ITEM_FORMATS = tuple(k for k, f in FORMATS.items() if f.kind == "items")
 STEPWISE_FORMATS = tuple(k for k, f in FORMATS.items() if f.kind == "stepwise")
@@ -123,10 +121,13 @@ def convert_rows(
     rows: Sequence[dict[str, Any]],
     where: str,
     skip_bad_rows: bool = False,
-    skip_hint: str = "data.skip_bad_rows: true",
+    skip_hint: str | None = "data.skip_bad_rows: true",
+    converter: Converter | None = None,
 ) -> Loaded:
-    """Convert every row; a missing column stops at once, unreadable rows are counted first."""
+    """Convert every row; a missing column stops at once, unreadable rows are counted first.
+    `skip_hint` names the setting that skips them (None: the caller has none)."""
     spec = get_format(fmt)
+    convert = converter or spec.convert
     have = {str(k).lower() for r in rows for k in r}
     for names in spec.columns:
         if not any(n.lower() in have for n in names):
@@ -137,7 +138,7 @@ def convert_rows(
     out, bad = [], []
     for i, row in enumerate(rows):
         try:
-            got = spec.convert(row, i)
+            got = convert(row, i)
         except RowError as exc:
             bad.append((i + 1, str(exc)))
             continue
@@ -145,9 +146,9 @@ def convert_rows(
             out.append(got)
     if bad and not skip_bad_rows:
         row, why = bad[0]
+        hint = f" (to skip such rows: {skip_hint})" if skip_hint else ""
         raise BadRows(
-            f"{where} ({fmt}): {len(bad)} of {len(rows)} rows cannot be read; first: row {row}: {why} "
-            f"(to skip such rows: {skip_hint})"
+            f"{where} ({fmt}): {len(bad)} of {len(rows)} rows cannot be read; first: row {row}: {why}{hint}"
         )
     if not out:
         raise ValueError(f"{where} ({fmt}): no usable rows of {len(rows)}")
@@ -159,7 +160,8 @@ def load(
     path: str | Path,
     split: str = "train",
     skip_bad_rows: bool = False,
-    skip_hint: str = "data.skip_bad_rows: true",
+    skip_hint: str | None = "data.skip_bad_rows: true",
+    converter: Converter | None = None,
 ) -> Loaded:
     """Read `path` (any layout `read_rows` knows) and convert its rows as `fmt`."""
     get_format(fmt)
@@ -171,7 +173,7 @@ def load(
         raise ValueError(f"{path} ({fmt}): cannot read: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - pyarrow/datasets raise their own types on a corrupt file
         raise ValueError(f"{path} ({fmt}): cannot read: {type(exc).__name__}: {exc}") from None
-    return convert_rows(fmt, rows, str(path), skip_bad_rows, skip_hint)
+    return convert_rows(fmt, rows, str(path), skip_bad_rows, skip_hint, converter)
 
 
 def load_items(
@@ -185,3 +187,11 @@ def load_items(
     if fmt not in ITEM_FORMATS:
         raise ValueError(f"format {fmt!r} is not one of the item formats {', '.join(ITEM_FORMATS)}")
     return load(fmt, path, split, skip_bad_rows, skip_hint)
+
+
+def load_stepwise(fmt: str, path: str | Path, neutral: str = "positive") -> list[dict[str, Any]]:
+    """PRM stepwise rows (`prompt`, `completions`, `labels`) from a file in a PRM format; the PRM
+    trainer has no setting to skip rows, so an unreadable row always stops it."""
+    if fmt not in STEPWISE_FORMATS:
+        raise ValueError(f"prm.format {fmt!r} is not one of {', '.join(STEPWISE_FORMATS)}")
+    return load(fmt, path, skip_hint=None, converter=_stepwise(fmt, neutral)).rows

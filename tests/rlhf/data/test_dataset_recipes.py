@@ -146,3 +146,21 @@ def test_eval_bad_dataset_is_one_line_and_writes_nothing(tmp_path, tiny_model_di
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1 and not out.exists(), err
     assert "(to skip such rows: --skip-bad-rows)" in err
+
+
+def test_the_prm_trainer_counts_bad_rows_and_names_the_first(tmp_path):
+    from rlhf.config import loader as config
+    from rlhf.config.recipe import RunConfig
+    from rlhf.trainers.prm_data import load_data
+
+    rows = fx.PRM800K * 4 + [{"question": {"problem": "p"}, "label": {"finish_reason": "give_up"}}]
+    data = fx.write(rows, tmp_path / "d.jsonl")
+    raw = {
+        "trainer": "prm",
+        "prm": {"data": "file", "train_file": str(data), "format": "prm800k", "num_val": 1},
+    }
+    with pytest.raises(ValueError) as err:
+        load_data(config.from_dict(RunConfig, raw))
+    assert str(err.value) == (
+        f"{data} (prm800k): 1 of 5 rows cannot be read; first: row 5: PRM800K row needs question.problem and label.steps"
+    )
