@@ -50,12 +50,14 @@ def text(row: dict[str, Any], *names: str) -> str:
 # ---------------------------------------------------------------------- GSM8K
 
 
-def gsm8k_steps(solution: str) -> list[str]:
-    """The reasoning lines before `####`, each calculator annotation made visible arithmetic.
+def gsm8k_steps(solution: str) -> list[tuple[str, str]]:
+    """The reasoning lines before `####` as (natural, fallback) step texts.
 
-    `48/2 = <<48/2=24>>24` already shows the sum, so the annotation is dropped; `has
-    <<3*4=12>>12 apples` does not, so it becomes `has 3*4 = 12 apples`. On annotated lines a
-    product written `0.2 x 50` becomes `0.2 * 50` (an `x` is otherwise an unknown).
+    Natural: each calculator annotation made visible arithmetic. `48/2 = <<48/2=24>>24` already
+    shows the sum, so the annotation is dropped; `has <<3*4=12>>12 apples` does not, so it
+    becomes `has 3*4 = 12 apples`; a product written `0.2 x 50` becomes `0.2 * 50`.
+    Fallback, for a line whose prose the verifier misreads (`3 packs x $4 = $12` reads as
+    `4 = 12`): its `=` said as `is`, then `, since 3*4 = 12`: the annotation, always checkable.
     """
     steps = []
     for line in solution.split("####")[0].splitlines():
@@ -65,9 +67,12 @@ def gsm8k_steps(solution: str) -> list[str]:
             shown = before.rstrip(" $").endswith("=")
             out.append(before if shown else f"{before}{m.group(1).strip()} = ")
             pos = m.end()
-        step = " ".join(("".join(out) + line[pos:]).split())
-        if step:
-            steps.append(step)
+        natural = " ".join(("".join(out) + line[pos:]).split())
+        if not natural:
+            continue
+        calcs = [f"{lhs.strip()} = {rhs.strip()}" for lhs, rhs in _ANNOTATION.findall(line)]
+        prose = " ".join(_ANNOTATION.sub("", line).replace("=", " is ").split()).rstrip(".")
+        steps.append((natural, f"{prose}, since {' and '.join(calcs)}." if calcs else natural))
     return steps
 
 
@@ -88,8 +93,11 @@ def from_gsm8k(row: dict[str, Any], index: int) -> dict[str, Any]:
     if not final:
         raise RowError("column 'answer' has no '#### <number>' final line")
     answer = number_answer(final[-1])
-    steps = gsm8k_steps(solution)
-    item = _item(row, index, "gsm8k", question, answer, steps, {"source": "gsm8k"})
+    pairs = gsm8k_steps(solution)
+    item = _item(row, index, "gsm8k", question, answer, [n for n, _ in pairs], {"source": "gsm8k"})
+    natural = [v.verdict for v in verify_steps(item, item["solution_steps"])] if pairs else []
+    steps = [f if v is Verdict.INCORRECT else n for (n, f), v in zip(pairs, natural)]
+    item["solution_steps"] = steps
     checked = [v.verdict for v in verify_steps(item, steps)] if steps else []
     ok = Verdict.CORRECT in checked and Verdict.INCORRECT not in checked
     item["meta"]["step_check"] = "equal" if ok else "none"  # a wrong annotation: outcome only

@@ -38,7 +38,15 @@ def test_gsm8k_with_a_wrong_annotation_is_outcome_only(tmp_path):
     row = {"question": "q", "answer": "So 2+2 = <<2+2=5>>5.\n#### 5"}
     (item,) = _items(tmp_path, "gsm8k", [row])
     assert item["meta"]["step_check"] == "none"
-    assert gsm8k_steps("no annotations here\n#### 3") == ["no annotations here"]
+    assert gsm8k_steps("no annotations here\n#### 3") == [("no annotations here",) * 2]
+
+
+def test_gsm8k_prose_the_verifier_misreads_falls_back_to_the_annotation(tmp_path):
+    row = {"question": "q", "answer": "He bought 3 packs x $4 = $<<3*4=12>>12.\n#### 12"}
+    (item,) = _items(tmp_path, "gsm8k", [row])
+    assert item["solution_steps"] == ["He bought 3 packs x $4 is $12, since 3*4 = 12."]
+    assert item["meta"]["step_check"] == "equal"
+    assert verify_steps(item, ["He bought 3 packs x $4 = $12."])[0].verdict is Verdict.INCORRECT
 
 
 def test_math_and_math500_answers_level_and_type(tmp_path):
