@@ -121,6 +121,10 @@ class DataSection:
     def __post_init__(self) -> None:
         if self.prompts_per_step < 1:
             raise ValueError(f"data.prompts_per_step must be >= 1, got {self.prompts_per_step}")
+        if self.source == "file" and self.tasks:
+            raise ValueError(
+                "data.tasks is read only when data.source is 'generators' (data.source is 'file')"
+            )
         if self.source != "file":
             unread = [
                 k

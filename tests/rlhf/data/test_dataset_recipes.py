@@ -98,6 +98,8 @@ def test_format_settings_need_source_file(tmp_path, tiny_model_dir, capsys):
     recipe = _recipe(tmp_path, tiny_model_dir, "gsm8k", _data(tmp_path, "gsm8k"))
     assert main(["train", str(recipe), "data.source=jsonl"]) == 2
     assert "data.format is read only when data.source is 'file'" in capsys.readouterr().err
+    assert main(["train", str(recipe), "data.tasks=[{name: integer_arithmetic}]"]) == 2
+    assert "data.tasks is read only when data.source is 'generators'" in capsys.readouterr().err
     assert main(["train", str(recipe), "data.format=gsm9k"]) == 2
     assert "data.format 'gsm9k' is not one of gsm8k, math" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
