@@ -10,5 +10,7 @@ Imports only rewards (the sandbox runs code references; Registry) below it. Entr
 - `data_gen.render.gold_completion(item)`: the SFT target text.
 - `data_gen.inject`: corrupted solutions with known first wrong steps; PRM / ProcessBench rows.
 - `data_gen.writers`: atomic writes (`atomic_path`), JSONL / Parquet / `datasets` writers, `read_items`.
-- `cotrl gen` (data_gen.cli) on the command line.
+- `data_gen.datasets`: public datasets (GSM8K, MATH, NuminaMath, AIME, MBPP, HumanEval, APPS /
+  CodeContests, PRM800K, Math-Shepherd) read as items or PRM rows; `read_rows` for every file layout.
+- `cotrl gen` (data_gen.cli) on the command line (`--from FORMAT:PATH` converts a dataset).
 """

@@ -4,6 +4,11 @@
     cotrl gen --task integer_arithmetic --n 1000 --seed 0 --out data/train.jsonl
     cotrl gen --task integer_arithmetic,linear_equation --n 200 --split test --difficulty 3 \\
         --set max_digits=3 --format parquet --out data/eval.parquet --prm
+    cotrl gen --from gsm8k:gsm8k/train.jsonl --out data/gsm8k.items.jsonl [--skip-bad-rows]
+
+`--from FORMAT:PATH` converts a published dataset (`data_gen.datasets`: gsm8k, math, numina,
+aime, mbpp, humaneval, stdio, items; prm800k, math_shepherd and processbench to PRM stepwise
+rows) instead of generating; `--n` then keeps the first N.
 
 Everything is validated before any generation: an unknown task or knob, n <= 0, an
 unwritable or existing output (without --overwrite) is one line on stderr, exit 2,
@@ -44,6 +49,15 @@ def add_parser(subparsers) -> None:
         "--chat-prompt",
         action="store_true",
         help="write `prompt` as the chat message list (TRL conversational format) instead of text",
+    )
+    p.add_argument(
+        "--from",
+        dest="from_",
+        metavar="FORMAT:PATH",
+        help="convert a published dataset file or `datasets` dir instead of generating",
+    )
+    p.add_argument(
+        "--skip-bad-rows", action="store_true", help="with --from: skip rows whose answer cannot be read"
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -113,6 +127,10 @@ def run(args) -> int:
             f"rg:NAME: {n_rg} reasoning-gym tasks (answers only)" if n_rg else "rg:NAME: needs reasoning-gym"
         )
         return 0
+    if getattr(args, "from_", None):
+        return convert(args)
+    if getattr(args, "skip_bad_rows", False):
+        raise ValueError("--skip-bad-rows applies only with --from FORMAT:PATH")
     missing = [flag for flag, v in (("--task", args.task), ("--n", args.n), ("--out", args.out)) if v is None]
     if missing:
         raise ValueError(f"missing {', '.join(missing)} (or use --list)")
@@ -150,6 +168,42 @@ def run(args) -> int:
         summary["prm_rows"] = write_items(prm_rows(items), targets[1], fmt)
         summary["processbench_rows"] = write_items(processbench_rows(items), targets[2], fmt)
         summary["prm_out"], summary["processbench_out"] = str(targets[1]), str(targets[2])
+    print(json.dumps(summary))
+    return 0
+
+
+def convert(args) -> int:
+    """`--from FORMAT:PATH`: everything is read and checked before the one atomic write."""
+    from data_gen.datasets.load import FORMATS, load
+
+    fmt, sep, path = args.from_.partition(":")
+    if not sep or not path:
+        raise ValueError(f"--from {args.from_!r} must look like FORMAT:PATH (formats: {', '.join(FORMATS)})")
+    if fmt not in FORMATS:
+        raise ValueError(f"--from format {fmt!r} is not one of {', '.join(FORMATS)}")
+    clash = [f for f, v in (("--task", args.task), ("--difficulty", args.difficulty)) if v is not None]
+    clash += ["--set"] * bool(args.set) + ["--prm"] * bool(args.prm)
+    if clash:
+        raise ValueError(f"{clash[0]} does not apply with --from (it converts, it does not generate)")
+    if args.out is None:
+        raise ValueError("missing --out")
+    if args.n is not None and args.n <= 0:
+        raise ValueError(f"--n must be positive, got {args.n}")
+    out = Path(args.out)
+    out_fmt = args.format or ("parquet" if out.suffix == ".parquet" else "jsonl")
+    check_format(out, out_fmt)
+    check_output(out, args.overwrite, directory=out_fmt == "hf")
+    loaded = load(fmt, path, args.split, args.skip_bad_rows, skip_hint="--skip-bad-rows")
+    rows = loaded.rows[: args.n] if args.n else loaded.rows
+    if args.chat_prompt and FORMATS[fmt].kind == "items":
+        from data_gen.writers import chat_prompt
+
+        rows = [chat_prompt(r) for r in rows]
+    n = write_items(rows, out, out_fmt)
+    summary = {"out": str(out), "n": n, "from": fmt, "path": path, "rows_read": loaded.total}
+    summary.update({"kind": FORMATS[fmt].kind, "skipped": len(loaded.skipped), "format": out_fmt})
+    if loaded.skipped:
+        summary["first_skipped"] = f"row {loaded.skipped[0][0]}: {loaded.skipped[0][1]}"
     print(json.dumps(summary))
     return 0
 

@@ -3,7 +3,8 @@
 Registered in `rewards.registry.STEP_REWARDS`:
 - ``rule``: the rule-based verifier (`rewards.steps`): correct -> `correct` (1.0),
   incorrect -> `incorrect` (0.0), neutral and unverifiable -> None by default (no signal,
-  masked, never a silent 0). Code traces run their execution facts in the sandbox, several
+  masked, never a silent 0). An outcome-only item (`meta.step_check: none`) gets None for
+  every step whatever those settings say. Code traces run their execution facts in the sandbox, several
   traces at once (`max_workers`).
 - ``prm``: a trained process reward model directory (`path`), batched; P(step is good).
 - ``function``: your own `fn(problem, step_texts) -> list[float | None]` named as
@@ -94,6 +95,8 @@ class RuleStepReward:
                 ctx = contexts[problem.id]
                 if ctx is None:
                     return None
+                if "outcome_only" in ctx.notes:  # masked whatever `unverifiable` says: no step to check
+                    return [None] * len(spans)
                 return [self.values[v.verdict] for v in verify_steps(problem, _texts(spans), ctx)]
             except Exception:  # noqa: BLE001
                 return None

@@ -55,9 +55,18 @@ def as_problem(problem: Problem | dict[str, Any]) -> Problem:
     raise TypeError(f"problem must be a Problem or a data_gen row (dict), got {type(problem).__name__}")
 
 
+def outcome_only(problem: Problem) -> bool:
+    """An item whose steps nothing can check (`meta.step_check: none`: reasoning-gym answers,
+    MATH/Numina/AIME prose, code without a reference): its step rewards are masked, never 0."""
+    return str(problem.meta.get("step_check", "")).lower() == "none"
+
+
 def build_context(problem: Problem | dict[str, Any]) -> Context:
     p = as_problem(problem)
-    if any(h in p.task.lower() for h in CODE_TASK_HINTS) or "tests" in p.meta or "entry_point" in p.meta:
+    if outcome_only(p):
+        return Context(task=p.task, answer=p.answer, checkable=False, notes=("outcome_only",))
+    code_meta = any(k in p.meta for k in ("tests", "entry_point", "cases"))
+    if any(h in p.task.lower() for h in CODE_TASK_HINTS) or code_meta:
         # code: the prompt's `x = x + 4` is an assignment, not an equation; the steps' own
         # arithmetic ("x: 4 + 4 = 8"), their execution facts (run) and the answer are checked
         return Context(

@@ -9,7 +9,9 @@ CHECKPOINT is an HF model directory, a LoRA adapter directory (over `--base` or 
 its adapter_config names), or a run directory from `cotrl train` (any policy trainer; its
 final policy found through `rlhf.runtime.rundir.RunDir`, a PRM run refused by name). Problems come from a
 data_gen generator's split (`--task integer_arithmetic --n 200 --split test`) or from a
-file of data_gen items (JSONL/JSON/CSV/Parquet or a `datasets` directory). Prints a table
+file of data_gen items (JSONL/JSON/CSV/Parquet or a `datasets` directory), or of a published
+dataset with `--format` (`--data gsm8k/test.jsonl --format gsm8k`; `--metric code_tests` for
+mbpp, humaneval, stdio). Prints a table
 and writes the metrics as JSON (`--out`, else stdout).
 """
 
@@ -29,6 +31,12 @@ def add_parser(subparsers) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--task", help="data_gen generator name (items from --split)")
     src.add_argument("--data", help="file or datasets dir of data_gen items")
+    p.add_argument(
+        "--format",
+        default="",
+        help="--data is a published dataset: gsm8k, math, numina, aime, mbpp, humaneval, stdio, items",
+    )
+    p.add_argument("--skip-bad-rows", action="store_true", help="with --format: skip unreadable rows")
     p.add_argument("--n", type=int, default=100, help="problems to evaluate (a file: the first N; 0: all)")
     p.add_argument("--split", default="test", help="generator split (train/test) or datasets split")
     p.add_argument("--level", type=float, help="generator difficulty level 0-10")
@@ -85,8 +93,10 @@ def run(args) -> int:
     if args.data:
         if not Path(args.data).exists():
             raise FileNotFoundError(f"dataset not found: {args.data}")
-        problems = ev.file_problems(args.data, args.n or None, args.split)
+        problems = ev.file_problems(args.data, args.n or None, args.split, args.format, args.skip_bad_rows)
     else:
+        if args.format or args.skip_bad_rows:
+            raise ValueError("--format and --skip-bad-rows apply only with --data")
         problems = ev.generated_problems(args.task, args.n, args.split, args.seed, args.level, params)
     model, tok = ev.load_model(model_dir, adapter)
     apply_threads(threads, model, key="--threads")

@@ -103,10 +103,16 @@ class CurriculumSection:
 
 @dataclass(frozen=True)
 class DataSection:
-    """Where RL prompts come from: data_gen generators (endless, seeded) or a JSONL file of problems."""
+    """Where RL prompts come from: data_gen generators (endless, seeded), a JSONL file of problems,
+    or a published dataset on disk (`source: file`, read by `data_gen.datasets`)."""
 
-    source: Literal["generators", "jsonl"] = "generators"
-    path: str = ""  # JSONL of data_gen items when source is jsonl (cycled in a seeded order)
+    source: Literal["generators", "jsonl", "file"] = "generators"
+    path: str = ""  # jsonl: JSONL of data_gen items; file: a JSONL/Parquet file or a `datasets` dir (cycled in a seeded order)
+    format: str = "items"  # source file: gsm8k | math | numina | aime | mbpp | humaneval | stdio | items
+    split: str = "train"  # source file: the split of a saved DatasetDict
+    skip_bad_rows: bool = (
+        False  # source file: skip (and count) rows whose answer cannot be read, instead of stopping
+    )
     tasks: tuple[TaskSpec, ...] = ()  # generators to mix when source is generators
     prompts_per_step: int = 4  # distinct problems per RL step (each sampled rollout.n times)
     system_prompt: str | None = None  # prepended as a system message when set
@@ -115,6 +121,20 @@ class DataSection:
     def __post_init__(self) -> None:
         if self.prompts_per_step < 1:
             raise ValueError(f"data.prompts_per_step must be >= 1, got {self.prompts_per_step}")
+        if self.source == "file" and self.tasks:
+            raise ValueError(
+                "data.tasks is read only when data.source is 'generators' (data.source is 'file')"
+            )
+        if self.source != "file":
+            unread = [
+                k
+                for k, default in (("format", "items"), ("split", "train"), ("skip_bad_rows", False))
+                if getattr(self, k) != default
+            ]
+            if unread:
+                raise ValueError(
+                    f"data.{unread[0]} is read only when data.source is 'file' (data.source is {self.source!r})"
+                )
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,8 @@ class PRMSection:
     num_train: int = 2000  # training items; each gives its gold trace and one corrupted trace
     corruptions: int = 1  # corrupted traces per training item (distinct draws of the wrong step and value)
     num_eval: int = 200  # held-out items (data_gen's test split), each gold + corrupted, for evaluation
-    train_file: str = ""  # data: file -> JSONL rows in `format`
-    eval_file: str = (
-        ""  # JSONL held-out rows in `format` (data: file); empty: the last eval_fraction of train_file
-    )
+    train_file: str = ""  # data: file -> rows in `format` (JSONL/JSON, CSV, Parquet or a `datasets` dir)
+    eval_file: str = ""  # held-out rows in `format`, any layout train_file takes (data: file); empty: the last eval_fraction of train_file
     eval_fraction: float = 0.1  # share of train_file held out when eval_file is empty
     format: Literal["stepwise", "prm800k", "math_shepherd", "processbench"] = (
         "stepwise"  # layout of the files

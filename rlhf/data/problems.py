@@ -1,4 +1,5 @@
-"""Prompt sources for RL: data_gen generators (endless, seeded) or a JSONL file of problems.
+"""Prompt sources for RL: data_gen generators (endless, seeded), a JSONL file of problems, or
+a published dataset on disk (`data.source: file`, converted by `data_gen.datasets`).
 
 The problems of step `s` are a pure function of (run seed, s, curriculum levels), so a
 resumed run draws exactly the prompts the unkilled run would have drawn: the data cursor
@@ -28,6 +29,8 @@ class ProblemSource:
             if not cfg.path:
                 raise ValueError("data.path must name a JSONL file when data.source is 'jsonl'")
             self._rows = load_jsonl_problems(cfg.path)
+        elif cfg.source == "file":
+            self._rows = load_file_problems(cfg)
         else:
             if not cfg.tasks:
                 raise ValueError(
@@ -45,14 +48,14 @@ class ProblemSource:
 
     @property
     def task_names(self) -> list[str]:
-        if self.cfg.source == "jsonl":
+        if self.cfg.source in ("jsonl", "file"):
             return sorted({p.task for p in self._rows})
         return [t.name for t in self.cfg.tasks]
 
     def problems(self, step: int, levels: dict[str, int] | None = None, round: int = 0) -> list[Problem]:
         """The step's problems; `round` > 0 draws extra ones (dynamic sampling refills)."""
         k = self.cfg.prompts_per_step
-        if self.cfg.source == "jsonl":
+        if self.cfg.source in ("jsonl", "file"):
             if round:
                 rng = random.Random(hashed_seed(self.seed, "refill", step, round))
                 return [self._rows[rng.randrange(len(self._rows))] for _ in range(k)]
@@ -138,6 +141,22 @@ def load_jsonl_problems(path: str | Path) -> list[Problem]:
     if not rows:
         raise ValueError(f"data.path {p} holds no problems")
     return rows
+
+
+def load_file_problems(cfg: DataSection) -> list[Problem]:
+    """`data.path` read as `data.format`; skipped rows (with `data.skip_bad_rows`) are reported."""
+    import sys
+
+    from data_gen.datasets.load import ITEM_FORMATS, load_items
+
+    if not cfg.path:
+        raise ValueError("data.path must name a file or `datasets` directory when data.source is 'file'")
+    if cfg.format not in ITEM_FORMATS:
+        raise ValueError(f"data.format {cfg.format!r} is not one of {', '.join(ITEM_FORMATS)}")
+    loaded = load_items(cfg.format, cfg.path, cfg.split, cfg.skip_bad_rows)
+    if loaded.skipped:
+        print(f"cotrl: data.path {loaded.summary(cfg.path)}", file=sys.stderr)
+    return [Problem.from_dict(r) for r in loaded.rows]
 
 
 def chat_messages(problem: Problem, system_prompt: str | None) -> list[dict[str, str]]:

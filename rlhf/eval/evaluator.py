@@ -162,9 +162,22 @@ def generated_problems(
     return [Problem.from_dict(r) for r in rows]
 
 
-def file_problems(path: str | Path, limit: int | None = None, split: str = "test") -> list[Problem]:
-    """data_gen rows from a JSONL/JSON/CSV/Parquet file or a `datasets` directory."""
+def file_problems(
+    path: str | Path,
+    limit: int | None = None,
+    split: str = "test",
+    fmt: str = "",
+    skip_bad_rows: bool = False,
+) -> list[Problem]:
+    """data_gen rows from a JSONL/JSON/CSV/Parquet file or a `datasets` directory; with `fmt`, a
+    published dataset in that format (`data_gen.datasets`: gsm8k, math, mbpp, ...)."""
     from rlhf.data.readers import read_rows
+
+    if fmt:
+        from data_gen.datasets.load import load_items
+
+        loaded = load_items(fmt, path, split, skip_bad_rows, skip_hint="--skip-bad-rows")
+        return [Problem.from_dict(r) for r in loaded.rows[: limit or None]]
 
     rows = read_rows(path, split=split)
     out = []

@@ -8,8 +8,7 @@ from typing import Any
 
 import torch
 
-from rewards.prm.convert import convert
-from rewards.prm.data import check_row, read_rows
+from data_gen.datasets.load import load_stepwise
 from rewards.prm.evaluate import calibrate_threshold, predicted_first_error, processbench_f1
 from rewards.prm.model import PRMScorer
 from rlhf.config.recipe import RunConfig
@@ -42,15 +41,9 @@ def load_data(cfg: RunConfig) -> tuple[list[dict[str, Any]], list[EvalTrace], li
             return [(r["problem"], list(r["steps"]), int(r["label"])) for r in processbench_rows(its)]
 
         return rows, traces(eval_items), traces(items[p.num_train :])
-    rows = [
-        check_row(r, f"{p.train_file} row {i}")
-        for i, r in enumerate(convert(read_rows(p.train_file), p.format, p.neutral))
-    ]
+    rows = load_stepwise(p.format, p.train_file, p.neutral)  # every layout; bad rows counted
     if p.eval_file:
-        held = [
-            check_row(r, f"{p.eval_file} row {i}")
-            for i, r in enumerate(convert(read_rows(p.eval_file), p.format, p.neutral))
-        ]
+        held = load_stepwise(p.format, p.eval_file, p.neutral)
     else:
         cut = max(1, int(len(rows) * (1 - p.eval_fraction)))
         rows, held = rows[:cut], rows[cut:]
