@@ -34,6 +34,7 @@ def run_one(hidden: int, layers: int, n: int, procs: int, steps: int, out: Path)
         "train",
         str(ROOT / "recipes" / "grpo_outcome.yaml"),
         f"run.output_dir={out}",
+        "model.path=tiny",  # timing only: a random model of each size
         f"train.steps={steps}",
         "run.save_every=0",
         f"rollout.n={n}",

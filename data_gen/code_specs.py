@@ -190,6 +190,22 @@ def test_cases(
     return cases
 
 
+def hidden_and_example(
+    spec: Spec, rng: random.Random, n: int
+) -> tuple[list[tuple[tuple[Any, ...], Any]], tuple[tuple[Any, ...], Any]]:
+    """n hidden cases and, drawn apart from them, the one example a prompt shows.
+
+    The example is one more distinct input than the tests hold, so a prompt never gives away
+    a hidden test's input and expected result (a solution that only echoes the example still
+    fails every hidden test). Where the spec's inputs run out first, the last distinct case
+    becomes the example and the hidden tests are one fewer.
+    """
+    cases = test_cases(spec, rng, n + 1)
+    if len(cases) < 2:
+        raise ValueError(f"spec {spec.name!r}: fewer than 2 distinct inputs, no example apart from the tests")
+    return cases[:-1], cases[-1]
+
+
 def wrong_outputs(out: Any) -> tuple[tuple[Any, str], ...]:
     """Plausible wrong results of a call, for error injection into execution facts: an element
     off by one, a dropped or an extra element, the wrong order, a changed letter. Integers

@@ -1,6 +1,7 @@
 """Write-a-function tasks from parametric specs (list, string and number manipulations).
 
-The prompt shows one example; the hidden tests are asserts over edge and random inputs.
+The prompt shows one example, drawn apart from the hidden tests (never one of them); the
+hidden tests are asserts over edge and random inputs.
 Steps are execution facts (`name(args) = result`), one per shown test, which a checker
 verifies by running the program (`rewards.steps`); error injection states one result wrongly. The reference passes its tests in the project's
 sandbox before an item is emitted.
@@ -15,8 +16,8 @@ from typing import Any
 from data_gen.code_specs import (
     call_text,
     code_score,
+    hidden_and_example,
     make_spec,
-    test_cases,
     tests_text,
     validate_tests,
     wrong_outputs,
@@ -39,11 +40,12 @@ class CodeFunction:
 
     def sample(self, rng: random.Random, cfg: CodeFunctionConfig) -> dict[str, Any]:
         spec = make_spec(rng)
-        return {"spec": spec, "cases": test_cases(spec, rng, cfg.n_tests), "shown": cfg.shown_steps}
+        cases, example = hidden_and_example(spec, rng, cfg.n_tests)
+        return {"spec": spec, "cases": cases, "example": example, "shown": cfg.shown_steps}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         spec, cases = params["spec"], params["cases"]
-        ex_args, ex_out = cases[-1]
+        ex_args, ex_out = params["example"]  # drawn apart from the hidden tests
         prompt = (
             f"Write a Python function `{spec.name}({spec.args})` that returns {spec.doc}. "
             f"Example: {call_text(spec, ex_args)} == {ex_out!r}."

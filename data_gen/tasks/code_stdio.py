@@ -1,7 +1,8 @@
 """Standard-input programs: read integers from stdin, print a spec's result.
 
 Items carry stdin/stdout `cases` (what the project's `code_tests` reward reads); the
-reference program passes them in the sandbox before an item is emitted."""
+reference program passes them in the sandbox before an item is emitted. The prompt's example
+is drawn apart from the hidden cases, never one of them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from data_gen.code_specs import code_score, make_spec, test_cases, validate_stdio, wrong_outputs
+from data_gen.code_specs import code_score, hidden_and_example, make_spec, validate_stdio, wrong_outputs
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 MAIN = (
@@ -28,6 +29,11 @@ def _fmt(out: Any) -> str:
     return " ".join(str(v) for v in out) if isinstance(out, list) else str(out)
 
 
+def _io(args: tuple[Any, ...], out: Any) -> dict[str, str]:
+    """One stdin/stdout case: the list argument space-separated on one line, the result as printed."""
+    return {"input": " ".join(str(v) for v in args[0]) + "\n", "output": _fmt(out)}
+
+
 class CodeStdio:
     name = "code_stdio"
     description = (
@@ -40,12 +46,13 @@ class CodeStdio:
         spec = make_spec(rng)
         while not spec.list_io:
             spec = make_spec(rng)
-        return {"spec": spec, "cases": test_cases(spec, rng, cfg.n_cases)}
+        cases, example = hidden_and_example(spec, rng, cfg.n_cases)
+        return {"spec": spec, "cases": cases, "example": example}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         spec, cases = params["spec"], params["cases"]
-        io = [{"input": " ".join(str(v) for v in a[0]) + "\n", "output": _fmt(out)} for a, out in cases]
-        ex = io[-1]
+        io = [_io(a, out) for a, out in cases]
+        ex = _io(*params["example"])  # drawn apart from the hidden cases
         prompt = (
             f"Write a Python program that reads integers separated by spaces from standard input (call the "
             f"list xs) and prints {spec.doc}. Print a list as space-separated integers on one line. "

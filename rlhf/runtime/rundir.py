@@ -287,8 +287,9 @@ def prepare_run_dir(
 
 
 # Keys a resumed run may raise: the step budget, and with it the LR schedule's length
-# (`rlhf.runtime.optim.Schedule`; a resumed RL run stretches its schedule to the new total).
-EXTENDABLE_KEYS = ("train.steps",)
+# (`rlhf.runtime.optim.Schedule`; a resumed run stretches its schedule to the new total):
+# RL's `train.steps`, SFT's `sft.max_steps` (its run keeps a checkpoint at the end for this).
+EXTENDABLE_KEYS = ("train.steps", "sft.max_steps")
 
 
 def check_extension(old: dict[str, Any], new: dict[str, Any], where: Path) -> bool:
@@ -296,20 +297,26 @@ def check_extension(old: dict[str, Any], new: dict[str, Any], where: Path) -> bo
     ValueError naming every key that differs."""
     changed = config_diff(old, new)
     keys = [c.partition(":")[0] for c in changed]
-    if keys and all(k in EXTENDABLE_KEYS for k in keys):
-        before, after = old["train"]["steps"], new["train"]["steps"]
+    if len(keys) == 1 and keys[0] in EXTENDABLE_KEYS:
+        section, _, name = keys[0].partition(".")
+        before, after = old[section][name], new[section][name]
         if isinstance(before, int) and isinstance(after, int) and after > before:
             import sys
 
             print(
-                f"cotrl: --resume extends the run from train.steps={before} to {after}; the LR schedule "
-                f"is stretched to the new total (as if the run had started with train.steps={after}), "
+                f"cotrl: --resume extends the run from {keys[0]}={before} to {after}; the LR schedule "
+                f"is stretched to the new total (as if the run had started with {keys[0]}={after}), "
                 "so the LR rises from the end of the old curve to the new curve's value and decays to "
                 "train.min_lr_ratio * lr at the last step",
                 file=sys.stderr,
             )
             return True
-    hint = "; only train.steps may change on --resume, and only upward (it extends the run)" if keys else ""
+    hint = (
+        "; only the step budget (train.steps, sft.max_steps) may change on --resume, and only upward "
+        "(it extends the run)"
+        if keys
+        else ""
+    )
     raise ValueError(
         f"--resume: the recipe differs from the one {where.parent} was started with ({where}): "
         + "; ".join(changed)

@@ -150,8 +150,8 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
         eval_strategy="steps" if has_eval and s.eval_every else "no",
         eval_steps=s.eval_every or None,
         logging_steps=cfg.run.log_every,
-        save_strategy="steps" if cfg.run.save_every else "no",
-        save_steps=cfg.run.save_every or 500,
+        save_strategy="steps",  # run.save_every 0: one checkpoint at the end, so --resume can extend the run
+        save_steps=cfg.run.save_every or s.max_steps,
         save_total_limit=cfg.run.keep_checkpoints,
         seed=cfg.run.seed,
         data_seed=cfg.run.seed,

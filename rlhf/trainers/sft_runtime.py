@@ -18,6 +18,7 @@ after `train.max_bad_steps` such steps in a row the run checkpoints and stops wi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -49,6 +50,14 @@ class SharedRuntimeSFTTrainer(SFTTrainer):
                 True  # a second train() call builds a fresh one, as transformers does
             )
         return self.lr_scheduler
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        """Restore the checkpoint's optimizer and schedule, keeping this run's planned length: a run
+        resumed with a larger `sft.max_steps` decays over the new total (as RL's `train.steps` does)."""
+        planned = dataclasses.replace(optim.schedule_of(self.lr_scheduler)) if self.lr_scheduler else None
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if planned is not None and checkpoint is not None:
+            optim.schedule_of(self.lr_scheduler).stretch(planned)
 
 
 class UpdateGuard(TrainerCallback):

@@ -22,6 +22,7 @@ COVERED_ELSEWHERE = {
     "prm_on_policy": "tests/rlhf/trainers/test_prm_trainer.py",
 }
 RL_TINY = [
+    "model.path=tiny",  # a random model: these tests check plumbing, not learning
     "train.steps=2",
     "data.prompts_per_step=2",
     "rollout.n=2",
@@ -131,8 +132,8 @@ def test_bad_recipe_input_fails_cleanly(overrides, needle, tmp_path, capsys, tin
         "train",
         str(REPO / "recipes/grpo_outcome.yaml"),
         f"run.output_dir={out}",
-        f"model.path={tiny_model_dir}",
         *RL_TINY,
+        f"model.path={tiny_model_dir}",
         *overrides,
     ]
     assert main(argv) == 2

@@ -59,14 +59,14 @@ RUNS: dict[str, tuple[str, list[str], bool]] = {
         ["model.path={tiny}", "sft.generate.n=8", "sft.general_generate.n=8", *SFT],
         True,
     ),
-    "grpo-full": ("grpo_process", ["lora.enabled=false", *RL], False),
+    "grpo-full": ("grpo_process", ["model.path=tiny", "lora.enabled=false", *RL], False),
     "grpo-lora": (  # the recipe as its header runs it: from the SFT stage's adapter (here: its run dir)
         "grpo_lora_domain",
         ["model.path={tiny}", "lora.adapter_path={sft-lora}", *RL],
         True,
     ),
-    "ppo-full": ("ppo_process", RL, False),
-    "ppo-lora": ("ppo_process", ["lora.enabled=true", "train.lr=1e-3", *RL], True),
+    "ppo-full": ("ppo_process", ["model.path=tiny", *RL], False),
+    "ppo-lora": ("ppo_process", ["model.path=tiny", "lora.enabled=true", "train.lr=1e-3", *RL], True),
     "distill-full": ("distill", DISTILL, False),
     "distill-lora": ("distill", ["model.path={tiny}", "lora.enabled=true", *DISTILL], True),
 }
