@@ -65,23 +65,25 @@ def find_runs(paths: list[str]) -> list[Run]:
     return runs
 
 
-def read_jsonl(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
-    """Complete lines from byte `offset` on, and the offset to ask from next time.
+def read_jsonl(path: Path, offset: int, ident: str = "") -> tuple[list[dict[str, Any]], int, str]:
+    """Complete lines from byte `offset` on, the offset to ask from next time, and the file's identity.
 
-    A file that shrank (a resumed run truncates its logs) starts over from 0; the caller
-    sees `offset` go down and drops what it had.
+    A resumed run rewrites its logs through a temp file (a new inode, `ident`) and a shorter
+    one: either way the read starts over from 0 and the caller sees `offset` go down or
+    `ident` change, and drops what it had.
     """
     if not path.is_file():
-        return [], 0
-    size = path.stat().st_size
-    if offset > size:
+        return [], 0, ""
+    st = path.stat()
+    now = f"{st.st_dev}:{st.st_ino}"
+    if offset > st.st_size or (ident and ident != now):
         offset = 0
     with path.open("rb") as fh:
         fh.seek(offset)
         chunk = fh.read(MAX_CHUNK)
     end = chunk.rfind(b"\n")
     if end < 0:
-        return [], offset
+        return [], offset, now
     records = []
     for line in chunk[: end + 1].splitlines():
         try:
@@ -90,7 +92,7 @@ def read_jsonl(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
             continue  # a torn or foreign line: the rest of the log is still worth showing
         if isinstance(rec, dict):
             records.append(rec)
-    return records, offset + end + 1
+    return records, offset + end + 1, now
 
 
 def config(run: Run) -> dict[str, Any]:

@@ -68,14 +68,14 @@ def create_app(run_list: list[rv.Run], poll_ms: int = 2000) -> FastAPI:
         return out
 
     @app.get("/api/runs/{run_id}/metrics")
-    def metrics(run_id: int, offset: int = 0) -> dict[str, Any]:
-        records, nxt = rv.read_jsonl(get_run(run_id).root / rv.METRICS_NAME, max(offset, 0))
-        return {"records": records, "offset": nxt}
+    def metrics(run_id: int, offset: int = 0, ident: str = "") -> dict[str, Any]:
+        records, nxt, now = rv.read_jsonl(get_run(run_id).root / rv.METRICS_NAME, max(offset, 0), ident)
+        return {"records": records, "offset": nxt, "ident": now, "reset": bool(ident) and ident != now}
 
     @app.get("/api/runs/{run_id}/samples")
-    def samples(run_id: int, offset: int = 0) -> dict[str, Any]:
-        records, nxt = rv.read_jsonl(get_run(run_id).root / rv.SAMPLES_NAME, max(offset, 0))
-        return {"records": records, "offset": nxt}
+    def samples(run_id: int, offset: int = 0, ident: str = "") -> dict[str, Any]:
+        records, nxt, now = rv.read_jsonl(get_run(run_id).root / rv.SAMPLES_NAME, max(offset, 0), ident)
+        return {"records": records, "offset": nxt, "ident": now, "reset": bool(ident) and ident != now}
 
     @app.get("/api/runs/{run_id}/evals")
     def evals(run_id: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ const MAX_SAMPLES_SHOWN = 150;
 const state = { runs: [], dirty: true, samplesDirty: true };
 
 function isHardware(k) {
-  return k.startsWith("hw/") || k.startsWith("time_") || k.startsWith("tokens_per_second") ||
+  return k.startsWith("hw/") || k.startsWith("time_") || k.startsWith("tokens_per_second") || k.includes("latency") ||
          k === "seconds" || k === "step_time" || k === "rollout_tokens";
 }
 
@@ -36,20 +36,28 @@ function resetRun(run) {
   run.samples = []; run.samplesOffset = 0;
 }
 
+// A shorter file (offset went down) or a rewritten one (new identity: a resume) starts over
+function restarted(resp, offset, ident) {
+  return resp.reset || resp.offset < offset || (ident && resp.ident !== ident);
+}
+
 async function pollRun(run) {
-  const m = await getJSON(`/api/runs/${run.id}/metrics?offset=${run.metricsOffset}`);
-  if (m.offset < run.metricsOffset) { run.records = []; }  // the log was truncated (a resume)
-  if (m.records.length || m.offset < run.metricsOffset) { run.records.push(...m.records); state.dirty = true; }
-  run.metricsOffset = m.offset;
-  const s = await getJSON(`/api/runs/${run.id}/samples?offset=${run.samplesOffset}`);
-  if (s.offset < run.samplesOffset) { run.samples = []; }
+  const m = await getJSON(`/api/runs/${run.id}/metrics?offset=${run.metricsOffset}&ident=${run.metricsIdent || ""}`);
+  if (restarted(m, run.metricsOffset, run.metricsIdent)) { run.records = []; state.dirty = true; }
+  if (m.records.length) { run.records.push(...m.records); state.dirty = true; }
+  run.metricsOffset = m.offset; run.metricsIdent = m.ident;
+  const s = await getJSON(`/api/runs/${run.id}/samples?offset=${run.samplesOffset}&ident=${run.samplesIdent || ""}`);
+  if (restarted(s, run.samplesOffset, run.samplesIdent)) { run.samples = []; state.samplesDirty = true; }
   for (const rec of s.records) {
     // SFT's held-out evaluations write {"step", "samples": [...]}; the RL loops write one sample a line
-    if (Array.isArray(rec.samples)) rec.samples.forEach(x => run.samples.push({ step: rec.step, ...x }));
-    else run.samples.push(rec);
+    if (Array.isArray(rec.samples)) {
+      rec.samples.forEach(x => run.samples.push({
+        step: rec.step, task: "held-out eval", outcome: typeof x.correct === "boolean" ? Number(x.correct) : null, ...x,
+      }));
+    } else run.samples.push(rec);
   }
-  if (s.records.length || s.offset < run.samplesOffset) state.samplesDirty = true;
-  run.samplesOffset = s.offset;
+  if (s.records.length) state.samplesDirty = true;
+  run.samplesOffset = s.offset; run.samplesIdent = s.ident;
   if (!run.evals || state.tick % 10 === 0) run.evals = await getJSON(`/api/runs/${run.id}/evals`);
 }
 

@@ -45,6 +45,27 @@ def _wait(pred, timeout: float, what: str, proc: subprocess.Popen | None = None)
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _start_view(repo_root: Path, paths: list[Path], env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    view = subprocess.Popen(
+        [sys.executable, "-m", "rlhf.cli.main", "view", *map(str, paths), "--port", "0", "--poll-ms", "500"],
+        cwd=repo_root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    return view, re.search(r"(http://\S+/)", view.stderr.readline()).group(1)
+
+
+def _save(shots: dict[str, Path]) -> None:
+    """Copy the screenshots where COTRL_SCREENSHOT_DIR says (how docs/view/*.png are made)."""
+    out = os.environ.get("COTRL_SCREENSHOT_DIR")
+    for name, shot in shots.items():
+        assert shot.stat().st_size > 20_000, name
+        if out:
+            shutil.copy(shot, Path(out) / name)
+
+
 def _steps_shown(page) -> int:
     m = re.search(r"step (\d+)", page.inner_text("#latest-step"))
     return int(m.group(1)) if m else -1
@@ -72,15 +93,7 @@ def test_panel_follows_a_training_grpo_run(tmp_path, repo_root):
     view = None
     try:
         _wait(lambda: (run / "metrics.jsonl").is_file(), 240, "the first logged step", train)
-        view = subprocess.Popen(
-            [sys.executable, "-m", "rlhf.cli.main", "view", str(run), "--port", "0", "--poll-ms", "500"],
-            cwd=repo_root,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        url = re.search(r"(http://\S+/)", view.stderr.readline()).group(1)
+        view, url = _start_view(repo_root, [run], env)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -91,7 +104,6 @@ def test_panel_follows_a_training_grpo_run(tmp_path, repo_root):
             first = _wait(lambda: _steps_shown(page) + 1, 30, "a step on the page") - 1  # -1: none yet
             _wait(lambda: _steps_shown(page) > first, 120, "a new step to appear without a reload", train)
             assert page.evaluate("window.__same_page") == 1
-            assert train.poll() is None or _steps_shown(page) > first  # it was live while training
 
             # a step the step reward scored 0 is marked wrong, with its score in the tooltip
             wrong = page.locator('#samples .step[data-verdict="wrong"]').first
@@ -101,12 +113,15 @@ def test_panel_follows_a_training_grpo_run(tmp_path, repo_root):
             assert bg == "rgb(251, 211, 211)"  # the red of .verdict-wrong
             samples = [json.loads(x) for x in (run / "samples.jsonl").read_text().splitlines() if x.strip()]
             wrong_texts = {s["text"] for x in samples for s in x["steps"] if s["score"] == 0.0}
-            assert wrong.inner_text() in wrong_texts and not any(ch.isdigit() for ch in wrong.inner_text())
+            shown = wrong.text_content()
+            assert shown in wrong_texts and not any(ch.isdigit() for ch in shown)
 
             # the outcome filter narrows the list to what it says
             page.select_option("#f-outcome", "wrong")
-            for card in page.locator("#samples .sample").all():
-                assert card.get_attribute("data-outcome") == "wrong"
+            cards = page.locator("#samples .sample").all()
+            assert cards and all(c.get_attribute("data-outcome") == "wrong" for c in cards)
+            page.select_option("#f-outcome", "none")  # digit_share always gives an outcome
+            assert page.locator("#samples .sample").count() == 0
             page.select_option("#f-outcome", "")
 
             # stability charts carry the recipe's gradient-clip threshold
@@ -119,15 +134,59 @@ def test_panel_follows_a_training_grpo_run(tmp_path, repo_root):
             page.locator("#samples .sample").first.scroll_into_view_if_needed()
             page.evaluate("document.querySelector('#samples').closest('section').scrollIntoView()")
             page.screenshot(path=str(shots["samples.png"]))
-            for shot in shots.values():
-                assert shot.stat().st_size > 20_000
-            out = os.environ.get("COTRL_SCREENSHOT_DIR")  # how docs/view/*.png are made (README)
-            if out:
-                for name, shot in shots.items():
-                    shutil.copy(shot, Path(out) / name)
+            _save(shots)
             browser.close()
     finally:
         for proc in (view, train):
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=30)
+
+
+def test_panel_on_the_demos_finished_runs_side_by_side(tmp_path, repo_root):
+    """`cotrl view runs/demo`, as `make demo` prints it: the SFT and GRPO runs overlaid, the held-out
+    checkpoint curve from the demo's report, GRPO samples with their step verdicts. The quick demo
+    by default; COTRL_VIEW_DEMO=runs/demo looks at a full one (the README's screenshots)."""
+    from playwright.sync_api import sync_playwright
+
+    env = _env(repo_root)
+    demo = Path(os.environ.get("COTRL_VIEW_DEMO") or tmp_path / "demo")
+    if "COTRL_VIEW_DEMO" not in os.environ:
+        subprocess.run(
+            [sys.executable, "-m", "rlhf.demo.pipeline", "--quick", "--out", str(demo)],
+            cwd=repo_root,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+    view, url = _start_view(repo_root, [demo], env)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#runs .run-chip")
+            assert page.inner_text("#runs").split() == ["grpo", "(grpo)", "sft", "(sft)"]
+            page.wait_for_selector("#heldout-curve .main-svg", timeout=60_000)
+            points = page.evaluate("document.getElementById('heldout-curve').data[0].x")
+            report = json.loads((demo / "report.json").read_text())
+            assert points == [c["step"] for c in report["heldout_curve"]]
+            page.wait_for_selector(
+                '#curves .chart[data-metric="heldout_accuracy"] .main-svg'
+            )  # SFT's held-out curve
+            page.wait_for_selector('#curves .chart[data-metric="reward_mean"] .main-svg')  # GRPO's reward
+            page.select_option("#f-run", "0")  # the GRPO run: its samples carry step verdicts
+            page.wait_for_selector("#samples .sample .step[data-verdict]")
+            shots = {
+                "demo_panel.png": tmp_path / "demo_panel.png",
+                "demo_samples.png": tmp_path / "demo_samples.png",
+            }
+            page.screenshot(path=str(shots["demo_panel.png"]))
+            page.evaluate("document.querySelector('#samples').closest('section').scrollIntoView()")
+            page.screenshot(path=str(shots["demo_samples.png"]))
+            _save(shots)
+            browser.close()
+    finally:
+        view.terminate()
+        view.wait(timeout=30)

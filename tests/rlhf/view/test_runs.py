@@ -67,15 +67,27 @@ def test_cli_refuses_a_non_run_with_exit_2_and_one_line(tmp_path, repo_root):
 def test_logs_are_read_from_an_offset_and_a_half_written_line_waits(tmp_path):
     path = tmp_path / "m.jsonl"
     path.write_text('{"step": 0, "a": 1}\n{"step": 1, "a"')
-    recs, off = rv.read_jsonl(path, 0)
+    recs, off, ident = rv.read_jsonl(path, 0)
     assert recs == [{"step": 0, "a": 1}] and off == len('{"step": 0, "a": 1}\n')
     with path.open("a") as fh:
         fh.write(': 2}\n{"step": 2}\n')
-    recs, off2 = rv.read_jsonl(path, off)
-    assert [r["step"] for r in recs] == [1, 2] and off2 == path.stat().st_size
-    path.write_text('{"step": 0}\n')  # truncated by a resume: start over
-    recs, off3 = rv.read_jsonl(path, off2)
+    recs, off2, same = rv.read_jsonl(path, off, ident)
+    assert [r["step"] for r in recs] == [1, 2] and off2 == path.stat().st_size and same == ident
+    path.write_text('{"step": 0}\n')  # truncated in place: start over
+    recs, off3, _ = rv.read_jsonl(path, off2, ident)
     assert recs == [{"step": 0}] and off3 == path.stat().st_size
+
+
+def test_a_log_rewritten_by_a_resume_is_read_again_from_the_start(tmp_path):
+    from data_gen.writers import atomic_write_text
+
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(f'{{"step": {s}}}\n' for s in range(3)))
+    _, off, ident = rv.read_jsonl(path, 0)
+    # the resume keeps steps 0-1 (a new file), and the run appends steps 2-5 before the next poll
+    atomic_write_text(path, "".join(f'{{"step": {s}}}\n' for s in range(6)))
+    recs, _, now = rv.read_jsonl(path, off, ident)
+    assert now != ident and [r["step"] for r in recs] == list(range(6))
 
 
 def test_thresholds_come_from_the_recipe(tmp_path):
