@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "rlhf.models.tiny",
     "rlhf.cli.export",
     "rlhf.cli.eval",
+    "rlhf.cli.view",
     "data_gen.cli",
 )
 

@@ -25,7 +25,7 @@ class RunSection:
     save_every: int = 0  # steps between checkpoints (0: only at the end)
     keep_checkpoints: int = 2  # older complete checkpoints are pruned
     device: str = "auto"  # auto | cpu | cuda
-    report_to: tuple[str, ...] = ()  # extra sinks: tensorboard, wandb
+    report_to: tuple[str, ...] = ()  # trackers besides metrics.jsonl: tensorboard, trackio, wandb, mlflow
 
 
 @dataclass(frozen=True)

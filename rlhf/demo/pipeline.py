@@ -301,6 +301,7 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
         f"[bold green]report: {out / 'report.md'}[/] (accuracy {report['accuracy_before']:.3f} -> "
         f"{report['accuracy_after']:.3f}, {report['wall_s']['total']:.0f} s)"
     )
+    console.print(f"see the runs (curves, samples with step verdicts, checkpoint curve): cotrl view {out}")
     return report
 
 

@@ -19,6 +19,7 @@ from rlhf.algos import ADVANTAGES, EstimatorInfo, validate_algo_names
 from rlhf.config import loader as config
 from rlhf.config.reads import Reads
 from rlhf.config.recipe import RunConfig
+from rlhf.runtime.sinks import check_sinks
 from rlhf.trainers import TRAINERS
 
 
@@ -35,6 +36,7 @@ def check_recipe(cfg: RunConfig, raw: Mapping[str, Any] | None = None) -> RunCon
     if raw is not None:
         check_settings_read(cfg.trainer, raw)
     check_reward_names(cfg)
+    check_sinks(cfg.run.report_to)  # a tracker that is not installed: one line, whichever the trainer
     try:
         validate_algo_names(cfg.algo)
     except ValueError as exc:

@@ -58,6 +58,7 @@ from rlhf.models.policy import (
 )
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import optim
+from rlhf.runtime.hardware import HardwareMonitor
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.progress import progress
 from rlhf.runtime.rundir import RunDir
@@ -118,6 +119,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         _backbone_body(model).register_forward_hook(lambda _m, _i, out: hidden.__setitem__("h", out[0]))
 
     log = MetricsLog(run_dir.metrics_path, cfg.run.report_to)
+    hw = HardwareMonitor()
     t0 = time.perf_counter()
     rng = random.Random(cfg.run.seed)
     with progress(total, fit.step, "prm", cfg.run.log_every) as bar:
@@ -131,6 +133,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
                 batch = {k: v.to(device) for k, v in batch.items()}
                 record = train_step(fit, batch, cfg, hidden)
                 record["seconds"] = time.perf_counter() - t0
+                record.update(hw.read())  # CPU, memory (and GPU memory) of this step, for every sink
                 bar.update(fit.step, f"step_loss={record['step_loss']:.4f} lm_loss={record['lm_loss']:.3f}")
                 if fit.step % max(cfg.run.log_every, 1) == 0 or fit.step == total or "skipped" in record:
                     log.log(record)

@@ -157,7 +157,7 @@ def sft_args(cfg: RunConfig, run_dir: RunDir, has_eval: bool) -> Any:
         data_seed=cfg.run.seed,
         use_cpu=cfg.run.device == "cpu" or not torch.cuda.is_available(),
         bf16=cfg.model.dtype == "bfloat16" and torch.cuda.is_available(),
-        report_to=list(cfg.run.report_to) or "none",
+        report_to="none",  # run.report_to goes through sft_callbacks.MetricsLog, as in every trainer
         dataset_num_proc=None,
         disable_tqdm=True,  # the run's own progress display (sft_callbacks.ProgressLog) shows the loop
     )
@@ -215,7 +215,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         processing_class=tokenizer,
         peft_config=peft_config,
         callbacks=[
-            MetricsLog(run_dir),
+            MetricsLog(run_dir, cfg.run.report_to),
             ProgressLog("sft", cfg.run.log_every),
             heldout_eval,
             guard,

@@ -12,8 +12,10 @@ from transformers import TrainerCallback
 from rlhf.data.readers import SftExample
 from rlhf.eval import evaluator
 from rlhf.eval.sft import heldout_problems, sft_settings
+from rlhf.runtime.hardware import HardwareMonitor
 from rlhf.runtime.progress import format_logs, progress
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.sinks import Sinks, check_sinks
 
 PROGRESS_FIELDS = (
     ("loss", "loss={:.4f}"),
@@ -24,24 +26,43 @@ PROGRESS_FIELDS = (
 
 
 class MetricsLog(TrainerCallback):
-    """Every Trainer log line (loss, lr, grad norm, eval loss) and each step's wall time -> metrics.jsonl."""
+    """Every Trainer log line (loss, lr, grad norm, eval loss) and each step's wall time and hardware
+    status -> metrics.jsonl and the trackers in `run.report_to` (`rlhf.runtime.sinks`, the same
+    sinks every trainer reports to; transformers' own `report_to` stays off)."""
 
-    def __init__(self, run_dir: RunDir) -> None:
+    def __init__(self, run_dir: RunDir, report_to: tuple[str, ...] = ()) -> None:
         self.run_dir = run_dir
+        self.report_to = tuple(report_to)
+        check_sinks(self.report_to)  # a missing tracker fails before any training
+        self._sinks: Sinks | None = None
+        self._hw = HardwareMonitor()
         self._t0 = 0.0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self._sinks is None:
+            self._sinks = Sinks(self.report_to, self.run_dir.root)
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        self.run_dir.append_jsonl(
-            self.run_dir.metrics_path,
-            {"step": state.global_step, "step_time": time.perf_counter() - self._t0},
+        self._write(
+            {"step": state.global_step, "step_time": time.perf_counter() - self._t0, **self._hw.read()}
         )
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
-            self.run_dir.append_jsonl(self.run_dir.metrics_path, {"step": state.global_step, **logs})
+            self._write({"step": state.global_step, **logs})
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self._sinks is not None:
+            self._sinks.close()
+            self._sinks = None
+
+    def _write(self, record: dict) -> None:
+        self.run_dir.append_jsonl(self.run_dir.metrics_path, record)
+        if self._sinks:
+            self._sinks.log(record, int(record["step"]))
 
 
 class ProgressLog(TrainerCallback):

@@ -45,6 +45,13 @@ def test_demo_quick_writes_the_report(tmp_path, repo_root):
     assert "grpo_curves.png" in " ".join(report["plots"]) and "heldout_accuracy.png" in " ".join(
         report["plots"]
     )
+    # the demo ends with the `cotrl view` command for its runs, and that command finds them
+    from rlhf.view.runs import evaluations, find_runs
+
+    assert f"cotrlview{out}" in "".join(proc.stdout.split())  # rich may wrap a long path
+    runs = find_runs([str(out)])
+    assert [r.name for r in runs] == ["grpo", "sft"]
+    assert [p["step"] for p in evaluations(runs[0])["curves"][0]["points"]] == [0, 1, 2]
     md = (out / "report.md").read_text()
     assert "accuracy" in md and "![heldout_accuracy]" in md
     # the data sets are disjoint (test split vs train split)

@@ -169,6 +169,7 @@ class Collected:
     correct: list[bool]
     skip_reason: str | None = None
     skip_detail: str | None = None  # why, in words (which reward gave None for the batch, and why)
+    advantages: torch.Tensor | None = None  # [N, T], set by the loop: samples.jsonl shows each step's
 
 
 def collect(rl: RL, step: int) -> Collected:

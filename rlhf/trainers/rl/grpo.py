@@ -74,6 +74,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             if cfg.algo.kl_in_reward:
                 batch, _ = fold_kl_into_rewards(batch, cfg.algo)
             advantages = advantage_fn(batch, cfg.algo)  # 4: [N, T]
+            col.advantages = advantages
             record.update(report.batch_metrics(batch, advantages, cfg.algo, info))
 
             t_update = time.perf_counter()

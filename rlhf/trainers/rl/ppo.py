@@ -77,6 +77,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             if cfg.algo.kl_in_reward:
                 batch, _ = fold_kl_into_rewards(batch, cfg.algo)
             advantages = advantage_fn(batch, cfg.algo)  # [N, T]
+            col.advantages = advantages
             returns = critic_returns(batch, cfg.algo)  # [N, T] the value loss's target
             record.update(report.batch_metrics(batch, advantages, cfg.algo, info))
 

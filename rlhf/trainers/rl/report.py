@@ -48,15 +48,23 @@ def batch_metrics(
 
 
 def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
-    """A few completions with their outcome and step scores, for samples.jsonl."""
+    """A few completions with their outcome and steps, for samples.jsonl (and `cotrl view`).
+
+    Each step carries its score, its verdict (``right`` at score >= 0.5 as `step_accuracy`
+    counts, ``wrong`` below, ``unverifiable`` for None), where its text starts in the
+    completion (``char_start``, -1 if not found verbatim) and the mean advantage its tokens
+    received this step, so one can see which steps the update pushed up or down.
+    """
     out = []
     firsts: dict[int, int] = {}
     for i, r in enumerate(col.rollouts):
         firsts.setdefault(r.group, i)
     # one completion per problem first, so the sample spans problems
     order = list(firsts.values()) + [i for i in range(len(col.rollouts)) if i not in firsts.values()]
+    adv = getattr(col, "advantages", None)
     for i in order[:limit]:
         r, p = col.rollouts[i], col.problems[i]
+        row_adv = _completion_advantages(adv, i, r) if adv is not None else None
         out.append(
             {
                 "step": step,
@@ -67,10 +75,46 @@ def sample_records(step: int, col: Any, limit: int) -> list[dict[str, Any]]:
                 "completion": r.text,
                 "finish_reason": r.finish_reason,
                 "outcome": r.outcome,
-                "steps": [{"text": s.text, "score": s.score} for s in r.steps],
+                "advantage": _mean(row_adv) if row_adv is not None else None,
+                "steps": _step_records(r, row_adv),
             }
         )
     return out
+
+
+def verdict(score: float | None) -> str:
+    """right / wrong / unverifiable, at the threshold `step_accuracy` uses."""
+    if score is None:
+        return "unverifiable"
+    return "right" if score >= 0.5 else "wrong"
+
+
+def _completion_advantages(adv: torch.Tensor, row: int, r: Any) -> list[float]:
+    """The advantage of each completion token of batch row `row` (prompt then completion, right-padded)."""
+    p = len(r.prompt_ids)
+    return adv[row, p : p + len(r.completion_ids)].float().cpu().tolist()
+
+
+def _step_records(r: Any, row_adv: list[float] | None) -> list[dict[str, Any]]:
+    steps, cursor = [], 0
+    for s in r.steps:
+        at = r.text.find(s.text, cursor) if s.text else -1
+        if at >= 0:
+            cursor = at + len(s.text)
+        rec: dict[str, Any] = {
+            "text": s.text,
+            "score": s.score,
+            "verdict": verdict(s.score),
+            "char_start": at,
+        }
+        if row_adv is not None and s.end > s.start:
+            rec["advantage"] = _mean(row_adv[s.start : s.end])
+        steps.append(rec)
+    return steps
+
+
+def _mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
 
 
 def finish(rl: Any) -> dict[str, Any]:

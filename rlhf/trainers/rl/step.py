@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from rlhf.runtime import distributed as dist
+from rlhf.runtime.hardware import HardwareMonitor
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 
@@ -21,6 +22,7 @@ def skip_step(
 ) -> None:
     """A batch with nothing to learn from (e.g. every reward None): logged, shown, checkpointed on schedule."""
     record.update(col.metrics, skipped=col.skip_reason, seconds=time.perf_counter() - t_start)
+    record.update(hardware(rl))
     if col.skip_detail:
         record["skipped_why"] = col.skip_detail
     rl.log.log(record)
@@ -52,6 +54,7 @@ def finish_step(
 
     record["seconds"] = time.perf_counter() - t_start
     record["tokens_per_second"] = record["rollout_tokens"] / record["seconds"]
+    record.update(hardware(rl))
     rl.log.log(record)
     for sample in report.sample_records(step, col, rl.cfg.train.samples_per_step):
         rl.run_dir.append_jsonl(rl.run_dir.samples_path, sample)
@@ -59,6 +62,11 @@ def finish_step(
     check_bad_steps(rl, step, stats)
     maybe_save(rl, step)
     return record
+
+
+def hardware(rl: rc.RL) -> dict[str, float]:
+    """This step's CPU, memory and GPU readings (`rlhf.runtime.hardware`), for every sink."""
+    return rl.extra.setdefault("hardware", HardwareMonitor()).read()
 
 
 def save_last(rl: rc.RL) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from tests.rlhf.trainers.rl_helpers import recipe
 
-TIMING = ("seconds", "time_", "tokens_per_second")
+TIMING = ("seconds", "time_", "tokens_per_second", "hw/")  # hw/: the machine, not the run
 
 
 def _env(repo_root: Path) -> dict[str, str]:
