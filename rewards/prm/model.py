@@ -24,8 +24,14 @@ PRM_CONFIG = "prm_config.json"
 def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32, trust_remote_code: bool = False):
     """A fresh 2-label token classifier on the causal LM at `path` (for training)."""
     from transformers import AutoConfig, AutoModelForTokenClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if config.model_type not in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES and not trust_remote_code:
+        raise ValueError(  # one line: transformers' own error lists every config class it knows
+            f"model.path {path}: model type {config.model_type!r} has no token-classification class in "
+            "transformers, so it cannot be a PRM backbone (the GRPO, PPO and SFT paths take it)"
+        )
     try:
         return AutoModelForTokenClassification.from_pretrained(
             path,

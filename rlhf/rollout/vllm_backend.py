@@ -53,7 +53,7 @@ from vllm.platforms import current_platform  # noqa: E402
 from rlhf.models.policy import merged_state_dict  # noqa: E402
 from rlhf.rollout import parity  # noqa: E402
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport  # noqa: E402
-from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode  # noqa: E402,F401  (vllm-free helpers)
+from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode, template_stop_ids  # noqa: E402,F401  (vllm-free helpers)
 
 log = logging.getLogger("cotrl.vllm")
 
@@ -127,6 +127,7 @@ class VLLMSampler:
         self.vcfg = cfg.vllm
         self.output_dir = cfg.run.output_dir
         self.lora_mode = lora_mode  # None (full finetune), "adapter" or "merge"
+        self.stop_ids: list[int] = []  # the template's end-of-turn id where the model would not stop on it
         self.work_dir = work_dir
         self.tolerance = self.vcfg.probe_tolerance or parity.default_tolerance(dtype)
         self.max_len = int(llm.llm_engine.model_config.max_model_len)
@@ -173,6 +174,8 @@ class VLLMSampler:
             logprobs=0,  # the sampled token's logprob only
             flat_logprobs=True,  # a few flat lists per sample instead of one dict per token (less GC)
         )
+        if self.stop_ids:
+            common["stop_token_ids"] = self.stop_ids
         if params.seed is None:
             return vllm.SamplingParams(**common)
         # vLLM gives sample j of a request seed+j, so prompts get disjoint blocks of n seeds.
@@ -389,5 +392,6 @@ def make_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> Any:
     llm = build_llm(model_dir_for(model, tokenizer, work_dir), cfg, dtype, rank)
     log.info("vllm engine ready in %.1f s (%s, lora sync: %s)", time.perf_counter() - t0, dtype, lora_mode)
     sampler = VLLMSampler(llm, tokenizer, cfg, dtype=dtype, lora_mode=lora_mode, work_dir=work_dir)
+    sampler.stop_ids = template_stop_ids(_unwrap(model), tokenizer)
     sampler.sync_weights(model)  # the trainer's model may already differ from disk (e.g. a resumed adapter)
     return sampler
