@@ -321,6 +321,20 @@ def merged_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return {k.replace(".base_layer.", "."): v for k, v in out.items()}
 
 
+def checkpoint_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """`merged_state_dict` in the names and layout of a saved checkpoint, what vLLM loads.
+
+    transformers 5 holds some weights in another layout in memory than on disk (a MoE block's
+    experts fused into one tensor, saved one expert at a time); vLLM's loaders read the disk
+    layout, and given the in-memory names they load the experts wrongly (the parity probe sees it).
+    """
+    from peft import PeftModel
+    from transformers.core_model_loading import revert_weight_conversion
+
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    return revert_weight_conversion(base, merged_state_dict(model))
+
+
 class ValueModel(nn.Module):
     """PPO critic: the policy's architecture without the LM head, plus a scalar head per token.
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from torch import nn
 
-from rlhf.models.policy import merged_state_dict
+from rlhf.models.policy import checkpoint_state_dict
 from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
 from rlhf.runtime.distributed import leader
@@ -188,7 +188,7 @@ class ServerSampler:
             )
             num, how = sum(1 for n, _ in model.named_parameters() if "lora_" in n), "lora adapter"
         else:
-            weights = merged_state_dict(model)
+            weights = checkpoint_state_dict(model)  # the names and layout vLLM reads from disk
             _save_safetensors(weights, target / "model.safetensors")
             self._post("/pause?mode=wait")
             try:

@@ -183,7 +183,7 @@ sft: {{train_path: {data}, max_steps: 2, batch_size: 4, eval_max_items: 1, eval_
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_prm_head(arch, zoo, tmp_path, capsys):
+def test_prm_head(arch, zoo, tmp_path, capsys, record_property):
     recipe = tmp_path / "prm.yaml"
     recipe.write_text(
         f"""trainer: prm
@@ -199,6 +199,7 @@ prm: {{num_train: 4, num_eval: 2, epochs: 1, batch_size: 8, max_length: 96}}
         err = capsys.readouterr().err.strip().splitlines()
         assert rc == 2 and len(err) == 1 and refused in err[0], err
         assert not (tmp_path / "run").exists()  # nothing written
+        record_property("outcome", "refused")  # the README table's cell (tests/e2e/arch_table.py)
         return
     assert rc == 0
     from rewards.prm.model import PRMScorer
