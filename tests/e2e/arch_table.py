@@ -2,7 +2,7 @@
 
     .venv/bin/python -m pytest tests/e2e/test_architectures.py tests/e2e/test_architectures_vllm.py \
         --junitxml=/tmp/arch.xml
-    .venv/bin/python tests/e2e/arch_table.py /tmp/arch.xml
+    .venv/bin/python tests/e2e/arch_table.py /tmp/arch.xml   # several reports: their union
 
 A cell is `pass`, `refused` (the test asserted a one-line refusal), `FAIL`, or `-` (not run).
 """
@@ -23,10 +23,11 @@ PATHS = {  # test function -> column
 }
 
 
-def table(path: str) -> str:
+def table(paths: list[str]) -> str:
     cells: dict[tuple[str, str], str] = {}
     archs: list[str] = []
-    for case in ET.parse(path).getroot().iter("testcase"):
+    cases = [c for path in paths for c in ET.parse(path).getroot().iter("testcase")]
+    for case in cases:
         m = re.match(r"(\w+)\[(\w+)\]", case.get("name", ""))
         if not m or m.group(1) not in PATHS:
             continue
@@ -49,4 +50,4 @@ def table(path: str) -> str:
 
 
 if __name__ == "__main__":
-    print(table(sys.argv[1]))
+    print(table(sys.argv[1:]))

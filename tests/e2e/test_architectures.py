@@ -21,6 +21,8 @@ from rlhf.cli.main import main
 from rlhf.models.tiny_archs import ARCHS, build_tiny_arch
 from tests.rlhf.trainers.rl_helpers import write_problems
 
+pytestmark = pytest.mark.slow  # each test is a whole `cotrl` run (2-7 s); the module takes ~3 min on 2 cores
+
 MOE = {"qwen3_moe", "mixtral", "deepseek_v3"}
 # path -> architectures refused, with the words the one-line error must carry
 REFUSED = {
