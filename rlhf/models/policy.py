@@ -325,8 +325,8 @@ def checkpoint_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """`merged_state_dict` in the names and layout of a saved checkpoint, what vLLM loads.
 
     transformers 5 holds some weights in another layout in memory than on disk (a MoE block's
-    experts fused into one tensor, saved one expert at a time); vLLM's loaders read the disk
-    layout, and given the in-memory names they load the experts wrongly (the parity probe sees it).
+    experts fused into one tensor, saved one expert at a time, Mixtral's `block_sparse_moe` renamed
+    `mlp`); vLLM's loaders read the disk layout and refuse the in-memory names.
     """
     from peft import PeftModel
     from transformers.core_model_loading import revert_weight_conversion

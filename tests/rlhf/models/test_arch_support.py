@@ -182,13 +182,10 @@ def test_zoo_covers_tied_untied_rope_scaling_and_sliding_windows(tok):
     assert configs["mistral"].sliding_window == 32
     assert configs["gemma3"].layer_types == ["sliding_attention", "full_attention"]
     assert configs["deepseek_v3"].q_lora_rank and configs["deepseek_v3"].first_k_dense_replace == 1
-    for arch in ("qwen2", "llama"):  # tied embeddings stay tied through a save, untied ones stay apart
-        from transformers import AutoModelForCausalLM
-
+    for arch in ("qwen2", "llama"):  # tied embeddings share one tensor, untied ones do not
         m = _model(arch, tok)
         same = m.lm_head.weight.data_ptr() == m.get_input_embeddings().weight.data_ptr()
         assert same == (arch == "qwen2")
-        assert isinstance(AutoModelForCausalLM, type)
 
 
 @pytest.mark.slow
