@@ -161,16 +161,17 @@ class ServerSampler:
         if self.vcfg.probe_interval and self.num_syncs % self.vcfg.probe_interval == 0:
             result = self.check_parity(model, how=how)
             extra.update(probe_mean_abs_diff=result.mean_abs_diff, probe_tokens=result.num_tokens)
-        parity.log_sync(
-            self.output_dir,
-            {
-                "sync": self.num_syncs,
-                "seconds": seconds,
-                "num_tensors": num,
-                "probe_max_abs_diff": None if result is None else result.max_abs_diff,
-                **extra,
-            },
-        )
+        if self.leader.is_leader:  # one line per sync in the run's vllm_sync.jsonl, not one per process
+            parity.log_sync(
+                self.output_dir,
+                {
+                    "sync": self.num_syncs,
+                    "seconds": seconds,
+                    "num_tensors": num,
+                    "probe_max_abs_diff": None if result is None else result.max_abs_diff,
+                    **extra,
+                },
+            )
         return SyncReport(
             seconds=seconds,
             num_tensors=num,

@@ -38,6 +38,7 @@ cfg = from_dict(RunConfig, {
     "vllm": {"mode": "server", "server_url": url, "probe_interval": 0, "server_timeout_s": 60},
 })
 model, tok = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+(Path(out).parent / "run").mkdir(exist_ok=True)  # where vllm_sync.jsonl goes
 sampler = make_server_sampler(model, tok, cfg)  # the first push
 returned = [time.time()]
 sampler.sync_weights(model)  # the second
@@ -108,6 +109,7 @@ def test_only_the_leader_pushes_and_the_other_process_waits(tiny_model_dir, tmp_
     reloads = [c for c in Recorder.calls if c[0] == "/collective_rpc"]
     assert len(reloads) == 2  # two syncs, each pushed once (not once per process)
     assert [c[0] for c in Recorder.calls].count("/pause?mode=wait") == 2
+    assert len((tmp_path / "run" / "vllm_sync.jsonl").read_text().splitlines()) == 2  # one line per sync
     for r in range(2):
         returned = json.loads((tmp_path / f"rank{r}.json").read_text())["returned"]
         for done, (_, _, reload_end) in zip(returned, reloads):
