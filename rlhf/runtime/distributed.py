@@ -65,6 +65,29 @@ def main_process_first() -> Any:
 
 
 @dataclass(frozen=True)
+class Leader:
+    """One process acts for all on a shared resource (a vLLM server's weights) while the others wait.
+
+    `wait()` is a barrier: the leader calls it after acting, the others before going on, so
+    no process reads the resource before the leader has finished changing it.
+    """
+
+    is_leader: bool
+    wait: Any  # () -> None
+
+
+def leader() -> Leader:
+    """The main process leads; every process of an `accelerate launch` run waits at the barrier.
+    One process: it leads and never waits."""
+    if launched_world_size() <= 1:
+        return Leader(True, lambda: None)
+    from accelerate import PartialState
+
+    state = PartialState()
+    return Leader(state.is_main_process, state.wait_for_everyone)
+
+
+@dataclass(frozen=True)
 class SecondaryRunDir(RunDir):
     """The run directory as a non-main process sees it: readable, and the JSON/JSONL writes
     that go through it (metrics, samples, stats) are dropped, so each line is written once."""
