@@ -77,8 +77,12 @@ def save_final(run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool) -> Pa
     (only the adapter is saved) and a plain causal LM otherwise.
     """
 
+    extra: dict[str, Any] = {}
+    if lora and len(getattr(model, "peft_config", {})) > 1:  # only the trained adapter, not the reference
+        extra["selected_adapters"] = [model.active_adapter]
+
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, **extra)
         tokenizer.save_pretrained(tmp)
 
     return save_dir_atomic(run_dir.final_dir(lora), write)

@@ -151,6 +151,13 @@ def test_export_and_eval_on_every_trainers_run(name, trained, tmp_path, capsys):
     assert on_run["mean_length"] == on_out["mean_length"] and on_run["accuracy"] == on_out["accuracy"]
 
 
+def test_grpo_after_lora_sft_starts_at_kl_zero(trained):
+    """The reference of GRPO continuing the SFT adapter is the SFT model, not the bare base."""
+    records = [json.loads(line) for line in (trained("grpo-lora") / "metrics.jsonl").read_text().splitlines()]
+    first = next(r for r in records if r.get("kl") is not None)
+    assert abs(first["kl"]) < 1e-6, first
+
+
 def test_a_run_written_before_adapter_dir_still_exports(trained, tmp_path):
     """GRPO/PPO LoRA runs used to leave their adapter in model/: read as the adapter it is."""
     old = tmp_path / "old_grpo_lora"
