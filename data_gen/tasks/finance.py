@@ -22,6 +22,13 @@ from data_gen.chain import Chain, show
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 KINDS = ("simple_interest", "compound_interest", "amortization", "percent_change", "npv")
+GOODS = (
+    ("coat", "meal"),
+    ("laptop", "haircut"),
+    ("bicycle", "taxi ride"),
+    ("sofa", "repair"),
+    ("phone", "hotel night"),
+)
 WHOLE_KINDS = ("simple_interest_whole", "percent_change_whole", "discount", "sales_tax", "instalments")
 STEP_DECIMALS = 10
 _PERIODS = {1: "yearly", 4: "quarterly", 12: "monthly"}
@@ -52,6 +59,7 @@ class Finance:
                 "years": rng.randint(1, 3),
                 "n": rng.randint(2, 6),
                 "up": rng.random() < 0.5,
+                "thing": rng.randrange(len(GOODS)),
             }
         p = rng.randint(1, cfg.max_principal // 100) * 100
         return {
@@ -156,6 +164,7 @@ def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
         ans = c.calc("Percentage change", f"{c.t(d)} / {old} * 100", d * 100 / old)
     elif kind in ("discount", "sales_tax"):
         price, pct = 20 * a, 5 * b
+        good, service = GOODS[params["thing"]]
         cut = c.calc("Discount" if kind == "discount" else "Tax", f"{price} * {pct} / 100", a * b)
         if kind == "discount":
             prompt = (
@@ -163,7 +172,9 @@ def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
             )
             ans = c.calc("Sale price", f"{price} - {c.t(cut)}", price - cut, swapped=cut - price)
         else:
-            prompt = f"A meal costs {price} dollars before a {pct}% sales tax. What is the total in dollars?"
+            prompt = (
+                f"A {service} costs {price} dollars before a {pct}% sales tax. What is the total in dollars?"
+            )
             ans = c.calc("Total", f"{price} + {c.t(cut)}", price + cut)
     else:
         n, rate = params["n"], 5 * (1 + b % 4)  # 5% to 20% flat

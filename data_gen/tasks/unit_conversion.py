@@ -97,7 +97,7 @@ class UnitConversion:
                 i for i in range(len(WHOLE_FACTORS) - 1) if WHOLE_FACTORS[i][1] == WHOLE_FACTORS[i + 1][0]
             ]
             first = rng.choice(chains) if kind == "two_steps" else rng.randrange(len(WHOLE_FACTORS))
-            return {"kind": kind, "value": rng.randint(1, 9), "first": first}
+            return {"kind": kind, "value": rng.randint(1, min(40, cfg.max_value)), "first": first}
         scale = 10**cfg.value_decimals
         value = Fraction(rng.randint(1, cfg.max_value * scale), scale)
         u = rng.random()
