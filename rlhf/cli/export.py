@@ -24,7 +24,8 @@ def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False)
     if not run.root.is_dir():
         raise FileNotFoundError(f"run directory not found: {run.root}")
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-        raise ValueError(f"{target} exists; pass --overwrite to replace it")
+        what = "holds another model" if (target / "config.json").is_file() else "exists and is not empty"
+        raise ValueError(f"OUT {target} {what}; choose another directory or pass --overwrite to replace it")
     final = run.final_model()  # a ValueError saying what the directory holds when there is nothing
     _check_target(run, final.path, target)
     if final.kind == "prm":
@@ -38,6 +39,7 @@ def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False)
     base, dtype = run.base_model()  # a moved run finds its base through base_model.json
     if not Path(base).exists() and base.startswith(("/", ".", "~")):
         raise FileNotFoundError(f"base model of {run.root} not found: {base} (its model.path)")
+    run.check_base(base)
     return adapters.merge_adapter(base, final.path, target, dtype), "merged"
 
 

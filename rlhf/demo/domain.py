@@ -349,7 +349,9 @@ def _fresh_out(out: Path) -> None:
             )
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    (out / MARKER).write_text("a cotrl domain demo run; `python -m rlhf.demo.domain` may replace this directory\n")
+    (out / MARKER).write_text(
+        "a cotrl domain demo run; `python -m rlhf.demo.domain` may replace this directory\n"
+    )
 
 
 def _load() -> list[float] | None:

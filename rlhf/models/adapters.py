@@ -58,7 +58,14 @@ def merge_adapter(
     if not (adapter / "adapter_config.json").is_file():
         raise ValueError(f"{adapter} holds no LoRA adapter (no adapter_config.json)")
     base = AutoModelForCausalLM.from_pretrained(base_path, dtype=DTYPES[dtype])
-    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    try:
+        merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    except (RuntimeError, ValueError, KeyError) as exc:  # shapes or module names of another model
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+        first = next((line for line in lines if "size mismatch" in line), lines[0])
+        raise ValueError(
+            f"adapter {adapter} does not fit the base model {base_path}: {first[:300]}"
+        ) from None
     tok_src = adapter if (adapter / "tokenizer_config.json").is_file() else base_path
     tokenizer = AutoTokenizer.from_pretrained(str(tok_src))
 
