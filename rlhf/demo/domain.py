@@ -49,6 +49,9 @@ class DomainSettings:
     domain_file: str = ""  # a user's own items (JSONL/CSV/Parquet: question, answer, [steps], [tolerance])
     general: str = ""  # general model dir; empty: runs/demo/sft/model if present, else built here
     knobs: str = "{whole: 1}"  # the domain generator's knobs
+    verifier: str = (
+        "math_answer"  # the answer verifier by name (rewards.registry.REWARDS): GRPO reward and eval metric
+    )
     n_train: int = (
         600  # domain training items (SFT domain rows, GRPO prompts); the whole levels are small spaces
     )
@@ -112,6 +115,12 @@ def check_settings(s: DomainSettings) -> list[float]:
     for name, share in [("domain_share", s.domain_share)] + [("sweep_shares", x) for x in shares]:
         if isinstance(share, bool) or not 0.0 < share <= 1.0:
             raise ValueError(f"{name}: a domain share must be in (0, 1], got {share!r}")
+    from rewards.registry import REWARDS
+
+    if s.verifier not in REWARDS:
+        raise ValueError(
+            f"verifier {s.verifier!r} is not a registered answer verifier; valid: {', '.join(REWARDS.names())}"
+        )
     if s.general and not (Path(s.general) / "config.json").is_file():
         raise ValueError(f"--general {s.general}: not an HF model directory (no config.json)")
     if s.domain_file:  # every bad row named now, before any model is built or trained
@@ -192,6 +201,7 @@ def sft_config(s: DomainSettings, run_dir: Path, base: str, data: dict[str, str]
             f"sft.general_path={data['general']}",
             f"sft.domain_ratio={share}",
             f"sft.eval_max_items={s.n_val}",
+            f"sft.eval_metric={s.verifier}",
             f"sft.eval_every={s.sft_eval_every}",
             f"sft.eval_max_new_tokens={s.max_new_tokens}",
             f"sft.max_steps={s.sft_steps}",
@@ -221,7 +231,7 @@ def grpo_config(s: DomainSettings, run_dir: Path, base: str, adapter_run: Path, 
             f"rollout.n={s.group_size}",
             f"rollout.max_new_tokens={s.max_new_tokens}",
             f"rollout.temperature={s.grpo_temperature}",
-            "rewards=[{name: math_answer}, {name: rule}]",
+            f"rewards=[{{name: {s.verifier}}}, {{name: rule}}]",
             "algo.advantage=mixed",
             "algo.process_weight=0.5",
             f"train.steps={s.grpo_steps}",
@@ -232,13 +242,13 @@ def grpo_config(s: DomainSettings, run_dir: Path, base: str, adapter_run: Path, 
 
 
 def evaluate(
-    model_dir: str, problems_path: str, s: DomainSettings, adapter: str | None = None
+    model_dir: str, problems_path: str, s: DomainSettings, adapter: str | None = None, metric: str = ""
 ) -> dict[str, Any]:
     """`cotrl eval`'s evaluator, greedy, on a JSONL file (adapter merged in when given)."""
     from rlhf.eval import evaluator as ev
 
     model, tok = ev.load_model(model_dir, adapter)
-    settings = ev.EvalSettings(k=0, max_new_tokens=s.max_new_tokens, seed=s.seed)
+    settings = ev.EvalSettings(k=0, max_new_tokens=s.max_new_tokens, seed=s.seed, metric=metric or s.verifier)
     res = ev.evaluate(model, tok, ev.file_problems(problems_path), settings)
     return {
         k: res[k] for k in ("accuracy", "step_accuracy", "format_rate", "mean_length", "seconds") if k in res
@@ -250,7 +260,7 @@ def both(
 ) -> dict[str, Any]:
     return {
         "domain": evaluate(model_dir, data["heldout"], s, adapter),
-        "general": evaluate(model_dir, data["general_heldout"], s, adapter),
+        "general": evaluate(model_dir, data["general_heldout"], s, adapter, "math_answer"),
     }
 
 

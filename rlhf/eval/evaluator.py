@@ -163,10 +163,13 @@ def generated_problems(
 
 
 def file_problems(path: str | Path, limit: int | None = None, split: str = "test") -> list[Problem]:
-    """data_gen rows from a JSONL/JSON/CSV/Parquet file or a `datasets` directory."""
+    """data_gen rows (or a user's question/answer rows) from a JSONL/JSON/CSV/Parquet file or a `datasets` directory."""
+    from rlhf.data.qa import is_qa, qa_items
     from rlhf.data.readers import read_rows
 
     rows = read_rows(path, split=split)
+    if is_qa({k for r in rows for k in r}):  # a user's own question/answer file
+        rows = qa_items(rows, str(path))
     out = []
     for i, row in enumerate(rows[: limit or None]):
         try:

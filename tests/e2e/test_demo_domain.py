@@ -72,6 +72,7 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
         (["--set", "domain_share=1.5"], "domain_share: a domain share must be in (0, 1], got 1.5"),
         (["--set", "sweep_shares=[0.3, 0]"], "sweep_shares: a domain share must be in (0, 1], got 0"),
         (["--domain", "law"], "--domain 'law' is not one of"),
+        (["--set", "verifier=nope"], "verifier 'nope' is not a registered answer verifier"),
     ],
 )
 def test_bad_settings_fail_in_one_line_and_write_nothing(tmp_path, repo_root, args, said):

@@ -120,3 +120,10 @@ def test_split_keeps_train_val_heldout_apart():
     assert len(set(ids)) == 40
     with pytest.raises(ValueError, match="40 domain rows cannot give 30 held-out"):
         split_heldout_rows(rows, 10, 30, seed=0)
+
+
+def test_cotrl_eval_reads_the_users_file():
+    from rlhf.eval.evaluator import file_problems
+
+    problems = file_problems(FIXTURE)
+    assert len(problems) == 40 and problems[1].meta["abs_tol"] == 0.5
