@@ -271,8 +271,8 @@ def run(s: DomainSettings, out: Path, quick: bool = False) -> dict[str, Any]:
     import torch
     from rich.console import Console
 
-    from rlhf.cli.export import export_run
     from rlhf.demo.domain_report import write_domain_report
+    from rlhf.models.adapters import export_run
     from rlhf.runtime.progress import quiet_libraries
 
     shares = check_settings(s)
