@@ -160,11 +160,20 @@ def make_data(s: DomainSettings, out: Path) -> dict[str, str]:
     if s.domain_file:
         from rlhf.data.readers import domain_items, split_heldout_rows
 
-        rows = domain_items(s.domain_file)
-        train, val, held = split_heldout_rows(rows, s.n_val, s.n_heldout, s.seed)
-        write_jsonl(train, paths["train"])
-        write_jsonl(val, paths["val"])
-        write_jsonl(held, paths["heldout"])
+        items = domain_items(s.domain_file)
+        rows = [  # kept in the question/answer form: SFT, GRPO and eval all read it (steps may be absent)
+            {
+                "question": i["prompt"],
+                "answer": i["answer"],
+                "steps": i["solution_steps"],
+                "tolerance": i["meta"]["abs_tol"],
+            }
+            for i in items
+        ]
+        for name, part in zip(
+            ("train", "val", "heldout"), split_heldout_rows(rows, s.n_val, s.n_heldout, s.seed)
+        ):
+            write_jsonl(part, paths[name])
     else:
         task = DOMAINS[s.domain]
         cfg = {task: make_config(task, None, yaml.safe_load(s.knobs))}

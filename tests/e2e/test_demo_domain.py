@@ -23,6 +23,11 @@ KEYS = (
 )
 
 
+def _question(line: str) -> str:
+    row = json.loads(line)
+    return row.get("prompt") or row["question"]  # generated items, or a user's question/answer rows
+
+
 def _run(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(repo_root), HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     return subprocess.run(
@@ -61,8 +66,8 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
     assert abs(first["kl"]) < 1e-6  # the reference is the SFT model
     for plot in report["plots"]:
         assert (out / plot).stat().st_size > 0
-    held = [json.loads(line)["prompt"] for line in (out / "data" / "heldout.jsonl").read_text().splitlines()]
-    train = {json.loads(line)["prompt"] for line in (out / "data" / "train.jsonl").read_text().splitlines()}
+    held = [_question(line) for line in (out / "data" / "heldout.jsonl").read_text().splitlines()]
+    train = {_question(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()}
     assert held and not train & set(held)
     assert "domain held-out" in (out / "report.md").read_text()
 
