@@ -9,13 +9,18 @@ export TRANSFORMERS_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export VLLM_TARGET_DEVICE ?= cpu
 
-.PHONY: venv demo lint test test-fast bench clean
+.PHONY: venv demo demo-domain lint test test-fast bench clean
 
 venv:
 	@bash .ci/setup-venv.sh
 
 demo: venv
 	$(PY) -m rlhf.demo --out runs/demo
+
+# the vertical-domain flow (LoRA SFT on a mix -> GRPO -> export -> eval -> mix sweep); DOMAIN=dosage|units
+DOMAIN ?= finance
+demo-domain: venv
+	$(PY) -m rlhf.demo.domain --out runs/demo_domain --domain $(DOMAIN)
 
 # ruff's lint and format checks (configured in pyproject.toml); import layering is a test (tests/test_layers.py).
 lint: venv

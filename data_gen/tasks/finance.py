@@ -3,6 +3,11 @@
 Money answers are rounded to cents, as the prompt says. Intermediate values are shown
 to 10 decimal places (so rounding never moves the cents); each step's claim holds within
 half a unit of the 10th place, recorded as `meta["abs_tol"]` for step checkers.
+
+`whole=1` draws whole-currency items instead (WHOLE_KINDS: simple interest, percentage
+change, discount, sales tax, equal instalments of a flat-interest loan), one to three steps
+whose every value is an integer (`abs_tol` 0): domain wording a small model can learn.
+The default (`whole=0`) draws exactly the items it always did.
 """
 
 from __future__ import annotations
@@ -13,10 +18,18 @@ from fractions import Fraction
 from typing import Any
 
 from data_gen.answers import fmt_decimal, numeric_score
-from data_gen.chain import Chain
+from data_gen.chain import Chain, show
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 KINDS = ("simple_interest", "compound_interest", "amortization", "percent_change", "npv")
+GOODS = (
+    ("coat", "meal"),
+    ("laptop", "haircut"),
+    ("bicycle", "taxi ride"),
+    ("sofa", "repair"),
+    ("phone", "hotel night"),
+)
+WHOLE_KINDS = ("simple_interest_whole", "percent_change_whole", "discount", "sales_tax", "instalments")
 STEP_DECIMALS = 10
 _PERIODS = {1: "yearly", 4: "quarterly", 12: "monthly"}
 
@@ -28,6 +41,7 @@ class FinanceConfig(TaskConfig):
     max_rate: int = knob(10, 15, 1, 50, "largest annual rate in percent")
     max_years: int = knob(5, 30, 1, 50, "longest term in years")
     max_flows: int = knob(3, 6, 1, 10, "most yearly cash flows in an NPV problem")
+    whole: int = knob(0, 0, 0, 1, "1: whole-currency kinds with integer steps (set explicitly)")
 
 
 class Finance:
@@ -37,6 +51,16 @@ class Finance:
     injectable = True
 
     def sample(self, rng: random.Random, cfg: FinanceConfig) -> dict[str, Any]:
+        if cfg.whole:
+            return {
+                "kind": rng.choice(WHOLE_KINDS),
+                "a": rng.randint(1, 9),
+                "b": rng.randint(1, 9),
+                "years": rng.randint(1, 3),
+                "n": rng.randint(2, 6),
+                "up": rng.random() < 0.5,
+                "thing": rng.randrange(len(GOODS)),
+            }
         p = rng.randint(1, cfg.max_principal // 100) * 100
         return {
             "kind": rng.choice(KINDS),
@@ -52,6 +76,8 @@ class Finance:
         }
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
+        if params["kind"] in WHOLE_KINDS:
+            return _solve_whole(params, Chain(tamper))
         kind, p, rate, years = params["kind"], params["p"], params["rate"], params["years"]
         c = Chain(tamper, decimals=STEP_DECIMALS)
         r = c.t(rate)
@@ -120,6 +146,48 @@ class Finance:
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return numeric_score(item["answer"], response, Fraction(1, 100))
+
+
+def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
+    """Whole-currency items: every given number and every step's value is an integer."""
+    kind, a, b = params["kind"], params["a"], params["b"]
+    if kind == "simple_interest_whole":
+        p, years = 100 * a, params["years"]
+        prompt = f"How much simple interest do {p} dollars earn in {years} years at {b}% per year?"
+        yearly = c.calc("Interest per year", f"{p} * {b} / 100", a * b)
+        ans = c.calc("Interest", f"{c.t(yearly)} * {years}", yearly * years)
+    elif kind == "percent_change_whole":
+        old = 10 * a
+        new = old + a * b if params["up"] else old - a * b
+        prompt = f"A share price moves from {old} dollars to {new} dollars. What is the percentage change?"
+        d = c.calc("Change", f"{new} - {old}", new - old, swapped=old - new)
+        ans = c.calc("Percentage change", f"{c.t(d)} / {old} * 100", d * 100 / old)
+    elif kind in ("discount", "sales_tax"):
+        price, pct = 20 * a, 5 * b
+        good, service = GOODS[params["thing"]]
+        cut = c.calc("Discount" if kind == "discount" else "Tax", f"{price} * {pct} / 100", a * b)
+        if kind == "discount":
+            prompt = (
+                f"A coat costs {price} dollars and is sold at {pct}% off. What is the sale price in dollars?"
+            )
+            ans = c.calc("Sale price", f"{price} - {c.t(cut)}", price - cut, swapped=cut - price)
+        else:
+            prompt = (
+                f"A {service} costs {price} dollars before a {pct}% sales tax. What is the total in dollars?"
+            )
+            ans = c.calc("Total", f"{price} + {c.t(cut)}", price + cut)
+    else:
+        n, rate = params["n"], 5 * (1 + b % 4)  # 5% to 20% flat
+        p = 20 * n * a
+        prompt = (
+            f"A loan of {p} dollars carries {rate}% flat interest and is repaid in {n} equal monthly "
+            "instalments. How many dollars is each instalment?"
+        )
+        interest = c.calc("Interest", f"{p} * {rate} / 100", Fraction(p * rate, 100))
+        total = c.calc("Total to repay", f"{p} + {c.t(interest)}", p + interest)
+        ans = c.calc("Each instalment", f"{c.t(total)} / {n}", total / n, swapped=Fraction(n) / total)
+    assert ans.denominator == 1 or c.tamper.target is not None, (params, ans)  # gold: whole numbers
+    return Solution(prompt, show(ans), c.steps, {"step_check": "equal", "kind": kind, "abs_tol": 0.0})
 
 
 TASK = Finance()

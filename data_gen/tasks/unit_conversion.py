@@ -3,6 +3,10 @@
 Exact conversion factors (1 mile = 1609.344 m, 1 lb = 0.45359237 kg, ...), so every step is
 an exact product or quotient up to the shown rounding (`meta["abs_tol"]`); the answer is
 rounded to the 2 decimal places the prompt asks for.
+
+`whole=1` draws conversions by integer factors instead (WHOLE_FACTORS: km->m, h->min,
+ft->in, ...): one step up or down a factor, or two steps along a chain (h->min->s), with
+whole-number values throughout (`abs_tol` 0). The default (`whole=0`) is unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +21,21 @@ from data_gen.chain import Chain, show
 from data_gen.core import NO_TAMPER, Solution, Tamper, TaskConfig, knob
 
 STEP_DECIMALS = 6
+# (larger unit, smaller unit, how many smaller units make one larger), chained where one's small is the next's large
+WHOLE_FACTORS = (
+    ("kilometres", "metres", 1000),
+    ("metres", "centimetres", 100),
+    ("centimetres", "millimetres", 10),
+    ("kilograms", "grams", 1000),
+    ("litres", "millilitres", 1000),
+    ("weeks", "days", 7),
+    ("days", "hours", 24),
+    ("hours", "minutes", 60),
+    ("minutes", "seconds", 60),
+    ("yards", "feet", 3),
+    ("feet", "inches", 12),
+)
+WHOLE_KINDS = ("to_smaller", "to_larger", "two_steps")
 # quantity -> (base unit, {unit: size of one unit in the base unit})
 UNITS: dict[str, tuple[str, dict[str, Fraction]]] = {
     "length": (
@@ -62,6 +81,7 @@ class UnitConversionConfig(TaskConfig):
     value_decimals: int = knob(0, 2, 0, 4, "decimal places of the quantity")
     temperature_prob: float = knob(0.15, 0.2, 0.0, 1.0, "chance of a Celsius/Fahrenheit conversion")
     speed_prob: float = knob(0.15, 0.25, 0.0, 1.0, "chance of a km/h <-> m/s conversion")
+    whole: int = knob(0, 0, 0, 1, "1: integer-factor conversions with whole-number steps (set explicitly)")
 
 
 class UnitConversion:
@@ -71,6 +91,13 @@ class UnitConversion:
     injectable = True
 
     def sample(self, rng: random.Random, cfg: UnitConversionConfig) -> dict[str, Any]:
+        if cfg.whole:
+            kind = rng.choice(WHOLE_KINDS)
+            chains = [
+                i for i in range(len(WHOLE_FACTORS) - 1) if WHOLE_FACTORS[i][1] == WHOLE_FACTORS[i + 1][0]
+            ]
+            first = rng.choice(chains) if kind == "two_steps" else rng.randrange(len(WHOLE_FACTORS))
+            return {"kind": kind, "value": rng.randint(1, min(40, cfg.max_value)), "first": first}
         scale = 10**cfg.value_decimals
         value = Fraction(rng.randint(1, cfg.max_value * scale), scale)
         u = rng.random()
@@ -90,6 +117,8 @@ class UnitConversion:
         return {"kind": quantity, "value": value, "from": a, "to": b}
 
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
+        if params["kind"] in WHOLE_KINDS:
+            return _solve_whole(params, Chain(tamper))
         kind, v = params["kind"], params["value"]
         c = Chain(tamper, decimals=STEP_DECIMALS)
         tail = " Round to 2 decimal places."
@@ -130,6 +159,26 @@ class UnitConversion:
 
     def score(self, item: dict[str, Any], response: str) -> float:
         return numeric_score(item["answer"], response, Fraction(1, 100))
+
+
+def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
+    """Multiply down to a smaller unit, divide up to a larger one (a whole multiple), or two steps down."""
+    kind, v, i = params["kind"], params["value"], params["first"]
+    big, small, f = WHOLE_FACTORS[i]
+    if kind == "to_smaller":
+        prompt = f"Convert {v} {big} to {small}."
+        ans = c.calc(f"To {small}", f"{v} * {f}", v * f)
+    elif kind == "to_larger":
+        prompt = f"Convert {v * f} {small} to {big}."
+        ans = c.calc(f"To {big}", f"{v * f} / {f}", v, swapped=Fraction(f, v * f))
+    else:
+        _, smaller, g = WHOLE_FACTORS[i + 1]
+        prompt = f"Convert {v} {big} to {smaller}."
+        mid = c.calc(f"To {small}", f"{v} * {f}", v * f)
+        ans = c.calc(f"To {smaller}", f"{c.t(mid)} * {g}", mid * g)
+    assert ans.denominator == 1 or c.tamper.target is not None, (params, ans)  # gold: whole numbers
+    meta = {"step_check": "equal", "kind": kind, "abs_tol": 0.0}
+    return Solution(prompt, show(ans), c.steps, meta)
 
 
 TASK = UnitConversion()

@@ -11,43 +11,9 @@ self-contained process reward model, and not a policy.
 
 from __future__ import annotations
 
-from pathlib import Path
+from rlhf.models.adapters import export_run
 
-from rlhf.models import adapters
-from rlhf.runtime.rundir import RunDir
-
-
-def export_run(run_dir: str | Path, out: str | Path, *, overwrite: bool = False) -> tuple[Path, str]:
-    """Write the run's policy to `out`; returns (out, how): `merged` (adapter + base) or `copied`."""
-    run = RunDir(Path(run_dir))
-    target = Path(out)
-    if not run.root.is_dir():
-        raise FileNotFoundError(f"run directory not found: {run.root}")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not overwrite:
-        raise ValueError(f"{target} exists; pass --overwrite to replace it")
-    final = run.final_model()  # a ValueError saying what the directory holds when there is nothing
-    _check_target(run, final.path, target)
-    if final.kind == "prm":
-        raise ValueError(
-            f"{run.root} is a process reward model run: {final.path} is already a self-contained PRM "
-            f"(LoRA merged in, with prm_config.json), and a step scorer, not a policy: nothing to "
-            f"export; use it as is, e.g. the step reward {{name: prm, params: {{path: {final.path}}}}}"
-        )
-    if final.kind == "full":
-        return adapters.copy_model_dir(final.path, target), "copied"
-    base, dtype = run.base_model()  # a moved run finds its base through base_model.json
-    if not Path(base).exists() and base.startswith(("/", ".", "~")):
-        raise FileNotFoundError(f"base model of {run.root} not found: {base} (its model.path)")
-    return adapters.merge_adapter(base, final.path, target, dtype), "merged"
-
-
-def _check_target(run: RunDir, source: Path, target: Path) -> None:
-    """Refuse an OUT that would replace the run (or its model) while it is being read."""
-    t, root, src = target.resolve(), run.root.resolve(), source.resolve()
-    if t in (root, src) or t in root.parents or src in t.parents:
-        raise ValueError(
-            f"OUT {target} would overwrite the run {run.root} it exports; choose another directory"
-        )
+__all__ = ["add_parser", "export_run"]  # export_run lives in rlhf.models.adapters (the demos use it too)
 
 
 def add_parser(subparsers) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from data_gen.core import hashed_seed
 from rewards.types import Problem
 from rlhf.config.recipe import DataSection, TaskSpec
+from rlhf.data.qa import is_qa, qa_item
 
 
 class ProblemSource:
@@ -123,6 +124,13 @@ def load_jsonl_problems(path: str | Path) -> list[Problem]:
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"data.path: file not found: {p}")
+    if p.suffix in (".csv", ".parquet"):  # a user's question/answer file (rlhf.data.qa)
+        from rlhf.data.readers import domain_items
+
+        try:
+            return [Problem.from_dict(r) for r in domain_items(p)]
+        except ValueError as exc:
+            raise ValueError(f"data.path {exc}") from None
     rows = []
     try:
         text = p.read_text(encoding="utf-8")
@@ -135,6 +143,8 @@ def load_jsonl_problems(path: str | Path) -> list[Problem]:
             row = json.loads(line)
             if not isinstance(row, dict):
                 raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+            if is_qa(row) and "prompt" not in row:  # a user's question/answer row
+                row = qa_item(row, lineno)
             rows.append(Problem.from_dict(row))
         except (ValueError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
             raise ValueError(f"data.path {p} line {lineno}: {exc}") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from data_gen.datasets.files import read_rows
+from rlhf.data.qa import is_qa, qa_item, qa_items
 
 if TYPE_CHECKING:
     from rlhf.config.recipe import SftGenerateSpec
@@ -65,13 +66,16 @@ def row_form(columns: Iterable[str]) -> str:
     cols = set(columns)
     if "solution_steps" in cols:
         return "datagen"
+    if is_qa(cols):
+        return "qa"
     if "messages" in cols and "completion" not in cols:
         return "chat"
     if "prompt" in cols or "completion" in cols:
         return "prompt_completion"
     raise ValueError(
         f"no usable columns (found: {', '.join(sorted(map(str, cols))) or 'none'}); expected 'messages' (chat), "
-        f"'prompt' + 'completion', or data_gen items ({', '.join(DATAGEN_COLUMNS)})"
+        f"'prompt' + 'completion', 'question' + 'answer' (your domain items), or data_gen items "
+        f"({', '.join(DATAGEN_COLUMNS)})"
     )
 
 
@@ -84,14 +88,17 @@ def examples_from_rows(
         form = row_form(columns)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    convert = {"datagen": _from_datagen, "chat": _from_chat, "prompt_completion": _from_prompt_completion}[
-        form
-    ]
+    convert = {
+        "datagen": _from_datagen,
+        "chat": _from_chat,
+        "prompt_completion": _from_prompt_completion,
+        "qa": _from_qa,
+    }[form]
     problems: dict[str, list[int]] = {}
     out = []
     for i, row in enumerate(rows, start=1):
         try:
-            out.append(convert(row, source))
+            out.append(convert(row, source) if form != "qa" else _from_qa(row, source, i))
         except _RowError as exc:
             problems.setdefault(str(exc), []).append(i)
     if problems:
@@ -138,6 +145,49 @@ def _from_datagen(row: dict[str, Any], source: str) -> SftExample:
         raise _RowError("column 'solution_steps' must be a non-empty list of steps")
     prompt = _messages(row.get("messages") or row["prompt"], "messages" if row.get("messages") else "prompt")
     return SftExample(prompt, gold_completion(row), str(row["answer"]), dict(row), source)
+
+
+def _from_qa(row: dict[str, Any], source: str, index: int = 0) -> SftExample:
+    """A user's question/answer row (rlhf.data.qa): trained on as its steps, then the answer."""
+    try:
+        item = qa_item(row, index)
+    except ValueError as exc:
+        raise _RowError(str(exc)) from None
+    return _from_datagen(item, source) if item["solution_steps"] else _qa_example(item, source)
+
+
+def _qa_example(item: dict[str, Any], source: str) -> SftExample:
+    from data_gen.render import ANSWER_CLOSE, ANSWER_OPEN
+
+    completion = f"{ANSWER_OPEN}{item['answer']}{ANSWER_CLOSE}"
+    return SftExample(
+        ({"role": "user", "content": item["prompt"]},), completion, item["answer"], item, source
+    )
+
+
+def domain_items(path: str | Path) -> list[dict[str, Any]]:
+    """A user's domain file (JSONL/CSV/Parquet, question/answer rows) as data_gen item rows."""
+    rows = read_rows(path)
+    if not is_qa({k for r in rows for k in r}):
+        raise ValueError(
+            f"{path}: a domain file needs 'question' and 'answer' columns (found: {', '.join(sorted({k for r in rows for k in r}))})"
+        )
+    return qa_items(rows, str(path))
+
+
+def split_heldout_rows(
+    rows: Sequence[dict[str, Any]], n_val: int, n_heldout: int, seed: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Seeded (train, validation, held-out) split of a user's items; at least one training row."""
+    if len(rows) < n_val + n_heldout + 1:
+        raise ValueError(
+            f"{len(rows)} domain rows cannot give {n_heldout} held-out and {n_val} validation rows "
+            "and still leave one to train on"
+        )
+    order = list(range(len(rows)))
+    random.Random(f"domain-split:{seed}").shuffle(order)
+    held, val, train = order[:n_heldout], order[n_heldout : n_heldout + n_val], order[n_heldout + n_val :]
+    return ([rows[i] for i in sorted(train)], [rows[i] for i in sorted(val)], [rows[i] for i in sorted(held)])
 
 
 def _from_chat(row: dict[str, Any], source: str) -> SftExample:

@@ -170,8 +170,10 @@ def file_problems(
     fmt: str = "",
     skip_bad_rows: bool = False,
 ) -> list[Problem]:
-    """data_gen rows from a JSONL/JSON/CSV/Parquet file or a `datasets` directory; with `fmt`, a
-    published dataset in that format (`data_gen.datasets`: gsm8k, math, mbpp, ...)."""
+    """data_gen rows (or a user's question/answer rows) from a JSONL/JSON/CSV/Parquet file or a
+    `datasets` directory; with `fmt`, a published dataset in that format (`data_gen.datasets`:
+    gsm8k, math, mbpp, ...)."""
+    from rlhf.data.qa import is_qa, qa_items
     from rlhf.data.readers import read_rows
 
     if fmt:
@@ -181,6 +183,8 @@ def file_problems(
         return [Problem.from_dict(r) for r in loaded.rows[: limit or None]]
 
     rows = read_rows(path, split=split)
+    if is_qa({k for r in rows for k in r}):  # a user's own question/answer file
+        rows = qa_items(rows, str(path))
     out = []
     for i, row in enumerate(rows[: limit or None]):
         try:

@@ -7,8 +7,11 @@ Why these choices:
 - One `apply_lora` for every trainer (causal LM or the PRM's token classifier): targets checked
   against the model's own linear layers, `lora.adapter_path` continued, gradient checkpointing kept.
 - Under LoRA the reference policy is the same network with the adapter disabled: no second
-  copy of the weights. Under full finetuning a frozen copy is made, but only when a KL
-  coefficient asks for it.
+  copy of the weights. When the run continues an adapter (`lora.adapter_path`, e.g. GRPO after
+  LoRA SFT), the reference is the model that adapter made, not the bare base: a frozen copy of
+  the starting adapter is loaded beside the trained one and made active for reference forwards
+  only (a few MB, and the first step's KL is 0). Under full finetuning a frozen copy is made,
+  but only when a KL coefficient asks for it.
 - Logprobs are laid out on the input grid: `logprobs[:, t]` is log p(input_ids[:, t] | tokens < t),
   with column 0 set to 0. Completion masks then index the same columns as the tokens.
 """
@@ -131,10 +134,53 @@ class Policy:
     model_path: str
     lora: bool
     ref_model: nn.Module | None = None  # frozen copy (full finetune with KL only)
+    ref_adapter: str | None = None  # frozen starting adapter (LoRA continuing lora.adapter_path)
 
     def reference_context(self) -> contextlib.AbstractContextManager:
-        """Inside it, `self.model` computes the reference policy (adapter disabled under LoRA)."""
-        return self.model.disable_adapter() if self.lora else contextlib.nullcontext()
+        """Inside it, `self.model` computes the reference policy: under LoRA the frozen starting
+        adapter when the run continued one, else the adapter disabled (the base)."""
+        if not self.lora:
+            return contextlib.nullcontext()
+        if self.ref_adapter is not None:
+            return _active_adapter(self.model, self.ref_adapter)
+        return self.model.disable_adapter()
+
+
+REF_ADAPTER = "reference"  # the name of the frozen starting adapter inside the PeftModel
+
+
+@contextlib.contextmanager
+def _active_adapter(model: nn.Module, name: str):
+    """Make adapter `name` the active one for the block, leaving every requires_grad flag as it was
+    (peft's set_adapter also flips trainability, which the optimizer must never see)."""
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    previous = model.active_adapter
+    model.set_adapter(name)
+    try:
+        yield
+    finally:
+        model.set_adapter(previous)
+        for n, p in model.named_parameters():
+            p.requires_grad_(flags[n])
+
+
+def add_reference_adapter(model: nn.Module, path: str) -> str:
+    """Load the adapter at `path` a second time, frozen, as the reference (see the module docstring)."""
+    from peft import PeftConfig
+    from peft.utils import load_peft_weights, set_peft_model_state_dict
+
+    from rlhf.runtime.rundir import find_adapter
+
+    src = str(find_adapter(path))
+    config = PeftConfig.from_pretrained(src)
+    config.lora_dropout, config.inference_mode = 0.0, True  # a reference forward is deterministic
+    model.add_adapter(REF_ADAPTER, config)
+    result = set_peft_model_state_dict(model, load_peft_weights(src), adapter_name=REF_ADAPTER)
+    assert not result.unexpected_keys, result.unexpected_keys  # the same adapter was just loaded as default
+    for n, p in model.named_parameters():
+        if f".{REF_ADAPTER}." in n:
+            p.requires_grad_(False)
+    return REF_ADAPTER
 
 
 def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Policy:
@@ -147,14 +193,21 @@ def load_policy(cfg: RunConfig, model_path: str, *, need_reference: bool) -> Pol
     )
     check_tokenizer(model, tokenizer)
     enable_gradient_checkpointing(model, cfg)
-    ref = None
+    ref, ref_adapter = None, None
     if cfg.lora.enabled:
         model = apply_lora(model, cfg)
+        if cfg.lora.adapter_path:
+            ref_adapter = add_reference_adapter(model, cfg.lora.adapter_path)
     elif need_reference:
         ref = copy.deepcopy(model).eval()
         ref.requires_grad_(False)
     return Policy(
-        model=model, tokenizer=tokenizer, model_path=model_path, lora=cfg.lora.enabled, ref_model=ref
+        model=model,
+        tokenizer=tokenizer,
+        model_path=model_path,
+        lora=cfg.lora.enabled,
+        ref_model=ref,
+        ref_adapter=ref_adapter,
     )
 
 
@@ -178,7 +231,7 @@ def apply_lora(model: nn.Module, cfg: RunConfig, task_type: str = "CAUSAL_LM") -
     if cfg.model.gradient_checkpointing:
         model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
     if cfg.lora.adapter_path:
-        return load_adapter(model, cfg.lora.adapter_path, task_type)
+        return load_adapter(model, cfg.lora.adapter_path, task_type, dropout=cfg.lora.dropout)
     return get_peft_model(model, lora_config(cfg, model, task_type))
 
 
@@ -196,9 +249,12 @@ def lora_config(cfg: RunConfig, model: nn.Module, task_type: str = "CAUSAL_LM") 
     )
 
 
-def load_adapter(model: nn.Module, path: str, task_type: str = "CAUSAL_LM") -> nn.Module:
+def load_adapter(
+    model: nn.Module, path: str, task_type: str = "CAUSAL_LM", dropout: float | None = None
+) -> nn.Module:
     """The adapter at `path` (an adapter dir, or a LoRA run's dir read through its layout) on `model`,
-    trainable; its own r and targets apply."""
+    trainable; its own r and targets apply, and the run's `lora.dropout` when given (RL continues an
+    SFT adapter with dropout off, so sampler, learner and reference agree)."""
     from peft import PeftConfig, PeftModel, get_peft_model
     from peft.utils import get_peft_model_state_dict, load_peft_weights, set_peft_model_state_dict
 
@@ -206,8 +262,10 @@ def load_adapter(model: nn.Module, path: str, task_type: str = "CAUSAL_LM") -> n
 
     src = find_adapter(path)
     config = PeftConfig.from_pretrained(str(src))
+    if dropout is not None and hasattr(config, "lora_dropout"):
+        config.lora_dropout = dropout
     if config.task_type == task_type:
-        return PeftModel.from_pretrained(model, str(src), is_trainable=True)
+        return PeftModel.from_pretrained(model, str(src), is_trainable=True, config=config)
     # another task's adapter (a causal-LM one under the PRM's head): its LoRA weights, a fresh head
     config.task_type, config.inference_mode = task_type, False
     wrapped = get_peft_model(model, config)

@@ -187,8 +187,22 @@ class RunDir:
                 "path": model_path,
                 "relative_to_run": os.path.relpath(absolute, self.root.resolve()),
                 "absolute": str(absolute),
+                "fingerprint": model_fingerprint(absolute),
             },
         )
+
+    def check_base(self, base: str) -> None:
+        """Refuse a base whose weights are not the ones this run trained on (an adapter merged into
+        another model gives a model nobody trained, silently); runs recorded without a fingerprint pass."""
+        record = self.root / BASE_NAME
+        if not record.is_file() or not Path(base).is_dir():
+            return
+        want = json.loads(record.read_text(encoding="utf-8")).get("fingerprint")
+        if want and model_fingerprint(Path(base)) != want:
+            raise ValueError(
+                f"base model {base} is not the model run {self.root} trained its adapter on (its config or "
+                "weights changed since the run started); merge onto the original base"
+            )
 
     def final_model(self) -> FinalModel:
         """The run's final artefact, or a ValueError saying what the directory holds instead."""
@@ -224,6 +238,24 @@ class RunDir:
                 "(`cotrl train RECIPE --resume` finishes it)"
             )
         return msg + ": the run has not finished (no checkpoint either)"
+
+
+def model_fingerprint(model_dir: Path, sample: int = 1 << 20) -> str:
+    """A cheap identity of an HF model dir: its config.json and, for each weight file, its size and
+    first and last MiB (a retrained or different model differs there; reading stays fast at any size)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    config = model_dir / "config.json"
+    h.update(config.read_bytes() if config.is_file() else b"")
+    for f in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        size = f.stat().st_size
+        h.update(f"{f.name}:{size}".encode())
+        with f.open("rb") as fh:
+            h.update(fh.read(sample))
+            fh.seek(max(0, size - sample))
+            h.update(fh.read(sample))
+    return h.hexdigest()[:32]
 
 
 def find_adapter(path: str | Path, key: str = "lora.adapter_path") -> Path:

@@ -151,6 +151,13 @@ def test_export_and_eval_on_every_trainers_run(name, trained, tmp_path, capsys):
     assert on_run["mean_length"] == on_out["mean_length"] and on_run["accuracy"] == on_out["accuracy"]
 
 
+def test_grpo_after_lora_sft_starts_at_kl_zero(trained):
+    """The reference of GRPO continuing the SFT adapter is the SFT model, not the bare base."""
+    records = [json.loads(line) for line in (trained("grpo-lora") / "metrics.jsonl").read_text().splitlines()]
+    first = next(r for r in records if r.get("kl") is not None)
+    assert abs(first["kl"]) < 1e-6, first
+
+
 def test_a_run_written_before_adapter_dir_still_exports(trained, tmp_path):
     """GRPO/PPO LoRA runs used to leave their adapter in model/: read as the adapter it is."""
     old = tmp_path / "old_grpo_lora"
@@ -202,3 +209,39 @@ def test_unfinished_or_foreign_dirs_get_one_clear_line(trained, tmp_path, capsys
     for bad in (full, full / "model", full.parent):  # OUT would overwrite what is being exported
         assert "would overwrite the run" in _one_error(capsys, ["export", str(full), str(bad), "--overwrite"])
     assert (full / "model" / "config.json").is_file()
+
+
+def _moved_run(trained, tmp_path: Path, base: Path, keep_fingerprint: bool = True) -> Path:
+    """A copy of the sft-lora run whose recorded base now points at `base`."""
+    run = tmp_path / "run"
+    shutil.copytree(trained("sft-lora"), run)
+    record = json.loads((run / "base_model.json").read_text())
+    assert record["fingerprint"]  # written when the run started
+    record.update(relative_to_run=str(base), absolute=str(base))
+    if not keep_fingerprint:
+        del record["fingerprint"]  # a run recorded before fingerprints existed
+    (run / "base_model.json").write_text(json.dumps(record))
+    return run
+
+
+def test_export_refuses_an_adapter_onto_another_base(trained, tmp_path, capsys):
+    from rlhf.models.tiny import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "other", seed=1)  # same architecture, other weights
+    err = _one_error(capsys, ["export", str(_moved_run(trained, tmp_path, other)), str(tmp_path / "o")])
+    assert "is not the model run" in err and str(other) in err
+    assert not (tmp_path / "o").exists()
+    wide = build_tiny_model(tmp_path / "wide", seed=0, hidden_size=64, num_heads=1)  # another shape
+    shutil.rmtree(tmp_path / "run")
+    err = _one_error(capsys, ["export", str(_moved_run(trained, tmp_path, wide, False)), str(tmp_path / "o")])
+    assert "does not fit the base model" in err and "size mismatch" in err
+    assert not (tmp_path / "o").exists() and not list(tmp_path.glob(".o*"))  # nothing half-written
+
+
+def test_export_into_a_dir_holding_another_model_is_refused(trained, tmp_path, capsys, tiny_model_dir):
+    out = tmp_path / "taken"
+    shutil.copytree(tiny_model_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    err = _one_error(capsys, ["export", str(trained("sft-lora")), str(out)])
+    assert "holds another model" in err and "--overwrite" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

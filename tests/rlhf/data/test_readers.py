@@ -99,8 +99,10 @@ def test_missing_columns_name_rows_and_columns(tmp_path):
     msg = str(info.value)
     assert "bad.jsonl" in msg and "rows 2, 5 of 5: missing column 'completion'" in msg
     assert "row 4 of 5: missing column 'prompt'" in msg
-    with pytest.raises(ValueError, match=r"no usable columns \(found: question, reply\)"):
-        load_examples(_jsonl(tmp_path / "cols.jsonl", [{"question": "q", "reply": "r"}]))
+    with pytest.raises(ValueError, match=r"no usable columns \(found: query, reply\)"):
+        load_examples(_jsonl(tmp_path / "cols.jsonl", [{"query": "q", "reply": "r"}]))
+    with pytest.raises(ValueError, match=r"\(qa form\): row 1 of 1: missing 'answer'"):  # a user's domain row
+        load_examples(_jsonl(tmp_path / "qa.jsonl", [{"question": "q", "reply": "r"}]))
     chat = [{"messages": [{"role": "user", "content": "only a question"}]}]
     with pytest.raises(ValueError, match="row 1 of 1: column 'messages' must end with an assistant message"):
         load_examples(_jsonl(tmp_path / "chat.jsonl", chat))

@@ -155,3 +155,45 @@ def test_one_apply_lora_for_the_prm_classifier_trains_adapters_and_head(tiny_mod
     )
     with pytest.raises(ValueError, match="'qkv' not in the model"):
         apply_lora(load_backbone(tiny_model_dir), bad, task_type="TOKEN_CLS")
+
+
+def test_continued_adapter_is_the_reference_not_the_bare_base(tiny_model_dir, tmp_path):
+    """GRPO after LoRA SFT: the reference is base + the SFT adapter (first-step KL 0), frozen while
+    the continued copy trains, and only the trained adapter is saved."""
+    from rlhf.models.adapters import save_final
+    from rlhf.runtime.rundir import RunDir
+
+    sft_cfg = _cfg(tiny_model_dir, lora=True)
+    sft_cfg = dataclasses.replace(sft_cfg, lora=dataclasses.replace(sft_cfg.lora, dropout=0.1))
+    sft = load_policy(sft_cfg, str(tiny_model_dir), need_reference=False)
+    _train_a_bit(sft, steps=3)
+    sft.model.eval()  # an "SFT" adapter that moves the logits away from the base
+    sft.model.save_pretrained(tmp_path / "sft_adapter")
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    mask = torch.ones_like(ids)
+    sft_lp = token_logprobs(sft.model, ids, mask)[0].detach()
+    with sft.model.disable_adapter():
+        base_lp = token_logprobs(sft.model, ids, mask)[0].detach()
+    assert not torch.allclose(sft_lp, base_lp, atol=1e-3)
+
+    cfg = _cfg(tiny_model_dir, lora=True)
+    cfg = dataclasses.replace(
+        cfg, lora=dataclasses.replace(cfg.lora, adapter_path=str(tmp_path / "sft_adapter"))
+    )
+    policy = load_policy(cfg, str(tiny_model_dir), need_reference=False)
+    policy.model.train()  # the SFT adapter's dropout 0.1 gives way to the run's lora.dropout 0
+    ref0 = reference_logprobs(policy, policy.model, ids, mask, 1.0)
+    now0 = token_logprobs(policy.model, ids, mask)[0]
+    torch.testing.assert_close(ref0, now0.detach())  # KL to the reference is 0 at the first step
+    torch.testing.assert_close(ref0, sft_lp)  # ... because the reference is the SFT model
+    trainable = {n for n, p in policy.model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n and ".default." in n for n in trainable)
+
+    _train_a_bit(policy)
+    assert {n for n, p in policy.model.named_parameters() if p.requires_grad} == trainable  # flags kept
+    ref1 = reference_logprobs(policy, policy.model, ids, mask, 1.0)
+    torch.testing.assert_close(ref1, sft_lp)  # the reference did not move
+    assert not torch.allclose(token_logprobs(policy.model, ids, mask)[0], ref1)  # the policy did
+
+    saved = save_final(RunDir(tmp_path / "run"), policy.model, policy.tokenizer, lora=True)
+    assert (saved / "adapter_model.safetensors").is_file() and not (saved / "reference").exists()
