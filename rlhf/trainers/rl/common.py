@@ -439,6 +439,8 @@ def save(rl: RL, step: int) -> None:
         objects["critic"] = trainable_state_dict(rl.critic.model)
         objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
+    if "checkpoint_state" in rl.extra:  # a loop's own state (train.async: the draws of steps in flight)
+        state.update(rl.extra["checkpoint_state"](step))
     if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
         ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
     rl.accelerator.wait_for_everyone()
@@ -465,6 +467,7 @@ def resume(rl: RL) -> None:
     rl.curriculum.load_state_dict(state["curriculum"])
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
+    rl.extra["resumed_state"] = state
     ckpt.restore_rng(path)
     rl.sampler.sync_weights(rl.unwrapped)
     _truncate_logs(rl, rl.step - 1)
