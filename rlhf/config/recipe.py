@@ -144,7 +144,7 @@ class RolloutSection:
 
 @dataclass(frozen=True)
 class AsyncSection:
-    """`train.async`: generate step k+1's rollouts on a sampler thread while step k's update runs.
+    """`train.async`: generate step k+1's rollouts in a sampler process (or thread) while step k's update runs.
 
     The sampler holds its own copy of the policy and loads the weights of one published
     version per step, so the samples a step trains on come from the policy of `max_staleness`
@@ -155,6 +155,9 @@ class AsyncSection:
 
     enabled: bool = False  # false: the synchronous loop, unchanged
     max_staleness: int = 1  # how many policy versions a sample may lag; also how far the sampler runs ahead
+    sampler: Literal["process", "thread"] = (
+        "process"  # process: no GIL shared with the trainer (small models); thread: no start-up, shares the GIL
+    )
 
     def __post_init__(self) -> None:
         if self.max_staleness < 1:

@@ -191,18 +191,35 @@ class ThreadedSampler:
                 self._error = exc
                 self._cond.notify_all()
 
-    @torch.no_grad()
     def _load(self, version: int, pub: _Published) -> ProbeResult | None:
         """Copy `version`'s weights into the thread's model and check them with the probe."""
         if self._loaded == version:
             return None
-        for name in self._names:
-            self._own[name].copy_(pub.tensors[name])
+        result = load_version(
+            self.model, self._own, pub.tensors, self.probe_batch, pub.probe, self.tolerance, version
+        )
         self._loaded = version
-        result = compare(trainer_logprobs(self.model, self.probe_batch), pub.probe, self.tolerance)
-        if not result.ok:
-            raise WeightSyncError(
-                f"the sampler thread's weights disagree with policy version {version}: max |logprob "
-                f"difference| {result.max_abs_diff:.4g} > tolerance {result.tolerance:.4g} on the probe batch"
-            )
         return result
+
+
+@torch.no_grad()
+def load_version(
+    model: nn.Module,
+    own: dict[str, torch.Tensor],
+    tensors: dict[str, torch.Tensor],
+    probe_batch: list[list[int]],
+    probe_ref: list[list[float]],
+    tolerance: float,
+    version: int,
+) -> ProbeResult:
+    """Copy a published version's trainable tensors into `model` (whose parameters are `own`) and
+    compare its probe logprobs with the trainer's for that version; a mismatch is a WeightSyncError."""
+    for name, tensor in tensors.items():
+        own[name].copy_(tensor)
+    result = compare(trainer_logprobs(model, probe_batch), probe_ref, tolerance)
+    if not result.ok:
+        raise WeightSyncError(
+            f"the sampler's weights disagree with policy version {version}: max |logprob "
+            f"difference| {result.max_abs_diff:.4g} > tolerance {result.tolerance:.4g} on the probe batch"
+        )
+    return result

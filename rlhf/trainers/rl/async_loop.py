@@ -1,8 +1,10 @@
 """Asynchronous GRPO (`train.async.enabled`): step k+s's rollouts are sampled while step k trains.
 
 The synchronous loop (grpo.py) alternates: sample, score, update, sample... On two cores one
-of them idles at every moment. Here a sampler thread (`rlhf.rollout.async_sampler`) with its
-own copy of the policy runs `s = train.async.max_staleness` steps ahead:
+of them idles at every moment. Here a sampler with its own copy of the policy, in a child
+process (`rlhf.rollout.async_process`, the default: a small model's decode loop is mostly
+Python and would share the GIL with the update) or on a thread (`rlhf.rollout.async_sampler`,
+`train.async.sampler: thread`), runs `s = train.async.max_staleness` steps ahead:
 
 1. At the start of step k the trainer draws step k+s's problems (with the curriculum levels
    it has now), and submits them with policy version k (the weights after k steps). The
@@ -11,11 +13,13 @@ own copy of the policy runs `s = train.async.max_staleness` steps ahead:
 2. It takes step k's completions (sampled by version k-s while steps k-s.. k-1 trained),
    checks their version (older than s: dropped, counted, and resampled here with the current
    weights), scores them and builds the batch.
-3. pi_old is the trainer's current policy (a forward); the sampler's logprobs come from the
-   older version, so each token's loss is weighted by pi_old / pi_sampler, truncated at or
+3. pi_old is the trainer's current policy: with one optimizer step per batch, the update's own
+   forward, detached (no extra forward; `rc.separate_old`); with several, a forward before them.
+   The sampler's logprobs come from the older version, so each token's loss is weighted by
+   pi_old / pi_sampler, truncated at or
    masked above `algo.tis_cap` (`algo.tis_mode`): the loss's `is_ratio_mean`, `is_ratio_max`
    and `is_clipped_frac` show how far off-policy the batch was.
-4. Advantages, update, and the new weights published as version k+1 (the thread verifies
+4. Advantages, update, and the new weights published as version k+1 (the sampler verifies
    each version it loads with the parity probe, against the trainer's logprobs of that version).
 
 Exact in meaning across kill -9: the data cursor is the step; a checkpoint after step k also
@@ -23,7 +27,7 @@ holds the curriculum levels with which steps k+1.. k+s were drawn, so a resumed 
 every step's prompts once, drawn as the unkilled run drew them (its samples come from the
 restored version, fresher than the lost ones: continuation is not bit-identical, by design).
 
-A sampler thread that raises, dies or produces nothing for `faults.rollout_timeout_s` ends the
+A sampler that raises, dies or produces nothing for `faults.rollout_timeout_s` ends the
 run with a checkpoint of the last completed step and one line saying what happened.
 """
 
@@ -43,6 +47,7 @@ from rlhf.algos import ADVANTAGES, fold_kl_into_rewards
 from rlhf.config.recipe import RunConfig
 from rlhf.data.batch import build_batch
 from rlhf.data.problems import encode_prompts
+from rlhf.rollout.async_process import ProcessSampler
 from rlhf.rollout.async_sampler import Job, Result, SamplerFailure, ThreadedSampler
 from rlhf.rollout.base import Completion, SamplingParams
 from rlhf.runtime import distributed as dist
@@ -54,7 +59,7 @@ from rlhf.trainers.rl import step as steps
 
 
 class RolloutFailure(ValueError):
-    """The sampler thread died, stalled or failed; a checkpoint was written. A ValueError so `cotrl` prints one line."""
+    """The sampler died, stalled or failed; a checkpoint was written. A ValueError so `cotrl` prints one line."""
 
 
 def check(cfg: RunConfig) -> None:
@@ -70,7 +75,7 @@ def check(cfg: RunConfig) -> None:
         )
     if cfg.rollout.backend not in ("transformers", "auto"):
         raise ValueError(
-            f"train.async.enabled samples with the transformers backend on a thread; rollout.backend={cfg.rollout.backend!r}"
+            f"train.async.enabled samples with the transformers backend in its own process or thread; rollout.backend={cfg.rollout.backend!r}"
         )
 
 
@@ -93,12 +98,13 @@ class Draw:
 
 
 class Pipeline:
-    """The trainer's side of the sampler thread: draws, submissions, versions, checkpoint state."""
+    """The trainer's side of the sampler: draws, submissions, versions, checkpoint state."""
 
     def __init__(self, rl: rc.RL, threads: int) -> None:
         self.rl = rl
         self.ahead = rl.cfg.train.async_.max_staleness
-        self.sampler = ThreadedSampler(
+        kind = ProcessSampler if rl.cfg.train.async_.sampler == "process" else ThreadedSampler
+        self.sampler = kind(
             rl.unwrapped,
             rl.policy.tokenizer,
             batch_size=rl.cfg.rollout.batch_size,
@@ -250,12 +256,13 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     rl = rc.setup(cfg, run_dir)
     if rl.accelerator.num_processes > 1:
         raise ValueError("train.async.enabled runs in one process (got several from accelerate launch)")
+    rl.extra["old_in_update"] = True  # pi_old from the update's forward when there is one update per batch
     if run_dir.resume:
         rc.resume(rl)
     trainer_threads, sampler_threads = thread_split(cfg, torch.get_num_threads())
     torch.set_num_threads(trainer_threads)
     print(
-        f"cotrl: train.async: sampler thread {cfg.train.async_.max_staleness} step(s) ahead; "
+        f"cotrl: train.async: sampler {cfg.train.async_.sampler} {cfg.train.async_.max_staleness} step(s) ahead; "
         f"{trainer_threads} trainer / {sampler_threads} sampler intra-op thread(s)",
         file=sys.stderr,
     )

@@ -1,14 +1,17 @@
-"""The sampler thread: it samples from exactly the version it is told, checks that version with
-the probe, and reports a dead or stalled thread instead of hanging."""
+"""The asynchronous samplers (a child process, or a thread): each samples from exactly the version
+it is told, checks that version with the probe, and reports a dead or stalled sampler instead of hanging."""
 
 from __future__ import annotations
 
 import ctypes
+import os
+import signal
 import time
 
 import pytest
 import torch
 
+from rlhf.rollout.async_process import ProcessSampler
 from rlhf.rollout.async_sampler import Job, SamplerFailure, ThreadedSampler
 from rlhf.rollout.base import SamplingParams
 from rlhf.rollout.hf import HFSampler
@@ -29,11 +32,15 @@ def _prompts(tok):
     return [tok("Compute 12 + 7 * 3.").input_ids, tok("Solve 2x = 8").input_ids]
 
 
-def test_samples_from_the_published_version_not_the_live_weights(model_tok):
+KINDS = [ThreadedSampler, pytest.param(ProcessSampler, marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_samples_from_the_published_version_not_the_live_weights(model_tok, kind):
     model, tok = model_tok
     prompts = _prompts(tok)
     want_v0 = HFSampler(model, tok).generate(prompts, PARAMS)
-    sampler = ThreadedSampler(model, tok, threads=1)
+    sampler = kind(model, tok, threads=1)
     try:
         sampler.publish(model, 0)
         with torch.no_grad():  # the trainer moves on after publishing version 0
@@ -54,9 +61,10 @@ def test_samples_from_the_published_version_not_the_live_weights(model_tok):
         sampler.close()
 
 
-def test_unpublished_version_is_refused(model_tok):
+@pytest.mark.parametrize("kind", KINDS)
+def test_unpublished_version_is_refused(model_tok, kind):
     model, tok = model_tok
-    sampler = ThreadedSampler(model, tok, threads=1)
+    sampler = kind(model, tok, threads=1)
     try:
         with pytest.raises(ValueError, match="version 4 was never published"):
             sampler.submit(Job(step=4, version=4, prompts=_prompts(tok), params=PARAMS))
@@ -78,6 +86,30 @@ def test_probe_catches_weights_that_are_not_the_claimed_version(model_tok):
         sampler.close()
 
 
+@pytest.mark.slow
+def test_process_probe_catches_weights_that_are_not_the_claimed_version(model_tok):
+    model, tok = model_tok
+    sampler = ProcessSampler(model, tok, threads=1)
+    try:
+        sampler.publish(model, 0)
+        good = {n: p.detach().clone() for n, p in model.named_parameters()}
+        bad = {n: t + 0.5 if i == 0 else t for i, (n, t) in enumerate(good.items())}
+        sampler._inbox.put(("publish", 1, bad, _probe(model, sampler)))  # probe of the true weights
+        sampler._published.add(1)  # version 1 arrives with a tensor that is not version 1's
+        sampler.submit(Job(step=0, version=1, prompts=_prompts(tok), params=PARAMS))
+        with pytest.raises(SamplerFailure, match="WeightSyncError: .*policy version 1"):
+            sampler.take(0, timeout_s=60)
+    finally:
+        sampler.close()
+    assert not sampler.process.is_alive()
+
+
+def _probe(model, sampler):
+    from rlhf.rollout.parity import trainer_logprobs
+
+    return trainer_logprobs(model, sampler.probe_batch)
+
+
 def _kill(thread) -> None:
     """Raise SystemExit inside `thread` (CPython's PyThreadState_SetAsyncExc): the thread ends, silently."""
     n = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(SystemExit))
@@ -95,6 +127,34 @@ def test_a_killed_thread_is_reported_not_waited_for(model_tok):
     with pytest.raises(SamplerFailure, match="thread died"):
         sampler.take(0, timeout_s=30)
     assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.slow
+def test_a_killed_process_is_reported_not_waited_for(model_tok):
+    model, tok = model_tok
+    sampler = ProcessSampler(model, tok, threads=1)
+    sampler.publish(model, 0)
+    os.kill(sampler.process.pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    with pytest.raises(SamplerFailure, match="process died"):
+        sampler.take(0, timeout_s=30)
+    assert time.monotonic() - t0 < 5
+    sampler.close()
+
+
+@pytest.mark.slow
+def test_a_stopped_process_times_out_and_is_reaped(model_tok):
+    model, tok = model_tok
+    sampler = ProcessSampler(model, tok, threads=1)
+    sampler.publish(model, 0)
+    os.kill(sampler.process.pid, signal.SIGSTOP)  # a real stall: the process exists, does nothing
+    sampler.submit(Job(step=0, version=0, prompts=_prompts(tok), params=PARAMS))
+    t0 = time.monotonic()
+    with pytest.raises(SamplerFailure, match="produced nothing for 1 s"):
+        sampler.take(0, timeout_s=1.0)
+    assert 1.0 <= time.monotonic() - t0 < 4
+    sampler.close()
+    assert not sampler.process.is_alive()
 
 
 def test_a_stalled_thread_times_out(model_tok):

@@ -1,10 +1,13 @@
 """Asynchronous GRPO (`train.async`): settings, versions and staleness, dropped samples, and a
-sampler thread that dies or stalls mid-run (the run ends with a checkpoint and one line)."""
+sampler (process or thread) that dies or stalls mid-run: the run ends with a checkpoint and one line."""
 
 from __future__ import annotations
 
 import ctypes
 import json
+import multiprocessing
+import os
+import signal
 import threading
 import time
 
@@ -37,7 +40,7 @@ def _metrics(run_dir):
 def test_the_yaml_key_is_async(tmp_path):
     cfg = _cfg(tmp_path, overrides=["train.async.max_staleness=2"])
     assert cfg.train.async_.enabled and cfg.train.async_.max_staleness == 2
-    assert to_dict(cfg)["train"]["async"] == {"enabled": True, "max_staleness": 2}
+    assert to_dict(cfg)["train"]["async"] == {"enabled": True, "max_staleness": 2, "sampler": "process"}
     with pytest.raises(ConfigError, match="unknown key 'train.async_'"):
         _cfg(tmp_path, overrides=["train.async_.enabled=true"])
     with pytest.raises(ConfigError, match="train.async.max_staleness must be >= 1, got 0"):
@@ -69,9 +72,12 @@ def test_stale_marks_samples_beyond_the_limit():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ahead", [1, 2])
-def test_each_step_trains_on_the_version_max_staleness_behind(tmp_path, ahead):
-    cfg = _cfg(tmp_path, overrides=["train.steps=5", f"train.async.max_staleness={ahead}"])
+@pytest.mark.parametrize(("ahead", "kind"), [(1, "process"), (2, "thread")])
+def test_each_step_trains_on_the_version_max_staleness_behind(tmp_path, ahead, kind):
+    cfg = _cfg(
+        tmp_path,
+        overrides=["train.steps=5", f"train.async.max_staleness={ahead}", f"train.async.sampler={kind}"],
+    )
     run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
     recs = _metrics(tmp_path / "run")
     assert [m["step"] for m in recs] == list(range(5))
@@ -89,12 +95,17 @@ def test_each_step_trains_on_the_version_max_staleness_behind(tmp_path, ahead):
 
 @pytest.mark.slow
 def test_same_recipe_same_run(tmp_path):
-    """The sampler loads exactly the version it is told, so thread timing cannot change a run."""
+    """The sampler loads exactly the version it is told, so timing cannot change a run, and the
+    process and thread samplers give the same run."""
     out = []
-    for name in ("a", "b"):
-        cfg = _cfg(tmp_path, overrides=["train.steps=4", f"run.output_dir={tmp_path / name}"])
+    for name in ("process", "thread"):
+        cfg = _cfg(
+            tmp_path,
+            overrides=["train.steps=4", f"run.output_dir={tmp_path / name}", f"train.async.sampler={name}"],
+        )
         run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
         out.append([deterministic(m) for m in _metrics(tmp_path / name)])
+        assert not [p for p in multiprocessing.active_children() if p.name == "cotrl-sampler"]  # reaped
     assert out[0] == out[1]
 
 
@@ -135,7 +146,9 @@ def _kill_sampler_when_running(ready: threading.Event) -> None:
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_killed_sampler_thread_ends_the_run_with_a_checkpoint(tmp_path, monkeypatch, capsys):
-    cfg = _cfg(tmp_path, overrides=["train.steps=6", "faults.rollout_timeout_s=30"])
+    cfg = _cfg(
+        tmp_path, overrides=["train.steps=6", "faults.rollout_timeout_s=30", "train.async.sampler=thread"]
+    )
     ready = threading.Event()
     inner = HFSampler.generate
 
@@ -173,7 +186,9 @@ def test_killed_sampler_thread_ends_the_run_with_a_checkpoint(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_stalled_sampler_ends_the_run_within_the_timeout(tmp_path, monkeypatch):
-    cfg = _cfg(tmp_path, overrides=["train.steps=6", "faults.rollout_timeout_s=1.5"])
+    cfg = _cfg(
+        tmp_path, overrides=["train.steps=6", "faults.rollout_timeout_s=1.5", "train.async.sampler=thread"]
+    )
     inner = HFSampler.generate
     stall = threading.Event()
     seed2 = []
@@ -201,3 +216,31 @@ def test_stalled_sampler_ends_the_run_within_the_timeout(tmp_path, monkeypatch):
     assert time.monotonic() - t0 < 30
     assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step-000001"
     assert torch.get_num_threads() >= 1
+
+
+@pytest.mark.slow
+def test_killed_sampler_process_ends_the_run_with_a_checkpoint(tmp_path):
+    cfg = _cfg(tmp_path, overrides=["train.steps=40", "faults.rollout_timeout_s=30"])
+    metrics = tmp_path / "run" / "metrics.jsonl"
+
+    def kill_after_two_steps():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            kids = [p for p in multiprocessing.active_children() if p.name == "cotrl-sampler"]
+            if kids and metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
+                os.kill(kids[0].pid, signal.SIGKILL)
+                return
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_after_two_steps, daemon=True)
+    killer.start()
+    t0 = time.monotonic()
+    with pytest.raises(
+        async_loop.RolloutFailure, match=r"the rollout sampler process died \(exit code -9\)"
+    ) as err:
+        run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
+    assert time.monotonic() - t0 < 60
+    step = int(str(err.value).split("stopped at step ")[1].split(":")[0])
+    assert 2 <= step < 40
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == f"step-{step - 1:06d}"
+    assert [m["step"] for m in _metrics(tmp_path / "run")] == list(range(step))
