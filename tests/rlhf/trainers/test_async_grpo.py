@@ -72,12 +72,10 @@ def test_stale_marks_samples_beyond_the_limit():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("ahead", "kind"), [(1, "process"), (2, "thread")])
-def test_each_step_trains_on_the_version_max_staleness_behind(tmp_path, ahead, kind):
-    cfg = _cfg(
-        tmp_path,
-        overrides=["train.steps=5", f"train.async.max_staleness={ahead}", f"train.async.sampler={kind}"],
-    )
+@pytest.mark.parametrize(("ahead", "kind", "lora"), [(1, "process", False), (2, "thread", True)])
+def test_each_step_trains_on_the_version_max_staleness_behind(tmp_path, ahead, kind, lora):
+    over = ["train.steps=5", f"train.async.max_staleness={ahead}", f"train.async.sampler={kind}"]
+    cfg = _cfg(tmp_path, overrides=over + (["lora.enabled=true", "lora.r=4"] if lora else []))
     run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
     recs = _metrics(tmp_path / "run")
     assert [m["step"] for m in recs] == list(range(5))
