@@ -88,3 +88,56 @@ def test_async_killed_in_each_phase_trains_every_prompt_once(tmp_path, repo_root
     assert done.returncode == 0, done.stderr[-3000:]
     assert "(next step 4)" in done.stderr
     assert _trained(run) == want  # each step once, same prompts, same curriculum path
+
+
+def _sampler_child(pid: int) -> int | None:
+    """The pid of `pid`'s spawned sampler process (not multiprocessing's resource tracker), if any."""
+    from pathlib import Path
+
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            cmd = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            if b"multiprocessing" in cmd and b"resource_tracker" not in cmd:
+                return int(child)
+    return None
+
+
+@pytest.mark.slow
+def test_sampler_process_killed_mid_run_stops_with_one_line_then_resumes(tmp_path, repo_root):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests.faults.common import env
+
+    r = _recipe(tmp_path)
+    run = tmp_path / "run"
+    args = [str(r), "train.steps=60", "faults.rollout_timeout_s=60", f"run.output_dir={run}"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlhf.cli.main", "train", *args],
+        cwd=repo_root,
+        env=env(repo_root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    child, deadline = None, time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        child = child or _sampler_child(proc.pid)
+        if child and len(metrics(run)) >= 2:
+            os.kill(child, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    t0 = time.time()
+    _, err = proc.communicate(timeout=120)
+    assert child is not None and proc.returncode == 2, err[-2000:]
+    assert time.time() - t0 < 60
+    lines = [x for x in err.splitlines() if "error:" in x]
+    assert len(lines) == 1 and "the rollout sampler process died (exit code -9)" in lines[0], err[-2000:]
+    step = int(lines[0].split("stopped at step ")[1].split(":")[0])
+    assert latest_checkpoint(run / "checkpoints").name == f"step-{step - 1:06d}"
+    done = train(repo_root, [*args, "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"(next step {step})" in done.stderr
+    assert [m["step"] for m in metrics(run)] == list(range(60))

@@ -134,7 +134,9 @@ class Pipeline:
         timeout = self.rl.cfg.faults.rollout_timeout_s
         try:
             result = self.sampler.take(step, timeout)
-        except Exception as exc:  # SamplerFailure (died, stalled), WeightSyncError, or the thread's own error
+        except (
+            Exception
+        ) as exc:  # SamplerFailure (died, stalled, failed), or a thread's own error (WeightSyncError)
             reason = (
                 exc.reason
                 if isinstance(exc, SamplerFailure)
@@ -148,12 +150,10 @@ class Pipeline:
         if step > 0:
             rc.save(self.rl, step - 1)
             where = f"{self.rl.run_dir.checkpoints} (after step {step - 1}; --resume reruns step {step})"
-        line = (
+        return RolloutFailure(  # `cotrl train` prints it as its one error line, exit status 2
             f"stopped at step {step}: {reason} (faults.rollout_timeout_s="
             f"{self.rl.cfg.faults.rollout_timeout_s:g}); checkpoint: {where}"
         )
-        print(f"cotrl: {line}", file=sys.stderr, flush=True)
-        return RolloutFailure(line)
 
     def publish(self, version: int) -> None:
         self.sampler.publish(self.rl.unwrapped, version)

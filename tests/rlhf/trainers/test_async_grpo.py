@@ -143,7 +143,7 @@ def _kill_sampler_when_running(ready: threading.Event) -> None:
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_killed_sampler_thread_ends_the_run_with_a_checkpoint(tmp_path, monkeypatch, capsys):
+def test_killed_sampler_thread_ends_the_run_with_a_checkpoint(tmp_path, monkeypatch):
     cfg = _cfg(
         tmp_path, overrides=["train.steps=6", "faults.rollout_timeout_s=30", "train.async.sampler=thread"]
     )
@@ -179,7 +179,6 @@ def test_killed_sampler_thread_ends_the_run_with_a_checkpoint(tmp_path, monkeypa
     assert "\n" not in str(err.value) and "--resume reruns step 3" in str(err.value)
     assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step-000002"
     assert [m["step"] for m in _metrics(tmp_path / "run")] == [0, 1, 2]
-    assert "cotrl: stopped at step 3" in capsys.readouterr().err
 
 
 @pytest.mark.slow
