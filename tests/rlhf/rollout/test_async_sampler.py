@@ -49,12 +49,12 @@ def test_samples_from_the_published_version_not_the_live_weights(model_tok, kind
         want_v1 = HFSampler(model, tok).generate(prompts, PARAMS)
         assert want_v1 != want_v0
         sampler.submit(Job(step=1, version=0, prompts=prompts, params=PARAMS))
-        got = sampler.take(1, timeout_s=60)
+        got = sampler.take(1, timeout_s=180)
         assert got.version == 0 and got.completions == want_v0  # version 0, seeded like the inline sampler
         assert got.probe is not None and got.probe.max_abs_diff <= got.probe.tolerance
         sampler.publish(model, 1)
         sampler.submit(Job(step=2, version=1, prompts=prompts, params=PARAMS))
-        got = sampler.take(2, timeout_s=60)
+        got = sampler.take(2, timeout_s=180)
         assert got.version == 1 and got.completions == want_v1
         assert got.finished >= got.started and sampler.busy_seconds(got.started, got.finished) > 0
     finally:
@@ -81,7 +81,7 @@ def test_probe_catches_weights_that_are_not_the_claimed_version(model_tok):
         sampler._published[0].tensors[name].add_(0.5)
         sampler.submit(Job(step=0, version=0, prompts=_prompts(tok), params=PARAMS))
         with pytest.raises(WeightSyncError, match="policy version 0"):
-            sampler.take(0, timeout_s=60)
+            sampler.take(0, timeout_s=180)
     finally:
         sampler.close()
 
@@ -98,7 +98,7 @@ def test_process_probe_catches_weights_that_are_not_the_claimed_version(model_to
         sampler._published.add(1)  # version 1 arrives with a tensor that is not version 1's
         sampler.submit(Job(step=0, version=1, prompts=_prompts(tok), params=PARAMS))
         with pytest.raises(SamplerFailure, match="WeightSyncError: .*policy version 1"):
-            sampler.take(0, timeout_s=60)
+            sampler.take(0, timeout_s=180)
     finally:
         sampler.close()
     assert not sampler.process.is_alive()

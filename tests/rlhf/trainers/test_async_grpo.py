@@ -217,7 +217,7 @@ def test_stalled_sampler_ends_the_run_within_the_timeout(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_killed_sampler_process_ends_the_run_with_a_checkpoint(tmp_path):
-    cfg = _cfg(tmp_path, overrides=["train.steps=40", "faults.rollout_timeout_s=30"])
+    cfg = _cfg(tmp_path, overrides=["train.steps=40", "faults.rollout_timeout_s=120"])
     metrics = tmp_path / "run" / "metrics.jsonl"
 
     def kill_after_two_steps():
@@ -226,6 +226,7 @@ def test_killed_sampler_process_ends_the_run_with_a_checkpoint(tmp_path):
             kids = [p for p in multiprocessing.active_children() if p.name == "cotrl-sampler"]
             if kids and metrics.is_file() and len(metrics.read_text().splitlines()) >= 2:
                 os.kill(kids[0].pid, signal.SIGKILL)
+                killed_at.append(time.monotonic())
                 return
             time.sleep(0.002)
 
