@@ -119,7 +119,7 @@ def write(runs: list[dict], args: argparse.Namespace, sft_acc: float) -> None:
             "notes": f"mean held-out accuracy: async {async_acc:.3f} vs sync {sync_acc:.3f} "
             f"({100 * (async_acc - sync_acc):+.1f} points) after {args.steps} steps; mean wall time "
             f"per GRPO run async {wall.get('async', float('nan')):.0f} s vs sync {wall.get('sync', float('nan')):.0f} s "
-            "on a 2-core machine shared with other jobs; curves: bench/results/async_learning.png",
+            "on a 2-core machine shared with other jobs.\n\n![async vs sync held-out accuracy](bench/results/async_learning.png)",
         },
     )
     plot(runs, sft_acc, RESULTS / "async_learning.png")
