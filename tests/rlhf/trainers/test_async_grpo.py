@@ -230,14 +230,14 @@ def test_killed_sampler_process_ends_the_run_with_a_checkpoint(tmp_path):
                 return
             time.sleep(0.002)
 
+    killed_at: list[float] = []
     killer = threading.Thread(target=kill_after_two_steps, daemon=True)
     killer.start()
-    t0 = time.monotonic()
     with pytest.raises(
         async_loop.RolloutFailure, match=r"the rollout sampler process died \(exit code -9\)"
     ) as err:
         run(cfg, prepare_run_dir(cfg, cfg.run.output_dir))
-    assert time.monotonic() - t0 < 60
+    assert time.monotonic() - killed_at[0] < 15  # seen at once, not after the 120 s timeout
     step = int(str(err.value).split("stopped at step ")[1].split(":")[0])
     assert 2 <= step < 40
     assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == f"step-{step - 1:06d}"
