@@ -14,7 +14,11 @@ Two policy losses share one clipped surrogate and differ only in the ratio:
             much smaller (GSPO uses 3e-4 / 4e-4).
 The truncated importance-sampling (TIS) correction multiplies each token's loss by
 min(pi_old / pi_sampler, tis_cap): the rollout engine's numerics differ from the
-trainer's, so its samples are slightly off-policy even on the first update.
+trainer's, so its samples are slightly off-policy even on the first update, and under
+`train.async` they come from a policy one or more versions old. The masked variant
+(`tis_mode: mask`) keeps the ratio where it is at most the cap and drops the token
+(weight 0) where it is above: a token the sampler found far likelier than the trainer
+does carries a gradient estimate too noisy to keep, even truncated.
 """
 
 from __future__ import annotations
@@ -86,12 +90,41 @@ def microbatch_scale(micro_mask: Tensor, full_mask: Tensor, mode: str) -> float:
     return float(part) / max(float(whole), 1.0)
 
 
-def tis_weights(batch: RolloutBatch, cap: float | None) -> Tensor | None:
-    """min(pi_old / pi_sampler, cap) per token [N, T], or None when off or no sampler logprobs."""
-    if cap is None or batch.sampler_logprobs is None:
+def is_ratio(batch: RolloutBatch) -> Tensor | None:
+    """pi_old / pi_sampler per token [N, T] (1 off the response), or None without sampler logprobs."""
+    if batch.sampler_logprobs is None:
         return None
     log_w = _on_response(batch.old_logprobs - batch.sampler_logprobs, batch.response_mask)  # [N, T]
-    return log_w.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp().clamp(max=cap).detach()
+    return log_w.clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP).exp().detach()
+
+
+def tis_weights(batch: RolloutBatch, cap: float | None, mode: str = "truncate") -> Tensor | None:
+    """Importance weights per token [N, T], or None when off or no sampler logprobs.
+
+    truncate: min(ratio, cap). mask: ratio where ratio <= cap, else 0 (the token leaves the loss).
+    """
+    if cap is None:
+        return None
+    ratio = is_ratio(batch)  # [N, T]
+    if ratio is None:
+        return None
+    if mode == "truncate":
+        return ratio.clamp(max=cap)
+    if mode == "mask":
+        return torch.where(ratio > cap, torch.zeros_like(ratio), ratio)
+    raise ValueError(f"algo.tis_mode: unknown {mode!r}; valid: truncate, mask")
+
+
+def is_metrics(ratio: Tensor, mask: Tensor, cap: float) -> dict[str, float]:
+    """Mean and max of the importance ratio over response tokens, and the share the cap clipped or masked."""
+    on = mask > 0  # [N, T]
+    if not bool(on.any()):
+        return {"is_ratio_mean": 1.0, "is_ratio_max": 1.0, "is_clipped_frac": 0.0}
+    return {
+        "is_ratio_mean": float(masked_mean(ratio, on)),
+        "is_ratio_max": float(ratio[on].max()),
+        "is_clipped_frac": float(masked_mean((ratio > cap).float(), on)),
+    }
 
 
 def _on_response(x: Tensor, mask: Tensor) -> Tensor:
@@ -121,7 +154,7 @@ def _clipped_surrogate(
         cap = -adv * cfg.dual_clip  # [N, T]
         dual_clipped = (adv < 0) & (pg > cap)
         pg = torch.where(dual_clipped, cap, pg)
-    weights = tis_weights(batch, cfg.tis_cap)
+    weights = tis_weights(batch, cfg.tis_cap, cfg.tis_mode)
     if weights is not None:
         pg = pg * weights
     pg_loss = aggregate(pg, mask, cfg.agg, cfg.norm_constant)
@@ -162,6 +195,7 @@ def _clipped_surrogate(
         if weights is not None:
             metrics["tis_weight_mean"] = float(masked_mean(weights, mask))
             metrics["tis_capped_frac"] = float(masked_mean((weights >= cfg.tis_cap).float(), mask))
+            metrics.update(is_metrics(is_ratio(batch), mask, cfg.tis_cap))
     return LossOutput(loss=loss, metrics=metrics)
 
 

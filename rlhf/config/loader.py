@@ -92,7 +92,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     """Build dataclass ``cls`` from a mapping, recursively and strictly."""
     if not isinstance(data, dict):
         raise ConfigError(f"{path or 'recipe'}: expected a mapping, got {_describe(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {yaml_key(f): f for f in dataclasses.fields(cls) if f.init}
     hints = get_type_hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
@@ -107,7 +107,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     for name, f in fields.items():
         key_path = _join(path, name)
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], key_path)
+            kwargs[f.name] = _convert(hints[f.name], data[name], key_path)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing required key {key_path!r}")
     try:
@@ -182,7 +182,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
 def to_dict(cfg: Any) -> Any:
     """Dataclass -> plain YAML-able structure (tuples become lists)."""
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+        return {yaml_key(f): to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     if isinstance(cfg, dict):
@@ -193,6 +193,11 @@ def to_dict(cfg: Any) -> Any:
 def save_resolved(cfg: Any, path: str | os.PathLike[str]) -> Path:
     """Write the validated config as YAML, atomically."""
     return atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def yaml_key(f: dataclasses.Field) -> str:
+    """A field's key in YAML: its name, or `metadata["key"]` where the name is a Python keyword (`async`)."""
+    return str(f.metadata.get("key", f.name))
 
 
 def close_match_hint(key: str, options: Any, path: str = "", cutoff: float = 0.6) -> str:
@@ -238,4 +243,5 @@ __all__ = [
     "read_yaml",
     "save_resolved",
     "to_dict",
+    "yaml_key",
 ]

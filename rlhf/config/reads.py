@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from rlhf.config.loader import yaml_key
+
 # What every trainer reads from `train:` (rlhf.runtime.optim); the other keys are the RL trainers'.
 SHARED_TRAIN_KEYS: tuple[str, ...] = (
     "lr",
@@ -41,7 +43,7 @@ class Reads:
 
 def keys_of(section: type, without: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The keys of a section's dataclass, less `without` (a trainer reading all but a few)."""
-    names = tuple(f.name for f in fields(section))
+    names = tuple(yaml_key(f) for f in fields(section))
     unknown = [w for w in without if w not in names]
     assert not unknown, f"{section.__name__} has no keys {unknown}"  # a declaration bug, not user input
     return tuple(n for n in names if n not in without)

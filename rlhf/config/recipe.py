@@ -166,6 +166,28 @@ class RolloutSection:
 
 
 @dataclass(frozen=True)
+class AsyncSection:
+    """`train.async`: generate step k+1's rollouts in a sampler process (or thread) while step k's update runs.
+
+    The sampler holds its own copy of the policy and loads the weights of one published
+    version per step, so the samples a step trains on come from the policy of `max_staleness`
+    steps before (0 right after a start or resume). The loss corrects for that with the
+    sampler's logprobs (`algo.tis_cap`, `algo.tis_mode`); samples older than `max_staleness`
+    versions are dropped, counted and regenerated. GRPO, one process, transformers backend.
+    """
+
+    enabled: bool = False  # false: the synchronous loop, unchanged
+    max_staleness: int = 1  # how many policy versions a sample may lag; also how far the sampler runs ahead
+    sampler: Literal["process", "thread"] = (
+        "process"  # process: no GIL shared with the trainer (small models); thread: no start-up, shares the GIL
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_staleness < 1:
+            raise ValueError(f"train.async.max_staleness must be >= 1, got {self.max_staleness}")
+
+
+@dataclass(frozen=True)
 class TrainSection:
     """Optimisation. The first group is read by every trainer (grpo, ppo, sft, distill, prm) through
     `rlhf.runtime.optim`; the rest by the RL trainers only. Step counts and batch sizes stay in each
@@ -202,6 +224,9 @@ class TrainSection:
     samples_per_step: int = 4  # completions written to samples.jsonl per step
     dynamic_sampling: bool = False  # DAPO: drop zero-variance groups and draw more prompts to refill
     max_resample_rounds: int = 2  # extra draws per step when dynamic_sampling refills
+    async_: AsyncSection = field(  # the YAML key is `async` (a Python keyword): train.async.enabled
+        default_factory=AsyncSection, metadata={"key": "async"}
+    )
 
     def __post_init__(self) -> None:
         for name in ("steps", "ppo_epochs", "mini_batches", "max_bad_steps"):
@@ -259,6 +284,9 @@ class AlgoSection:
     entropy_coef: float = 0.0  # entropy bonus weight (needs the trainer to pass per-token entropy)
     tis_cap: float | None = (
         None  # truncated importance sampling: weight min(pi_old / pi_sampler, cap); null: off
+    )
+    tis_mode: Literal["truncate", "mask"] = (
+        "truncate"  # truncate: min(ratio, tis_cap); mask: ratio, or 0 where it exceeds tis_cap (token left out)
     )
     value_clip: float = 0.2  # PPO value loss: clip new values to old +- this
     value_coef: float = 0.5  # PPO value loss weight (used by the ppo trainer)
@@ -371,11 +399,14 @@ class FaultsSection:
         0.5  # a step where more than this share of samples lost a reward to a fault counts as failed
     )
     max_reward_fail_steps: int = 3  # failed steps in a row before the run stops with a checkpoint
+    rollout_timeout_s: float = 600.0  # train.async: a sampler thread that dies or yields no step for this long stops the run with a checkpoint
     sync_check_every: int = 1  # several processes: steps between cross-process weight checksums (0: never)
 
     def __post_init__(self) -> None:
         if self.reward_timeout_s <= 0:
             raise ValueError(f"faults.reward_timeout_s must be > 0, got {self.reward_timeout_s}")
+        if self.rollout_timeout_s <= 0:
+            raise ValueError(f"faults.rollout_timeout_s must be > 0, got {self.rollout_timeout_s}")
         if not 0.0 <= self.reward_fail_frac < 1.0:
             raise ValueError(f"faults.reward_fail_frac must be in [0, 1), got {self.reward_fail_frac}")
         if self.max_reward_fail_steps < 1:

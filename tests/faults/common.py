@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-TIMING = ("seconds", "time_", "tokens_per_second", "hw/")  # hw/: the machine, not the run
+TIMING = ("seconds", "time_", "tokens_per_second", "overlap_frac", "hw/")  # hw/: the machine, not the run
 
 
 def env(repo_root: Path, **extra: str) -> dict[str, str]:

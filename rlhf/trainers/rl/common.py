@@ -321,6 +321,14 @@ def group_pass_rates(col: Collected) -> list[tuple[str, float]]:
 # ----------------------------------------------------------------------------- update
 
 
+def separate_old(rl: RL) -> bool:
+    """pi_old needs its own forward: several updates per batch, or TIS, unless a loop with one
+    update per batch takes it from the update's own forward (`rl.extra["old_in_update"]`, async)."""
+    if optimizer_steps_per_rl_step(rl.cfg) > 1:
+        return True
+    return rl.cfg.algo.tis_cap is not None and not rl.extra.get("old_in_update", False)
+
+
 @explain_oom("the pi_old/reference forward")
 @torch.no_grad()
 def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
@@ -328,7 +336,7 @@ def fill_logprobs(rl: RL, batch: RolloutBatch) -> RolloutBatch:
     and ref_logprobs (KL, or always under LoRA where the reference costs only a forward)."""
     temp = rl.cfg.rollout.temperature
     start = first_response_column(batch.response_mask)
-    if optimizer_steps_per_rl_step(rl.cfg) > 1 or rl.cfg.algo.tis_cap is not None:
+    if separate_old(rl):
         batch.old_logprobs = token_logprobs(
             rl.model, batch.input_ids, batch.attention_mask, temp, start=start
         )[0]
@@ -353,7 +361,7 @@ def policy_update(
     cfg = rl.cfg
     loss_fn = LOSSES.get(cfg.algo.loss)
     n = batch.num_rollouts
-    reuse_old = optimizer_steps_per_rl_step(cfg) > 1 or cfg.algo.tis_cap is not None
+    reuse_old = separate_old(rl)
     want_entropy_grad = cfg.algo.entropy_coef > 0
     sums: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -440,6 +448,8 @@ def save(rl: RL, step: int) -> None:
         objects["critic"] = trainable_state_dict(rl.critic.model)
         objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
+    if "checkpoint_state" in rl.extra:  # a loop's own state (train.async: the draws of steps in flight)
+        state.update(rl.extra["checkpoint_state"](step))
     if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
         ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
     rl.accelerator.wait_for_everyone()
@@ -466,6 +476,7 @@ def resume(rl: RL) -> None:
     rl.curriculum.load_state_dict(state["curriculum"])
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
+    rl.extra["resumed_state"] = state
     ckpt.restore_rng(path)
     rl.sampler.sync_weights(rl.unwrapped)
     _truncate_logs(rl, rl.step - 1)

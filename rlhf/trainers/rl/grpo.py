@@ -22,6 +22,8 @@ One step, top to bottom:
    loss or gradient skips the update; `train.max_bad_steps` steps in a row with every update
    skipped stop the run with a checkpoint.
 6. `sampler.sync_weights(model)` after the update, so the next rollouts use the new policy.
+   (With `train.async.enabled` the loop in async_loop.py runs instead: rollouts sampled on a
+   thread one or more policy versions behind, overlapping this update.)
 7. Curriculum: each task's level moves to keep its group pass rate inside the band.
 8. Metrics to metrics.jsonl, a few samples to samples.jsonl, a checkpoint every
    `run.save_every` steps. At the end: the adapter in `adapter/` (LoRA) or the model in
@@ -53,6 +55,10 @@ READS = Reads(  # what a grpo recipe may set; anything else is refused before th
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
+    if cfg.train.async_.enabled:  # rollouts on a sampler thread, overlapping the update
+        from rlhf.trainers.rl import async_loop
+
+        return async_loop.run(cfg, run_dir)
     rl = rc.setup(cfg, run_dir)
     if run_dir.resume:
         rc.resume(rl)

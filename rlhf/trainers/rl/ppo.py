@@ -41,7 +41,7 @@ READS = Reads(  # what a ppo recipe may set; anything else is refused before the
     sections=RL_SECTIONS,
     keys={
         "run": keys_of(RunSection, without=("log_every",)),  # every step is logged
-        "train": keys_of(TrainSection),
+        "train": keys_of(TrainSection, without=("async",)),  # asynchronous rollouts: grpo only
         "algo": keys_of(AlgoSection),
     },
 )

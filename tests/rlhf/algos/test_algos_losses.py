@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rlhf.algos import LOSSES, aggregate, value_loss
+from rlhf.algos.losses import tis_weights
 from rlhf.config.recipe import AlgoSection
 
 
@@ -208,6 +209,9 @@ def test_truncated_importance_sampling(make_batch):
     assert out.loss.item() == pytest.approx(-(w[0] + w[1]) / 2, rel=1e-6)
     assert lp.grad[0].tolist() == pytest.approx([-w[0] / 2, -w[1] / 2], rel=1e-6)
     assert out.metrics["tis_capped_frac"] == 0.5
+    assert out.metrics["is_ratio_mean"] == pytest.approx((math.exp(0.1) + math.exp(1.0)) / 2, rel=1e-6)
+    assert out.metrics["is_ratio_max"] == pytest.approx(math.exp(1.0), rel=1e-6)
+    assert out.metrics["is_clipped_frac"] == 0.5
     # off without a cap, and off without sampler logprobs
     off = LOSSES.get("ppo_clip")(lp.detach(), batch, torch.ones(1, 2), AlgoSection())
     assert off.loss.item() == pytest.approx(-1.0) and "tis_weight_mean" not in off.metrics
@@ -305,3 +309,17 @@ def test_nonfinite_padding_gives_finite_loss_and_gradients(make_batch, loss_name
     vl = value_loss(v, batch, torch.tensor([[1.0, 1.0, nan]]), cfg)
     vl.loss.backward()
     assert torch.isfinite(vl.loss) and torch.isfinite(v.grad).all()
+
+
+def test_masked_importance_sampling_drops_tokens_above_the_cap(make_batch):
+    # ratios exp(0.1) = 1.105 (kept as is) and exp(1.0) = 2.718 > 2 (masked: weight 0, no gradient)
+    batch = make_batch([[1, 1]], [0], [1.0], old_logprobs=[[-1.0, -1.0]], sampler_logprobs=[[-1.1, -2.0]])
+    lp = torch.tensor([[-1.0, -1.0]], requires_grad=True)
+    out = LOSSES.get("ppo_clip")(lp, batch, torch.ones(1, 2), AlgoSection(tis_cap=2.0, tis_mode="mask"))
+    out.loss.backward()
+    assert out.loss.item() == pytest.approx(-math.exp(0.1) / 2, rel=1e-6)
+    assert lp.grad[0].tolist() == pytest.approx([-math.exp(0.1) / 2, 0.0], rel=1e-6)
+    assert out.metrics["is_clipped_frac"] == 0.5
+    assert out.metrics["tis_weight_mean"] == pytest.approx(math.exp(0.1) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="tis_mode"):
+        tis_weights(batch, 2.0, "clip")

@@ -245,7 +245,11 @@ def ref_policy_loss(
             if cfg.dual_clip is not None and a < 0:
                 loss = min(loss, -a * cfg.dual_clip)
             if cfg.tis_cap is not None:
-                loss *= min(math.exp(old[i][k] - sampler[i][k]), cfg.tis_cap)
+                w = math.exp(old[i][k] - sampler[i][k])
+                if cfg.tis_mode == "mask":
+                    loss *= w if w <= cfg.tis_cap else 0.0
+                else:
+                    loss *= min(w, cfg.tis_cap)
             per_tok[i][k] = loss
             d = ref[i][k] - lp[i][k]
             kl[i][k] = math.exp(d) - 1 - d
@@ -268,6 +272,7 @@ LOSS_CONFIGS = [
     AlgoSection(),
     AlgoSection(clip_high=0.28, agg="seq-mean-token-mean", kl_coef=0.05),
     AlgoSection(dual_clip=2.0, agg="seq-mean-token-sum", tis_cap=1.5),
+    AlgoSection(agg="seq-mean-token-mean", tis_cap=1.2, tis_mode="mask"),
     AlgoSection(agg="constant", norm_constant=16.0, clip_low=0.1, clip_high=0.1, kl_coef=0.1, tis_cap=3.0),
     AlgoSection(agg="constant", dual_clip=1.5, clip_low=3e-4, clip_high=4e-4),
 ]
