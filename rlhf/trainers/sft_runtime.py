@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 from trl import SFTTrainer
 
+from data_gen.writers import honour_umask
 from rlhf.config.recipe import TrainSection
 from rlhf.runtime import optim
 from rlhf.runtime.rundir import RunDir
@@ -50,6 +52,13 @@ class SharedRuntimeSFTTrainer(SFTTrainer):
                 True  # a second train() call builds a fresh one, as transformers does
             )
         return self.lr_scheduler
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """transformers' checkpoint, then the modes the umask gives (some of its writers leave 0600)."""
+        super()._save_checkpoint(model, trial)
+        ckpt = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        if ckpt.is_dir():
+            honour_umask(ckpt)
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         """Restore the checkpoint's optimizer and schedule, keeping this run's planned length: a run
