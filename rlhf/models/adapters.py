@@ -69,16 +69,21 @@ def merge_adapter(
     return save_dir_atomic(out, write)
 
 
-def save_final(run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool) -> Path:
+def save_final(
+    run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool, state_dict: dict[str, Any] | None = None
+) -> Path:
     """Write a run's final policy where the layout puts it: the adapter (LoRA) or the full model.
 
     One writer for every policy trainer (sft, distill through sft, grpo, ppo), so readers
     never have to guess which trainer wrote a run. `model` is a peft model under LoRA
-    (only the adapter is saved) and a plain causal LM otherwise.
+    (only the adapter is saved) and a plain causal LM otherwise. A sharded (FSDP) model comes with
+    its gathered full `state_dict` (`rlhf.runtime.sharding.full_state_dict`), so the directory is the
+    same plain one an unsharded run writes.
     """
+    extra = {} if state_dict is None else {"state_dict": state_dict}
 
     def write(tmp: Path) -> None:
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True, **extra)
         tokenizer.save_pretrained(tmp)
 
     return save_dir_atomic(run_dir.final_dir(lora), write)
