@@ -38,6 +38,7 @@ def prepare_run_dir_once(cfg: Any, output_dir: str | Path, *, resume: bool, over
     """
     from rlhf.runtime.rundir import prepare_run_dir
 
+    sharding.check_trainer(cfg.trainer)  # before anything is written
     if resume:  # a checkpoint of another layout or world size is refused before anything is written
         sharding.check_resume_layout(RunDir(Path(output_dir)).checkpoints)
     if launched_world_size() <= 1:

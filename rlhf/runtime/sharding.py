@@ -99,6 +99,19 @@ def check_launch(cpu: bool) -> None:
         )
 
 
+SHARDED_TRAINERS = ("grpo", "ppo")  # the trainers whose FSDP2 runs the tests compare with one process
+
+
+def check_trainer(trainer: str) -> None:
+    """Refuse an FSDP launch of a trainer whose sharded run was never checked (sft, prm and
+    distill train through transformers' Trainer, which would silently replicate on CPU)."""
+    if fsdp_launch() and trainer not in SHARDED_TRAINERS:
+        raise ValueError(
+            f"trainer {trainer!r} under FSDP was never run: cotrl shards {', '.join(SHARDED_TRAINERS)} "
+            "only; launch it with recipes/accelerate/ddp_cpu_2proc.yaml or on one process"
+        )
+
+
 def check_combination(lora: bool, rollout_backend: str) -> None:
     """Refuse DeepSpeed ZeRO-3 with LoRA and a vLLM weight sync: never run (docs/SCALING.md)."""
     stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "")
@@ -213,7 +226,15 @@ def full_state_dict(model: nn.Module, rank0_only: bool = True) -> dict[str, torc
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     options = StateDictOptions(full_state_dict=True, cpu_offload=rank0_only)
-    return dict(get_model_state_dict(model, options=options))
+    state = dict(get_model_state_dict(model, options=options))
+    # tied parameters (embeddings and LM head) come back as two copies; one tensor under both
+    # names lets save_pretrained drop the tied key as it does for an unsharded model
+    first: dict[int, str] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in first and name in state and first[id(p)] in state:
+            state[name] = state[first[id(p)]]
+        first.setdefault(id(p), name)
+    return state
 
 
 def full_tensor(t: torch.Tensor) -> torch.Tensor:
