@@ -1,7 +1,7 @@
 """FSDP2 against DDP on two CPU processes (gloo), both launched by `accelerate launch`.
 
 Two measurements, each under recipes/accelerate/ddp_cpu_2proc.yaml and fsdp2_cpu_2proc.yaml:
-1. `bench/fsdp_worker.py` on a Qwen2 model (hidden 512, 4 layers, vocab 4096: 19.4M parameters),
+1. `bench/fsdp_worker.py` on a Qwen2 model (hidden 512, 4 layers, vocab 4096, untied: 17.8M parameters),
    batch 4 x 128 tokens, 4 updates: per process, the training state it holds (parameters,
    gradients, AdamW moments, counted from its own tensors), peak RSS, and the time split
    (forward+backward, clip+step, full-weights gather to rank 0, weights checksum).

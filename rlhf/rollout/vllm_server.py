@@ -36,6 +36,7 @@ from torch import nn
 from rlhf.models.policy import merged_state_dict
 from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
+from rlhf.runtime.sharding import gathered
 
 LORA_NAME = "policy"
 LORA_TARGETS = {
@@ -144,7 +145,7 @@ class ServerSampler:
         t0 = time.perf_counter()
         target = Path(tempfile.mkdtemp(prefix=f"sync-{self.num_syncs}-", dir=self.sync_dir))
         if self.lora_mode == "adapter":
-            model.save_pretrained(str(target))
+            model.save_pretrained(str(target), **gathered(model))  # sharded: the full adapter
             self._post(
                 "/v1/load_lora_adapter",
                 {"lora_name": LORA_NAME, "lora_path": str(target), "load_inplace": True},

@@ -237,6 +237,12 @@ def full_state_dict(model: nn.Module, rank0_only: bool = True) -> dict[str, torc
     return state
 
 
+def gathered(model: nn.Module) -> dict[str, Any]:
+    """`save_pretrained` keyword arguments: the full state dict of a sharded model (gathered on every
+    process, e.g. for an adapter each process pushes to its own engine); nothing otherwise."""
+    return {"state_dict": full_state_dict(model, rank0_only=False)} if is_sharded(model) else {}
+
+
 def full_tensor(t: torch.Tensor) -> torch.Tensor:
     """A DTensor shard gathered to its full value (a collective); a plain tensor as is."""
     from torch.distributed.tensor import DTensor

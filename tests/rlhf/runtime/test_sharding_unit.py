@@ -117,3 +117,4 @@ def test_unsharded_model_helpers_are_the_identity():
     assert all(torch.equal(full[k], v) for k, v in model.state_dict().items())
     t = torch.ones(2)
     assert sharding.full_tensor(t) is t
+    assert sharding.gathered(model) == {}  # save_pretrained reads the model itself
