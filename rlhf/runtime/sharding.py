@@ -94,8 +94,9 @@ def check_launch(cpu: bool) -> None:
         )
     if deepspeed_launch() and cpu:
         raise ValueError(
-            "accelerate config distributed_type=DEEPSPEED on CPU: DeepSpeed ZeRO does not run on CPU "
-            "processes here (see docs/SCALING.md); use recipes/accelerate/fsdp2_cpu_2proc.yaml"
+            "accelerate config distributed_type=DEEPSPEED on CPU: cotrl's DeepSpeed path was never run "
+            "on CPU processes (accelerate drops DeepSpeed there; see docs/SCALING.md); use "
+            "recipes/accelerate/fsdp2_cpu_2proc.yaml"
         )
 
 
