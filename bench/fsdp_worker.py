@@ -3,7 +3,8 @@ CPU config, it goes through cotrl's own runtime (`new_accelerator`, which restor
 plugin on CPU, then `accelerator.prepare`) and times an update loop on a mid-sized Qwen2 model:
 forward+backward, clip+optimizer step, the full-weights gather for the final model / a vLLM
 engine (`full_state_dict`) and the weights checksum. Memory per process is counted exactly (bytes
-of this process's parameters, gradients and AdamW state) and as peak RSS. Prints one JSON line.
+of this process's parameters, gradients and AdamW state), as peak RSS, and as the bytes the gather
+leaves on this process (the full copy on rank 0, nothing elsewhere). Prints one JSON line.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def main() -> None:
         t2 = time.perf_counter()
         full = full_state_dict(acc.unwrap_model(model))
         t3 = time.perf_counter()
+        gathered_mib = sum(v.numel() * v.element_size() for v in full.values()) / 2**20
         dist.weights_checksum(acc.unwrap_model(model))
         t4 = time.perf_counter()
         if i > 0:  # the first step pays one-time costs
@@ -92,6 +94,7 @@ def main() -> None:
                 "fwd_bwd_s": mean(fwd_bwd),
                 "clip_step_s": mean(step_t),
                 "gather_full_s": mean(gather_t),
+                "gathered_mib": gathered_mib,  # the CPU copy the gather leaves on this process
                 "checksum_s": mean(checksum_t),
             }
         ),
