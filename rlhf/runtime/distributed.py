@@ -96,6 +96,11 @@ def rank_seed(seed: int, accelerator: Any, shared: bool = False) -> int:
     return hashed_seed(seed, "rank", accelerator.process_index) % (2**31)
 
 
+def loop_seed(seed: int, rl: Any) -> int:
+    """`rank_seed` for an RL loop: shared by every process under `faults.same_rollouts`."""
+    return rank_seed(seed, rl.accelerator, rl.cfg.faults.same_rollouts)
+
+
 def all_true(accelerator: Any, flag: bool) -> bool:
     """True only when `flag` holds on every process (so all skip, or none does: a process
     that skips a backward the others run would leave them waiting in the all-reduce)."""

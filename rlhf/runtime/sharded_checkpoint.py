@@ -31,6 +31,7 @@ from torch import nn
 from data_gen.writers import honour_umask, make_temp_dir
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import killpoints
+from rlhf.runtime.sharding import is_sharded, layout
 
 DCP_DIR = "dcp"
 
@@ -108,7 +109,7 @@ def save(
     tmp = _broadcast_path(tmp)
     dcp.save(_states(models), checkpoint_id=str(tmp / DCP_DIR))
     killpoints.reached("checkpoint", step)  # fault tests: die with the shards written, state.json not
-    torch.save(ckpt.rng_state(), tmp / f"rng-{_rank()}.pt")
+    torch.save(ckpt.rng_state(), tmp / ckpt.rng_file(_rank()))
     _barrier()
     if main:
         try:
@@ -128,8 +129,8 @@ def save(
 
 
 def load(path: Path, models: dict[str, tuple[nn.Module, Any]], names: list[str]) -> dict[str, Any]:
-    """Restore `models` (and their optimizers) from checkpoint `path` in place, this process's
-    RNG states too; returns the plain objects named in `names` that the checkpoint holds."""
+    """Restore `models` (and their optimizers) from checkpoint `path` in place; returns the plain
+    objects named in `names` that the checkpoint holds (this process's RNG: `ckpt.restore_rng`)."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
@@ -141,7 +142,6 @@ def load(path: Path, models: dict[str, tuple[nn.Module, Any]], names: list[str])
             set_optimizer_state_dict(
                 model, _torch_optim(optimizer), states[f"{name}.optimizer"], options=_options()
             )
-    ckpt.set_rng_state(torch.load(path / f"rng-{_rank()}.pt", weights_only=False))
     return {
         n: torch.load(path / f"{n}.pt", weights_only=False) for n in names if (path / f"{n}.pt").is_file()
     }
@@ -174,13 +174,36 @@ def loop_models(rl: Any) -> dict[str, tuple[nn.Module, Any]]:
     return {"policy": (rl.model, rl.optimizer), **critic}
 
 
-def save_loop(rl: Any, step: int, state: dict[str, Any]) -> None:
-    """An RL loop's checkpoint (`rlhf.trainers.rl.common.save` under FSDP): shards, schedule, state."""
-    objects = {"scheduler": rl.scheduler.state_dict()}
-    save(rl.run_dir.checkpoints, step, loop_models(rl), objects, state, rl.cfg.run.keep_checkpoints)
+def save_loop(rl: Any, step: int, objects: dict[str, Any], state: dict[str, Any]) -> None:
+    """An RL loop's checkpoint (`rlhf.trainers.rl.common.save`), with the launch's `layout` in state.json.
+
+    Replicated (one process, DDP): the main process writes `objects` (all processes hold the
+    same weights). Sharded: every process writes its shards of the models and optimizers; of
+    `objects` only the schedule is kept (the loop's copies of the weights are this process's
+    shards, not the model)."""
+    state = {**state, "layout": layout()}  # a resume on another layout or world size is refused
+    keep = rl.cfg.run.keep_checkpoints
+    if is_sharded(rl.model):
+        save(rl.run_dir.checkpoints, step, loop_models(rl), {"scheduler": objects["scheduler"]}, state, keep)
+        return
+    if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
+        ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, keep)
+    rl.accelerator.wait_for_everyone()
 
 
-def load_loop(rl: Any, path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(plain objects, state.json) of checkpoint `path`, the loop's models, optimizers and RNG restored."""
-    objects = load(path, loop_models(rl), ["scheduler"])
-    return objects, json.loads((path / ckpt.STATE).read_text())
+REPLICATED = ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"]
+
+
+def load_loop(rl: Any, path: Path, load_trainable: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Restore an RL loop's models and optimizers from checkpoint `path`, either layout; returns
+    (plain objects, state.json). `load_trainable(module, state)` loads a replicated checkpoint's
+    trainable weights (`rlhf.models.policy.load_trainable_state_dict`). RNG: `ckpt.restore_rng`."""
+    if is_sharded_checkpoint(path):
+        return load(path, loop_models(rl), ["scheduler"]), json.loads((path / ckpt.STATE).read_text())
+    objects, state = ckpt.load_checkpoint(path, REPLICATED)
+    load_trainable(rl.unwrapped, objects["trainable"])
+    rl.optimizer.load_state_dict(objects["optimizer"])
+    if rl.critic is not None:
+        load_trainable(rl.critic.model, objects["critic"])
+        rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
+    return objects, state

@@ -280,11 +280,7 @@ def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset:
         temperature=cfg.rollout.temperature,
         top_p=cfg.rollout.top_p,
         stop=cfg.rollout.stop,
-        seed=dist.rank_seed(
-            hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31),
-            rl.accelerator,
-            cfg.faults.same_rollouts,
-        ),
+        seed=dist.loop_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl),
     )
     out = rl.sampler.generate(prompts, params)
     killpoints.reached("rollout", step)
@@ -436,10 +432,6 @@ def _trainable(rl: RL) -> list[torch.Tensor]:
 
 def save(rl: RL, step: int) -> None:
     """Checkpoint after `step` completed; a resumed run starts at step + 1."""
-    state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
-    state["layout"] = sharding.layout()  # a resume on another layout or world size is refused
-    if sharding.is_sharded(rl.model):  # every process writes its own shards
-        return shards.save_loop(rl, step, state)
     objects = {
         "trainable": trainable_state_dict(rl.unwrapped),
         "optimizer": rl.optimizer.state_dict(),
@@ -448,9 +440,8 @@ def save(rl: RL, step: int) -> None:
     if rl.critic is not None:
         objects["critic"] = trainable_state_dict(rl.critic.model)
         objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
-    if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
-        ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
-    rl.accelerator.wait_for_everyone()
+    state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
+    shards.save_loop(rl, step, objects, state)  # the main process alone, or every process's shards (FSDP2)
 
 
 def resume(rl: RL) -> None:
@@ -460,24 +451,14 @@ def resume(rl: RL) -> None:
         print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
         _truncate_logs(rl, -1)
         return
-    if shards.is_sharded_checkpoint(path):  # weights, optimizers and this process's RNG
-        objects, state = shards.load_loop(rl, path)
-    else:
-        objects, state = ckpt.load_checkpoint(
-            path, ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"]
-        )
-        load_trainable_state_dict(rl.unwrapped, objects["trainable"])
-        rl.optimizer.load_state_dict(objects["optimizer"])
-        if rl.critic is not None:
-            load_trainable_state_dict(rl.critic.model, objects["critic"])
-            rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
-        ckpt.restore_rng(path)
+    objects, state = shards.load_loop(rl, path, load_trainable_state_dict)  # weights and optimizers
     planned = dataclasses.replace(optim.schedule_of(rl.scheduler))
     rl.scheduler.load_state_dict(objects["scheduler"])
     optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
     rl.curriculum.load_state_dict(state["curriculum"])
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
+    ckpt.restore_rng(path)
     rl.sampler.sync_weights(rl.unwrapped)
     _truncate_logs(rl, rl.step - 1)
     print(f"cotrl: resumed from {path} (next step {rl.step})", file=sys.stderr)
