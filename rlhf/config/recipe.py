@@ -401,6 +401,10 @@ class FaultsSection:
     max_reward_fail_steps: int = 3  # failed steps in a row before the run stops with a checkpoint
     rollout_timeout_s: float = 600.0  # train.async: a sampler thread that dies or yields no step for this long stops the run with a checkpoint
     sync_check_every: int = 1  # several processes: steps between cross-process weight checksums (0: never)
+    # several processes: every process samples the same completions (seeded alike), so the run must
+    # equal the one-process run step for step: a check of data-parallel and sharded training
+    # (the extra processes add no data), not a way to train
+    same_rollouts: bool = False
 
     def __post_init__(self) -> None:
         if self.reward_timeout_s <= 0:

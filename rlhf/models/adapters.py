@@ -77,13 +77,18 @@ def merge_adapter(
     return save_dir_atomic(out, write)
 
 
-def save_final(run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool) -> Path:
+def save_final(
+    run_dir: RunDir, model: Any, tokenizer: Any, *, lora: bool, state_dict: dict[str, Any] | None = None
+) -> Path:
     """Write a run's final policy where the layout puts it: the adapter (LoRA) or the full model.
 
     One writer for every policy trainer (sft, distill through sft, grpo, ppo), so readers
     never have to guess which trainer wrote a run. `model` is a peft model under LoRA
-    (only the adapter is saved) and a plain causal LM otherwise.
+    (only the adapter is saved) and a plain causal LM otherwise. A sharded (FSDP) model comes with
+    its gathered full `state_dict` (`rlhf.runtime.sharding.full_state_dict`), so the directory is the
+    same plain one an unsharded run writes.
     """
+    extra = {} if state_dict is None else {"state_dict": state_dict}
 
     extra: dict[str, Any] = {}
     if lora and len(getattr(model, "peft_config", {})) > 1:  # only the trained adapter, not the reference

@@ -361,10 +361,15 @@ def merged_state_dict(model: nn.Module) -> dict[str, Tensor]:
     """Plain HF-named weights with any LoRA delta merged, without mutating `model`.
 
     Rollout engines that hold their own copy of the weights (vLLM) load this in `sync_weights`.
+    A sharded (FSDP2) model's weights are gathered first, on every process (each feeds its engine).
     """
     from peft import PeftModel
     from peft.tuners.lora import LoraLayer
 
+    from rlhf.runtime.sharding import full_state_dict, is_sharded
+
+    if is_sharded(model):
+        return merged_from_state(model, full_state_dict(model, rank0_only=False))
     if not isinstance(model, PeftModel):
         return {k: v.detach() for k, v in model.state_dict().items()}
     base = model.get_base_model()
@@ -391,6 +396,32 @@ def checkpoint_state_dict(model: nn.Module) -> dict[str, Tensor]:
 
     base = model.get_base_model() if isinstance(model, PeftModel) else model
     return revert_weight_conversion(base, merged_state_dict(model))
+
+
+def merged_from_state(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """`merged_state_dict` computed from `state`, the model's full state dict (gathered from shards):
+    each LoRA layer's delta is peft's own formula, transpose(B @ A) * scaling, on the full tensors."""
+    from peft import PeftModel
+    from peft.tuners.lora import LoraLayer
+    from peft.utils.other import transpose
+
+    if not isinstance(model, PeftModel):
+        return state
+    prefix = "base_model.model."
+    base = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    out = {k: v for k, v in base.items() if "lora_" not in k}
+    for mod_name, module in model.get_base_model().named_modules():
+        if isinstance(module, LoraLayer) and not getattr(module, "disable_adapters", False):
+            weight = out[f"{mod_name}.base_layer.weight"]
+            for adapter in module.active_adapters:
+                if adapter in module.lora_A:
+                    a, b = (
+                        base[f"{mod_name}.lora_A.{adapter}.weight"],
+                        base[f"{mod_name}.lora_B.{adapter}.weight"],
+                    )
+                    weight = weight + transpose(b @ a, module.fan_in_fan_out) * module.scaling[adapter]
+            out[f"{mod_name}.base_layer.weight"] = weight
+    return {k.replace(".base_layer.", "."): v for k, v in out.items()}
 
 
 class ValueModel(nn.Module):

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
 from rlhf.rollout.fast_decode import KVDecoder, supports
+from rlhf.runtime.sharding import unsharded
 
 
 class HFSampler:
@@ -57,13 +58,14 @@ class HFSampler:
         was_training = self.model.training
         self.model.eval()
         try:
-            for chunk_index, start in enumerate(range(0, len(prompts), per_chunk)):
-                gen = None
-                if params.seed is not None:
-                    gen = torch.Generator(device=_device(self.model))
-                    gen.manual_seed((params.seed * 1_000_003 + chunk_index) % (1 << 63))
-                chunk = [list(p) for p in prompts[start : start + per_chunk]]
-                flat.extend(self._generate_chunk(chunk, params, gen))
+            with unsharded(self.model):  # sharded (FSDP2): full weights once, no collective per step
+                for chunk_index, start in enumerate(range(0, len(prompts), per_chunk)):
+                    gen = None
+                    if params.seed is not None:
+                        gen = torch.Generator(device=_device(self.model))
+                        gen.manual_seed((params.seed * 1_000_003 + chunk_index) % (1 << 63))
+                    chunk = [list(p) for p in prompts[start : start + per_chunk]]
+                    flat.extend(self._generate_chunk(chunk, params, gen))
         finally:
             self.model.train(was_training)
         return [flat[i * params.n : (i + 1) * params.n] for i in range(len(prompts))]

@@ -54,6 +54,7 @@ from rlhf.models.policy import checkpoint_state_dict, merged_state_dict  # noqa:
 from rlhf.rollout import parity  # noqa: E402
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport  # noqa: E402
 from rlhf.rollout.vllm_server import _unwrap, lora_sync_mode, template_stop_ids  # noqa: E402,F401  (vllm-free helpers)
+from rlhf.runtime.sharding import gathered  # noqa: E402
 
 log = logging.getLogger("cotrl.vllm")
 
@@ -244,7 +245,7 @@ class VLLMSampler:
     def _push_adapter(self, model: nn.Module) -> int:
         """Save the adapter to a fresh directory and reload it in place under the same LoRA id."""
         target = self.work_dir / f"adapter-{self.num_syncs}"
-        model.save_pretrained(str(target))
+        model.save_pretrained(str(target), **gathered(model))  # sharded: the full adapter, not a shard
         request = LoRARequest("policy", 1, str(target), load_inplace=True)
         self.llm.llm_engine.add_lora(request)
         self._lora = LoRARequest("policy", 1, str(target))

@@ -37,6 +37,7 @@ from rlhf.models.policy import checkpoint_state_dict
 from rlhf.rollout import parity
 from rlhf.rollout.base import Completion, SamplingParams, SyncReport
 from rlhf.runtime.distributed import leader
+from rlhf.runtime.sharding import gathered
 
 LORA_NAME = "policy"
 LORA_TARGETS = {
@@ -182,7 +183,7 @@ class ServerSampler:
     def _push(self, model: nn.Module) -> tuple[int, str]:
         target = Path(tempfile.mkdtemp(prefix=f"sync-{self.num_syncs}-", dir=self.sync_dir))
         if self.lora_mode == "adapter":
-            model.save_pretrained(str(target))
+            model.save_pretrained(str(target), **gathered(model))  # sharded: the full adapter
             self._post(
                 "/v1/load_lora_adapter",
                 {"lora_name": LORA_NAME, "lora_path": str(target), "load_inplace": True},

@@ -123,8 +123,15 @@ def load_checkpoint(path: Path, names: list[str]) -> tuple[dict[str, Any], dict[
     return objects, state
 
 
+def rng_file(rank: int) -> str:
+    """Process `rank`'s RNG file in a sharded checkpoint (each process samples with its own)."""
+    return f"rng-{rank}.pt"
+
+
 def restore_rng(path: Path) -> None:
-    set_rng_state(torch.load(path / "rng.pt", weights_only=False))
+    """This process's RNG states: its own file in a sharded checkpoint, else the one `rng.pt`."""
+    own = path / rng_file(int(os.environ.get("RANK", "0") or 0))
+    set_rng_state(torch.load(own if own.is_file() else path / "rng.pt", weights_only=False))
 
 
 def prune(root: Path, keep: int) -> None:

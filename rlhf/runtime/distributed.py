@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rlhf.runtime import sharding
 from rlhf.runtime.rundir import RunDir
 
 
@@ -37,6 +38,9 @@ def prepare_run_dir_once(cfg: Any, output_dir: str | Path, *, resume: bool, over
     """
     from rlhf.runtime.rundir import prepare_run_dir
 
+    sharding.check_trainer(cfg.trainer)  # before anything is written
+    if resume:  # a checkpoint of another layout or world size is refused before anything is written
+        sharding.check_resume_layout(RunDir(Path(output_dir)).checkpoints)
     if launched_world_size() <= 1:
         return prepare_run_dir(cfg, output_dir, resume=resume, overwrite=overwrite)
     from accelerate import PartialState
@@ -105,13 +109,19 @@ def use_cpu(device: str) -> bool:
     return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
 
 
-def rank_seed(seed: int, accelerator: Any) -> int:
-    """Per-process sampling seed: unchanged on one process, distinct per process otherwise."""
-    if accelerator.num_processes <= 1:
+def rank_seed(seed: int, accelerator: Any, shared: bool = False) -> int:
+    """Per-process sampling seed: unchanged on one process, distinct per process otherwise
+    (`shared`: the same on every process, `faults.same_rollouts_every_rank`)."""
+    if accelerator.num_processes <= 1 or shared:
         return seed
     from data_gen.core import hashed_seed
 
     return hashed_seed(seed, "rank", accelerator.process_index) % (2**31)
+
+
+def loop_seed(seed: int, rl: Any) -> int:
+    """`rank_seed` for an RL loop: shared by every process under `faults.same_rollouts`."""
+    return rank_seed(seed, rl.accelerator, rl.cfg.faults.same_rollouts)
 
 
 def all_true(accelerator: Any, flag: bool) -> bool:
@@ -128,11 +138,13 @@ def weights_checksum(model: nn.Module) -> float:
     """A float64 fingerprint of the trainable weights: position-weighted sums and squares.
 
     Identical weights give the identical number on identical hardware (same reduction
-    order); any drift changes it. Cheap on a GPU, unlike hashing the bytes.
+    order); any drift changes it. Cheap on a GPU, unlike hashing the bytes. A sharded
+    parameter is gathered first (every process calls this, in the same order), so the
+    number fingerprints the model, not one process's shard.
     """
     total = torch.zeros((), dtype=torch.float64)
     for i, p in enumerate(q for q in model.parameters() if q.requires_grad):
-        d = p.detach().double()
+        d = sharding.full_tensor(p.detach()).double()
         total += ((i + 1) * d.sum() + d.pow(2).sum()).cpu()
     return float(total)
 
@@ -221,10 +233,20 @@ def new_accelerator(device: str, mixed_precision: str) -> Any:
     precision or device differ from the first. One process may hold several runs (the
     demo's SFT then GRPO, a notebook, tests), so on a single process the cached state is
     cleared first. Under a multi-process launch the state is the launcher's and is kept.
+    Under an FSDP launch on CPU processes the state is promoted to FSDP2
+    (`rlhf.runtime.sharding.promote_cpu_fsdp`); launches never run here are refused first.
     """
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
+    sharding.check_launch(use_cpu(device))
     if launched_world_size() <= 1:
         AcceleratorState._reset_state(reset_partial_state=True)
-    return Accelerator(cpu=use_cpu(device), mixed_precision=mixed_precision)
+    # step_scheduler_with_optimizer=False: accelerate would otherwise step a prepared schedule once
+    # per process on every update (it assumes each process saw 1/N of the data), so an N-process
+    # RL run, where every process makes the same updates, decayed its LR N times too fast
+    accelerator = Accelerator(
+        cpu=use_cpu(device), mixed_precision=mixed_precision, step_scheduler_with_optimizer=False
+    )
+    sharding.promote_cpu_fsdp(accelerator)
+    return accelerator

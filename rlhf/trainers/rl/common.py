@@ -41,8 +41,9 @@ from rlhf.rollout.base import SamplingParams
 from rlhf.rollout.scoring import Scorer
 from rlhf.runtime import checkpoint as ckpt
 from rlhf.runtime import distributed as dist
-from rlhf.runtime import killpoints
+from rlhf.runtime import killpoints, sharding
 from rlhf.runtime import optim as optim
+from rlhf.runtime import sharded_checkpoint as shards
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.rundir import RunDir
 from rlhf.runtime.threads import apply_threads
@@ -125,6 +126,7 @@ def setup(cfg: RunConfig, run_dir: RunDir) -> RL:
     scheduler = optim.build_scheduler(
         optimizer, cfg.train, cfg.train.steps * optimizer_steps_per_rl_step(cfg)
     )
+    sharding.check_before_prepare(accelerator, policy.model, cfg.lora.enabled, choose_backend(cfg))
     model, optimizer, scheduler = accelerator.prepare(policy.model, optimizer, scheduler)
     if policy.ref_model is not None:
         policy.ref_model.to(accelerator.device)
@@ -279,7 +281,7 @@ def generate(rl: RL, problems: list[Problem], step: int, rnd: int, group_offset:
         temperature=cfg.rollout.temperature,
         top_p=cfg.rollout.top_p,
         stop=cfg.rollout.stop,
-        seed=dist.rank_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl.accelerator),
+        seed=dist.loop_seed(hashed_seed(cfg.run.seed, "rollout", step, rnd) % (2**31), rl),
     )
     out = rl.sampler.generate(prompts, params)
     killpoints.reached("rollout", step)
@@ -450,9 +452,7 @@ def save(rl: RL, step: int) -> None:
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
     if "checkpoint_state" in rl.extra:  # a loop's own state (train.async: the draws of steps in flight)
         state.update(rl.extra["checkpoint_state"](step))
-    if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
-        ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, rl.cfg.run.keep_checkpoints)
-    rl.accelerator.wait_for_everyone()
+    shards.save_loop(rl, step, objects, state)  # the main process alone, or every process's shards (FSDP2)
 
 
 def resume(rl: RL) -> None:
@@ -462,17 +462,10 @@ def resume(rl: RL) -> None:
         print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
         _truncate_logs(rl, -1)
         return
-    objects, state = ckpt.load_checkpoint(
-        path, ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"]
-    )
-    load_trainable_state_dict(rl.unwrapped, objects["trainable"])
-    rl.optimizer.load_state_dict(objects["optimizer"])
+    objects, state = shards.load_loop(rl, path, load_trainable_state_dict)  # weights and optimizers
     planned = dataclasses.replace(optim.schedule_of(rl.scheduler))
     rl.scheduler.load_state_dict(objects["scheduler"])
     optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
-    if rl.critic is not None:
-        load_trainable_state_dict(rl.critic.model, objects["critic"])
-        rl.critic.optimizer.load_state_dict(objects["critic_optimizer"])
     rl.curriculum.load_state_dict(state["curriculum"])
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])

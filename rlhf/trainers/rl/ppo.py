@@ -32,6 +32,7 @@ from rlhf.config.recipe import AlgoSection, RunConfig, RunSection, TrainSection
 from rlhf.models.policy import load_value_model
 from rlhf.runtime import optim
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.sharding import full_state_dict
 from rlhf.trainers.rl import common as rc
 from rlhf.trainers.rl import report as report
 from rlhf.trainers.rl import step as steps
@@ -93,8 +94,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             last = steps.finish_step(rl, step, record, col, stats, t_start, bar)  # sync, curriculum, log
     steps.save_last(rl)
     result = report.finish(rl)
+    critic_state = full_state_dict(rl.accelerator.unwrap_model(critic))  # sharded: every process gathers
     if rl.accelerator.is_main_process:
-        torch.save(rl.accelerator.unwrap_model(critic).state_dict(), run_dir.critic_path)
+        torch.save(critic_state, run_dir.critic_path)
     return {
         **result,
         "steps": cfg.train.steps,

@@ -120,11 +120,15 @@ def _mean(xs: list[float]) -> float | None:
 def finish(rl: Any) -> dict[str, Any]:
     """Save the final policy (`adapter/` under LoRA, `model/` otherwise), draw plots, close sinks."""
     from rlhf.models.adapters import save_final
+    from rlhf.runtime.sharding import full_state_dict, is_sharded
 
     out_dir = rl.run_dir.final_dir(rl.policy.lora)
     plot = None
+    full = (
+        full_state_dict(rl.unwrapped) if is_sharded(rl.unwrapped) else None
+    )  # FSDP: all gather, rank 0 keeps
     if rl.accelerator.is_main_process:  # several processes hold the same weights; one writes them
-        save_final(rl.run_dir, rl.unwrapped, rl.policy.tokenizer, lora=rl.policy.lora)
+        save_final(rl.run_dir, rl.unwrapped, rl.policy.tokenizer, lora=rl.policy.lora, state_dict=full)
         plot = write_plots(rl.run_dir.metrics_path, rl.run_dir.plots)
     rl.log.close()
     rl.accelerator.wait_for_everyone()

@@ -91,6 +91,20 @@ def test_merged_state_dict_matches_merged_model(tiny_model_dir):
     torch.testing.assert_close(plain(ids).logits, policy.model(ids).logits, rtol=1e-4, atol=1e-4)
 
 
+def test_merge_from_a_gathered_state_equals_the_module_merge(tiny_model_dir):
+    """The sharded vLLM sync merges from a gathered full state dict (rlhf.runtime.sharding); on the
+    model's own state dict that path must give the module path's weights exactly."""
+    from rlhf.models.policy import merged_from_state
+
+    policy = load_policy(_cfg(tiny_model_dir, lora=True), str(tiny_model_dir), need_reference=False)
+    _train_a_bit(policy)
+    expected = merged_state_dict(policy.model)
+    got = merged_from_state(policy.model, {k: v.detach() for k, v in policy.model.state_dict().items()})
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    assert any("q_proj" in k for k in got) and not any("lora_" in k for k in got)
+
+
 def test_mismatched_tokenizer_is_refused(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM
 

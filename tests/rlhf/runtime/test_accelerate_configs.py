@@ -8,6 +8,7 @@ CONFIGS = {
     "ddp_cpu_2proc.yaml": ("MULTI_GPU", 2),  # torchrun launcher; gloo on a CPU-only machine
     "ddp_multi_gpu.yaml": ("MULTI_GPU", 8),
     "fsdp2.yaml": ("FSDP", 8),
+    "fsdp2_cpu_2proc.yaml": ("FSDP", 2),  # torchrun launcher; cotrl restores the FSDP2 plugin on CPU
     "deepspeed_zero2.yaml": ("DEEPSPEED", 8),
     "deepspeed_zero3.yaml": ("DEEPSPEED", 8),
 }
