@@ -63,14 +63,14 @@ def _point(step: int, res: dict[str, Any], train_s: float) -> dict[str, Any]:
 
 
 def _padding_share(run_dir: Path) -> float | None:
-    """Share of logged rollouts with a claim-making step off the answer's chain."""
+    """Share of logged rollouts with a claim-making step that does no work (`rewards.steps.credit`)."""
     from rewards.steps.credit import is_padded
 
     path = run_dir / "samples.jsonl"
     if not path.is_file():
         return None
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    flags = [is_padded([st["text"] for st in r["steps"]]) for r in rows]
+    flags = [is_padded([st["text"] for st in r["steps"]], r["prompt"]) for r in rows]
     return sum(flags) / len(flags) if flags else None
 
 

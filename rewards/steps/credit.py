@@ -24,7 +24,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rewards.steps.parse import answer_text, canonical, extract_claims, parse_expression
+from rewards.steps.parse import (
+    _trim_run,
+    answer_text,
+    canonical,
+    extract_claims,
+    math_runs,
+    normalize,
+    parse_expression,
+    parse_tokens,
+)
 
 
 def _rewrites(step: str) -> list[tuple[str, str]]:
@@ -76,12 +85,44 @@ def feeds_answer(steps: Sequence[str]) -> list[bool]:
     return fed
 
 
-def padding_steps(steps: Sequence[str]) -> list[int]:
-    """Indices of steps that make a claim but do not feed the answer (trivial, repeated, idle)."""
-    fed = feeds_answer(steps)
-    return [i for i, s in enumerate(steps) if not fed[i] and extract_claims(str(s))]
+def problem_expressions(prompt: str) -> set[str]:
+    """Canonical forms of the expressions a problem states (``Compute 7 - 1 * 7.`` -> {``(7-(1*7))``})."""
+    out = set()
+    for run in math_runs(normalize(prompt)):
+        node = parse_tokens(_trim_run(run))
+        if node is not None:
+            out.add(canonical(node))
+    return out
 
 
-def is_padded(steps: Sequence[str]) -> bool:
-    """A trace with at least one claim-making step off its answer's dependency chain."""
-    return bool(padding_steps(steps))
+def _extends_problem(rewrites: list[list[tuple[str, str]]], available: set[str]) -> list[bool]:
+    """Per step: does a claim start from the problem or from an earlier connected step's result,
+    and is it the only step making that claim (a repeated step does no new work)?"""
+    counts: dict[tuple[str, str], int] = {}
+    for rw in rewrites:
+        for pair in rw:
+            counts[pair] = counts.get(pair, 0) + 1
+    out = []
+    for rw in rewrites:
+        hit = [pair for pair in rw if pair[0] in available and counts[pair] == 1]
+        available |= {result for _, result in hit}
+        out.append(bool(hit))
+    return out
+
+
+def padding_steps(steps: Sequence[str], prompt: str = "") -> list[int]:
+    """Indices of claim-making steps that do no work: off the answer's dependency chain and,
+    given the `prompt`, not extending the problem's own chain either (a trace whose chain
+    breaks at a miscopied step is a mistake, not padding: its steps before the break still
+    start from the problem)."""
+    texts = [str(s) for s in steps]
+    fed = feeds_answer(texts)
+    if prompt:
+        forward = _extends_problem([_rewrites(t) for t in texts], problem_expressions(prompt))
+        fed = [a or b for a, b in zip(fed, forward)]
+    return [i for i, t in enumerate(texts) if not fed[i] and extract_claims(t)]
+
+
+def is_padded(steps: Sequence[str], prompt: str = "") -> bool:
+    """A trace with at least one claim-making step that does no work (see `padding_steps`)."""
+    return bool(padding_steps(steps, prompt))

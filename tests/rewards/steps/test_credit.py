@@ -80,3 +80,12 @@ def test_generated_chains_are_never_padding():
     for item in iter_items(["integer_arithmetic"], 50, seed=3, configs={"integer_arithmetic": cfg}):
         steps = list(item["solution_steps"]) + [f"<answer>{item['answer']}</answer>"]
         assert feeds_answer(steps) == [True] * len(steps), steps
+
+
+def test_a_broken_chain_is_a_mistake_not_padding_when_the_problem_is_known():
+    broken = GOLD[:2] + ["Subtract: 7 - 8 - 64 = -1 - 64", "Subtract: -1 - 64 = -65", "<answer>-65</answer>"]
+    assert padding_steps(broken) == [0, 1]  # off the answer's chain ...
+    assert padding_steps(broken, PROBLEM.prompt) == []  # ... but they start from the problem
+    padded = GOLD[:2] + ["Add: 1 + 1 = 2", GOLD[1]] + GOLD[2:]
+    assert padding_steps(padded, PROBLEM.prompt) == [1, 2]  # the first copy and the side claim
+    assert is_padded(padded, PROBLEM.prompt) and not is_padded(GOLD, PROBLEM.prompt)
