@@ -58,7 +58,7 @@ SETTINGS = dataclasses.replace(
     prompts_per_step=4,
     group_size=8,
     grpo_lr=1e-4,  # twice the demo's: the budget here is tens of steps, not a thousand
-    grpo_steps=40,
+    grpo_steps=30,
     eval_every=10,
 )
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}

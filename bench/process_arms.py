@@ -74,6 +74,20 @@ def _padding_share(run_dir: Path) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
+def _recorded(work: Path, key: str, compute: Any) -> Any:
+    """`compute()`'s result, kept in work/records/KEY.json: rerunning the bench after an
+    interruption reuses the runs that finished (delete the file to redo one)."""
+    path = work / "records" / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result))
+    tmp.replace(path)
+    return result
+
+
 def run_grpo(
     base: demo.DemoSettings,
     work: Path,
@@ -85,6 +99,20 @@ def run_grpo(
     arm: str = "",
 ) -> dict:
     """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores)."""
+    key = f"{arm or variant}_seed{seed}"
+    return _recorded(work, key, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm))
+
+
+def _grpo(
+    base: demo.DemoSettings,
+    work: Path,
+    variant: str,
+    seed: int,
+    sft: str,
+    data: dict,
+    prm: str | None,
+    arm: str,
+) -> dict:
     s = dataclasses.replace(base, seed=seed)
     extra = list(GRPO_EXTRA[variant])
     if prm is not None:
@@ -114,6 +142,13 @@ def run_sft_continued(
     base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
 ) -> dict:
     """The warm start trained on on gold solutions for about `wall_s` seconds (steps from `s_per_step`)."""
+    key = f"sft_continued_seed{seed}"
+    return _recorded(work, key, lambda: _sft_continued(base, work, seed, sft, data, wall_s, s_per_step))
+
+
+def _sft_continued(
+    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
+) -> dict:
     s = dataclasses.replace(base, seed=seed)
     steps = max(1, round(wall_s / s_per_step))
     out = work / f"sft_continued_seed{seed}"
@@ -157,6 +192,10 @@ def run_sft_continued(
 
 def train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
     """`trainer: prm` on error-injection traces of the regime's family, the SFT model as backbone."""
+    return tuple(_recorded(work, "prm", lambda: _train_prm(base, work, sft, prm)))
+
+
+def _train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
     knobs = base.knobs
     cfg = demo.recipe(
         "prm_on_policy",
