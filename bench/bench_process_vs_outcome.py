@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / "process_vs_outcome.json"
     if args.resummarize:
         prev = json.loads(out.read_text())
-        rec = {k: prev[k] for k in ("runs", "chosen", "selection", "sft", "prm")}
+        rec = {k: prev[k] for k in ("runs", "sft", "prm")}
+        rec |= {"chosen": prev["chosen_process_advantage"], "selection": prev["selection_val_accuracy"]}
         SETTINGS = demo.DemoSettings(**prev["settings"])
     else:
         SETTINGS = dataclasses.replace(SETTINGS, grpo_steps=args.steps, eval_every=args.eval_every)
@@ -330,9 +331,12 @@ def _plot(runs: list[dict], target: float, path: Path) -> None:
         "held-out trace accuracy vs step",
         "held-out accuracy vs wall time",
     )
-    for ax, xl, title in zip(axes, ("GRPO step", "GRPO step", "training wall time (s)"), titles):
-        ax.axhline(target, color="gray", linestyle=":", label="outcome final (mean)")
-        ax.set(xlabel=xl, title=title, ylim=(0, 1.02))
+    xlabels = ("GRPO step (sft_continued: its end)", "GRPO step", "training wall time (s)")
+    for k, (ax, xl, title) in enumerate(zip(axes, xlabels, titles)):
+        if k != 1:  # the target is an accuracy, not a trace accuracy
+            ax.axhline(target, color="gray", linestyle=":", label="outcome final (mean)")
+        ax.set(xlabel=xl, title=title)
+        ax.set_ylim(bottom=0)  # autoscaled above: small differences stay visible
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
