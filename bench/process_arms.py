@@ -74,16 +74,20 @@ def _padding_share(run_dir: Path) -> float | None:
     return sum(flags) / len(flags) if flags else None
 
 
-def _recorded(work: Path, key: str, compute: Any) -> Any:
-    """`compute()`'s result, kept in work/records/KEY.json: rerunning the bench after an
-    interruption reuses the runs that finished (delete the file to redo one)."""
+def _recorded(work: Path, key: str, inputs: dict[str, Any], compute: Any) -> Any:
+    """`compute()`'s result, kept in work/records/KEY.json with the `inputs` it was computed from:
+    rerunning the bench after an interruption reuses the runs that finished with the same inputs
+    (other settings, another SFT model: the run is redone)."""
     path = work / "records" / f"{key}.json"
+    inputs = json.loads(json.dumps(inputs, default=str))
     if path.is_file():
-        return json.loads(path.read_text())
+        kept = json.loads(path.read_text())
+        if isinstance(kept, dict) and kept.get("inputs") == inputs:
+            return kept["result"]
     result = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result))
+    tmp.write_text(json.dumps({"inputs": inputs, "result": result}))
     tmp.replace(path)
     return result
 
@@ -100,7 +104,8 @@ def run_grpo(
 ) -> dict:
     """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores)."""
     key = f"{arm or variant}_seed{seed}"
-    return _recorded(work, key, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm))
+    inputs = {"settings": dataclasses.asdict(base), "variant": variant, "seed": seed, "sft": sft, "prm": prm}
+    return _recorded(work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm))
 
 
 def _grpo(
@@ -143,7 +148,16 @@ def run_sft_continued(
 ) -> dict:
     """The warm start trained on on gold solutions for about `wall_s` seconds (steps from `s_per_step`)."""
     key = f"sft_continued_seed{seed}"
-    return _recorded(work, key, lambda: _sft_continued(base, work, seed, sft, data, wall_s, s_per_step))
+    inputs = {
+        "settings": dataclasses.asdict(base),
+        "seed": seed,
+        "sft": sft,
+        "wall_s": wall_s,
+        "s_per_step": s_per_step,
+    }
+    return _recorded(
+        work, key, inputs, lambda: _sft_continued(base, work, seed, sft, data, wall_s, s_per_step)
+    )
 
 
 def _sft_continued(
@@ -192,7 +206,8 @@ def _sft_continued(
 
 def train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
     """`trainer: prm` on error-injection traces of the regime's family, the SFT model as backbone."""
-    return tuple(_recorded(work, "prm", lambda: _train_prm(base, work, sft, prm)))
+    inputs = {"knobs": base.knobs, "sft": sft, "prm": prm}
+    return tuple(_recorded(work, "prm", inputs, lambda: _train_prm(base, work, sft, prm)))
 
 
 def _train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
