@@ -1,19 +1,29 @@
-"""Process-supervised vs outcome-only GRPO from the same SFT checkpoint, same budget, several seeds.
+"""Process-supervised vs outcome-only GRPO on 4-step arithmetic chains, from one SFT warm start, same budget.
 
-Both arms run recipes/grpo_process.yaml through the demo's pipeline functions (the same data,
-SFT model and settings as `make demo`); they differ only in what is rewarded:
+Regime: data_gen's integer_arithmetic with exactly 5 one-digit operands joined by + and - (4
+checkable rewrite steps, `steps_per_problem_min`). Warm start in two stages: recipes/sft_warmstart.yaml
+as written (the tiny model on 2-3 operand problems; `--base` reuses its output), then SFT on this
+regime's gold solutions until validation accuracy (train-split items never trained on) reaches
+`sft_stop_at`, so outcome rewards are sparse while most traces still hold several right steps.
+Arms, all from that SFT model, `--steps` GRPO steps each (same prompts, samples and settings):
 - outcome: rewards [math_answer], advantage grpo;
-- process: rewards [math_answer, rule], advantage mixed (the recipe as written).
-Held-out accuracy (greedy, data_gen's test split) is measured at every `eval_every`-th checkpoint.
-Goal: the process arm reaches the outcome arm's final accuracy (mean over seeds) in at most
-60% of the steps. `ours` = steps the process arm needed (mean curve), `peer_value` = the
-step budget; ratio = budget / steps (goal 1/0.6). Not reached within the budget counts as the
-whole budget (ratio 1) and is said so in `extra.notes`.
+- process_rule: rewards [math_answer, rule (credit: answer_chain)], `step_norm: count`, with the
+  advantage `process_grpo` or `mixed` chosen on the validation split (seed 0 of both, final
+  checkpoint, validation accuracy; never the test split);
+- process_prm: the chosen advantage with a learned PRM as the step reward: `trainer: prm` on
+  data_gen error-injection traces of the same family, the SFT model as its backbone; no rule
+  verifier in this arm's loop;
+- sft_continued: the SFT model trained on on gold solutions for about the outcome arm's wall time.
+Held-out accuracy, step and trace accuracy (greedy, the test split, rule verifier as the judge)
+at every `--eval-every`-th checkpoint. `ratio` = outcome budget / steps process_rule needs to
+reach outcome's final mean accuracy (goal 2.5); never reached counts as the whole budget.
+Padding share: completions among the run's logged rollouts with a claim-making step off their
+answer's dependency chain (`rewards.steps.credit`).
 
-    python bench/bench_process_vs_outcome.py [--steps 1000] [--seeds 0 1] [--jobs 2] [--sft DIR]
+    python bench/bench_process_vs_outcome.py [--steps 60] [--seeds 0 1 2] [--jobs 2]
 
-`--jobs N` (default: one per core) runs N arms at once in separate processes, one torch
-thread each as in the demo; the wall times it records are then those of runs sharing the machine.
+`--jobs N` runs N arms at once (spawned processes, one torch thread each); recorded wall
+times are then those of runs sharing the machine. `--resummarize` rebuilds the JSON and plot.
 """
 
 from __future__ import annotations
@@ -22,146 +32,256 @@ import argparse
 import dataclasses
 import json
 import os
+import statistics
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 from common import RESULTS, ROOT, write_result  # noqa: E402  (also puts the repo on sys.path)
+from process_arms import pool, run_grpo, run_sft_continued, train_prm  # noqa: E402
 
-from rlhf import demo  # noqa: E402
-from rlhf.runtime.metrics import read_metrics  # noqa: E402
+from rlhf.demo import pipeline as demo  # noqa: E402
 
 WORK = ROOT / "runs" / "bench_process_vs_outcome"
-ARMS = {"outcome": ["rewards=[{name: math_answer}]", "algo.advantage=grpo"], "process": []}
+ARMS = ("outcome", "process_rule", "process_prm", "sft_continued")
+SETTINGS = dataclasses.replace(
+    demo.DemoSettings(),
+    knobs="{min_operands: 5, max_operands: 5, max_digits: 1, mul_prob: 0.0}",  # 4 rewrite steps each
+    n_val=64,
+    n_heldout=100,
+    sft_steps=480,
+    sft_stop_at=0.15,
+    sft_eval_every=40,
+    sft_lr=2e-3,
+    sft_batch=32,
+    max_new_tokens=112,
+    prompts_per_step=4,
+    group_size=8,
+    grpo_lr=1e-4,  # twice the demo's: the budget here is tens of steps, not a thousand
+    grpo_steps=30,
+    eval_every=10,
+)
+PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
 
 
-def run_arm(s: demo.DemoSettings, arm: str, seed: int, sft_model: str, data: dict) -> dict:
-    out = WORK / f"{arm}_seed{seed}"
-    cfg = demo.grpo_config(dataclasses.replace(s, seed=seed), out, sft_model, data["train"], tuple(ARMS[arm]))
-    t0 = time.perf_counter()
-    demo.train(cfg)
-    wall = time.perf_counter() - t0
-    curve = demo.checkpoint_curve(out, sft_model, data["heldout"], s)
-    secs = [r.get("seconds", 0.0) for r in read_metrics(out / "metrics.jsonl")]
-    cum = [sum(secs[:i]) for i in range(len(secs) + 1)]
-    curve = [(0, *_sft_point(sft_model, data, s))] + curve
-    return {
-        "arm": arm,
-        "seed": seed,
-        "wall_s": round(wall, 1),
-        "curve": [
-            {"step": st, "accuracy": a, "step_accuracy": sa, "train_s": round(cum[min(st, len(secs))], 1)}
-            for st, a, sa in curve
+def sft_stage2_config(base: str, data: dict) -> Any:
+    """Warm start, stage 2: the base model finetuned on the regime's gold solutions until its
+    validation accuracy (train-split items never trained on) reaches `sft_stop_at`."""
+    s = SETTINGS
+    return demo.recipe(
+        "sft_warmstart",
+        [
+            f"run.output_dir={WORK / 'sft'}",
+            f"run.seed={s.seed}",
+            "run.device=cpu",
+            "run.log_every=10",
+            "sft.generate=null",
+            f"sft.train_path={data['train']}",
+            f"sft.eval_path={data['val']}",
+            f"sft.eval_max_items={s.n_val}",
+            f"sft.eval_every={s.sft_eval_every}",
+            "sft.eval_metric=math_answer",
+            f"sft.stop_at_accuracy={s.sft_stop_at}",
+            f"sft.eval_max_new_tokens={s.max_new_tokens}",
+            f"model.path={base}",
+            f"sft.max_steps={s.sft_steps}",
+            f"sft.batch_size={s.sft_batch}",
+            f"train.lr={s.sft_lr}",
+            f"train.cpu_threads={s.threads}",
         ],
+    )
+
+
+def prepare(args: argparse.Namespace) -> tuple[str, dict, dict]:
+    """Data and the SFT warm start: stage 1 is recipes/sft_warmstart.yaml as written (2-3 operands;
+    `--base` reuses its output), stage 2 continues it on this regime (`--sft` or a previous run's)."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    data = demo.make_data(SETTINGS, WORK)
+    sft = args.sft or str(WORK / "sft" / "model")
+    summary_path = WORK / "sft_summary.json"
+    if not (Path(sft) / "config.json").is_file():
+        base = args.base
+        if not base:
+            cfg = demo.recipe("sft_warmstart", [f"run.output_dir={WORK / 'base'}", "run.device=cpu"])
+            base = demo.train(cfg)["outputs"]["model"]
+        res = demo.train(sft_stage2_config(base, data))
+        sft = res["outputs"]["model"]
+        summary_path.write_text(json.dumps({"steps": res.get("steps"), "wall_s": res.get("wall_s")}))
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    if not summary.get("steps") or not summary.get("wall_s"):
+        raise ValueError(
+            f"{summary_path}: the SFT stage's steps and wall_s are needed (sft_continued's budget)"
+        )
+    start = demo.evaluate_dir(sft, data["heldout"], SETTINGS, k=0)
+    summary |= {k: start[k] for k in ("accuracy", "step_accuracy", "trace_accuracy")}
+    return sft, data, summary
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    sft, data, sft_summary = prepare(args)
+    seeds = list(args.seeds)
+    s, w = SETTINGS, WORK
+    first = [(train_prm, s, w, sft, PRM)]
+    first += [(run_grpo, s, w, "outcome", sd, sft, data) for sd in seeds]
+    first += [(run_grpo, s, w, v, seeds[0], sft, data) for v in ("process_grpo", "mixed")]
+    done = pool(first, args.jobs)
+    (prm_path, prm_eval), runs = done[0], done[1:]
+    cands = {r["variant"]: r for r in runs if r["variant"] in ("process_grpo", "mixed")}
+    chosen = max(cands, key=lambda v: (cands[v]["val_accuracy"], v == "mixed"))  # ties: keep the outcome term
+    for r in runs:
+        if r["variant"] == chosen:
+            r["arm"] = "process_rule"
+    outcome_wall = statistics.mean(r["wall_s"] for r in runs if r["arm"] == "outcome")
+    s_per_step = sft_summary["wall_s"] / sft_summary["steps"]
+    second = [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule") for sd in seeds[1:]]
+    second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm") for sd in seeds]
+    second += [(run_sft_continued, s, w, sd, sft, data, outcome_wall, s_per_step) for sd in seeds]
+    runs += pool(second, args.jobs)
+    rel = os.path.relpath
+    return {
+        "runs": runs,
+        "chosen": chosen,
+        "selection": {v: cands[v]["val_accuracy"] for v in cands},
+        "sft": sft_summary | {"model": rel(sft, ROOT)},
+        "prm": prm_eval | {"path": rel(prm_path, ROOT)},
     }
 
 
-_SFT_CACHE: dict[str, tuple[float, float]] = {}
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
-def _repo_relative(path: str) -> str:
-    p = Path(path).resolve()
-    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else p.name
-
-
-def _sft_point(sft_model: str, data: dict, s: demo.DemoSettings) -> tuple[float, float]:
-    """Held-out accuracy of the shared starting point (step 0 of every curve), measured once."""
-    if sft_model not in _SFT_CACHE:
-        res = demo.evaluate_dir(sft_model, data["heldout"], s, k=0)
-        _SFT_CACHE[sft_model] = (res["accuracy"], res["step_accuracy"])
-    return _SFT_CACHE[sft_model]
-
-
-def mean_curve(runs: list[dict]) -> list[tuple[int, float]]:
+def _mean_curve(runs: list[dict], key: str = "accuracy") -> list[tuple[int, float]]:
     steps = [p["step"] for p in runs[0]["curve"]]
-    return [(st, sum(r["curve"][i]["accuracy"] for r in runs) / len(runs)) for i, st in enumerate(steps)]
+    return [(st, statistics.mean(r["curve"][i][key] for r in runs)) for i, st in enumerate(steps)]
+
+
+def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
+    runs = rec["runs"]
+    by_arm = {a: [r for r in runs if r["arm"] == a] for a in ARMS}
+    arms = {}
+    for a, rs in by_arm.items():
+        acc = _mean_std([r["curve"][-1]["accuracy"] for r in rs])
+        zv = [r["zero_advantage_frac"] for r in rs if r["zero_advantage_frac"] is not None]
+        pad = [r["padding_frac"] for r in rs if r["padding_frac"] is not None]
+        arms[a] = {
+            "final_accuracy_mean": round(acc[0], 4),
+            "final_accuracy_std": round(acc[1], 4),
+            "final_step_accuracy_mean": round(
+                statistics.mean(r["curve"][-1]["step_accuracy"] for r in rs), 4
+            ),
+            "final_trace_accuracy_mean": round(
+                statistics.mean(r["curve"][-1]["trace_accuracy"] for r in rs), 4
+            ),
+            "zero_advantage_frac_mean": round(statistics.mean(zv), 4) if zv else None,
+            "padding_frac_mean": round(statistics.mean(pad), 4) if pad else None,
+            "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1),
+            "seeds": sorted(r["seed"] for r in rs),
+        }
+    outcome, process = _mean_curve(by_arm["outcome"]), _mean_curve(by_arm["process_rule"])
+    start, target = outcome[0][1], outcome[-1][1]
+    improved = target > start
+    reached = next((st for st, a in process if st > 0 and a >= target), None) if improved else None
+    return {
+        "arms": arms,
+        "target": target,
+        "start": start,
+        "improved": improved,
+        "reached": reached,
+        "rows": [
+            {
+                "step": st,
+                **{
+                    a: round(v, 3)
+                    for a, v in (
+                        (k, dict(_mean_curve(by_arm[k])).get(st))
+                        for k in ("outcome", "process_rule", "process_prm")
+                    )
+                    if v is not None
+                },
+            }
+            for st, _ in outcome
+        ],
+        "steps_needed": reached if reached is not None else budget,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
+    global SETTINGS
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=demo.DemoSettings.grpo_steps)
-    ap.add_argument("--eval-every", type=int, default=demo.DemoSettings.eval_every)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    ap.add_argument("--resummarize", action="store_true", help="recompute the result from the recorded runs")
+    ap.add_argument("--steps", type=int, default=SETTINGS.grpo_steps)
+    ap.add_argument("--eval-every", type=int, default=SETTINGS.eval_every)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument(
-        "--jobs",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="runs at once, each in its own process with one torch thread (default: one per core)",
+        "--jobs", type=int, default=os.cpu_count() or 1, help="runs at once (default: one per core)"
     )
-    ap.add_argument("--sft", help="SFT model dir to start from (default: the demo's, trained here if absent)")
+    ap.add_argument(
+        "--base", help="stage-1 model (recipes/sft_warmstart.yaml's output; default: trained here)"
+    )
+    ap.add_argument(
+        "--sft", help="SFT warm start to begin every arm from (default: trained here, or the previous one)"
+    )
+    ap.add_argument("--resummarize", action="store_true", help="rebuild the result from the recorded runs")
     args = ap.parse_args(argv)
-    s = dataclasses.replace(demo.DemoSettings(), grpo_steps=args.steps, eval_every=args.eval_every)
-    if args.resummarize:  # recompute the verdict from the runs a previous invocation recorded
-        prev = json.loads((RESULTS / "process_vs_outcome.json").read_text())
-        runs, sft_model = prev["runs"], prev["sft_model"]
-        s = demo.DemoSettings(**prev["settings"])
-        args.steps = s.grpo_steps
+    if len(args.seeds) < 1:
+        raise SystemExit("--seeds: give at least one seed")
+    out = RESULTS / "process_vs_outcome.json"
+    if args.resummarize:
+        prev = json.loads(out.read_text())
+        rec = {k: prev[k] for k in ("runs", "sft", "prm")}
+        rec |= {"chosen": prev["chosen_process_advantage"], "selection": prev["selection_val_accuracy"]}
+        SETTINGS = demo.DemoSettings(**prev["settings"])
     else:
-        WORK.mkdir(parents=True, exist_ok=True)
-        data = demo.make_data(s, WORK)
-        sft_model = args.sft or str(ROOT / "runs" / "demo" / "sft" / "model")
-        if not (Path(sft_model) / "config.json").is_file():
-            sft_model = demo.train(demo.sft_config(s, WORK, data["train"], data["val"]))["outputs"]["model"]
-        todo = [(s, arm, seed, sft_model, data) for seed in args.seeds for arm in ARMS]
-        if min(args.jobs, len(todo)) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(min(args.jobs, len(todo)), mp_context=mp.get_context("spawn")) as pool:
-                runs = list(pool.map(run_arm, *zip(*todo)))  # the trainer sets its thread count
-        else:
-            runs = [run_arm(*t) for t in todo]
-    by_arm = {arm: [r for r in runs if r["arm"] == arm] for arm in ARMS}
-    outcome, process = mean_curve(by_arm["outcome"]), mean_curve(by_arm["process"])
-    start, target = outcome[0][1], outcome[-1][1]
-    improved = target > start  # without an outcome-only gain there is nothing to reach faster
-    reached = next((st for st, a in process if st > 0 and a >= target), None) if improved else None
-    steps_needed = reached if reached is not None else args.steps
-    rows = [
-        {"step": st, "outcome_acc": round(a, 3), "process_acc": round(b, 3)}
-        for (st, a), (_, b) in zip(outcome, process)
-    ]
-    wall = {arm: round(sum(r["wall_s"] for r in rs) / len(rs), 1) for arm, rs in by_arm.items()}
-    if not improved:
-        verdict = (
-            f"the outcome-only arm did not improve on the SFT model ({start:.3f} -> {target:.3f}), so the goal's "
-            f"premise failed; process-supervised ended at {process[-1][1]:.3f}; counted as not met"
-        )
-    elif reached is not None:
-        verdict = f"process-supervised reached the outcome-only final {target:.3f} at step {reached} of {args.steps}"
+        SETTINGS = dataclasses.replace(SETTINGS, grpo_steps=args.steps, eval_every=args.eval_every)
+        rec = run_all(args)
+    res = summarize(rec, SETTINGS.grpo_steps)
+    arms, target = res["arms"], res["target"]
+    pr, oc = arms["process_rule"], arms["outcome"]
+    if not res["improved"]:
+        verdict = f"outcome-only did not improve on the SFT model ({res['start']:.3f} -> {target:.3f})"
+    elif res["reached"] is not None:
+        verdict = f"process_rule reached outcome's final {target:.3f} at step {res['reached']} of {SETTINGS.grpo_steps}"
     else:
         verdict = (
-            f"process-supervised did not reach the outcome-only final {target:.3f} within {args.steps} steps "
-            f"(final {process[-1][1]:.3f})"
+            f"process_rule did not reach outcome's final {target:.3f} within {SETTINGS.grpo_steps} steps"
         )
     notes = (
-        f"held-out accuracy, mean of seeds {sorted({r['seed'] for r in runs})}, from {start:.3f}: {verdict}; "
-        f"mean wall s per run: outcome {wall['outcome']}, process {wall['process']}"
+        f"held-out accuracy (mean of seeds {arms['outcome']['seeds']}) from the SFT model's {res['start']:.3f}: "
+        f"{verdict}; finals: "
+        + ", ".join(
+            f"{a} {v['final_accuracy_mean']:.3f}±{v['final_accuracy_std']:.3f}" for a, v in arms.items()
+        )
+        + f"; process_rule advantage chosen on validation: {rec['chosen']} ({rec['selection']})"
+        + f"; targets: +5 points over outcome {'met' if pr['final_accuracy_mean'] >= oc['final_accuracy_mean'] + 0.05 else 'missed'}"
     )
-    _plot(by_arm, target, RESULTS / "process_vs_outcome.png")
+    _plot(rec["runs"], target, RESULTS / "process_vs_outcome.png")
     write_result(
         "process_vs_outcome",
-        "GRPO steps to reach the outcome-only final held-out accuracy",
+        "GRPO steps process_rule needs to reach the outcome-only final held-out accuracy",
         "steps",
-        float(steps_needed),
+        float(res["steps_needed"]),
         "outcome-only GRPO (step budget)",
-        float(args.steps),
-        goal_ratio=round(1 / 0.6, 4),
+        float(SETTINGS.grpo_steps),
+        goal_ratio=2.5,
         higher_is_better=False,
-        description="process-supervised (math_answer + rule step rewards, mixed advantage) vs outcome-only "
-        "GRPO from the same SFT checkpoint, same steps, held-out accuracy vs steps",
-        rows=rows,
+        description="outcome / process_rule / process_prm GRPO and continued SFT from one SFT warm start on "
+        "4-step arithmetic chains (data_gen integer_arithmetic, 5 one-digit operands, + and -), held-out accuracy vs steps",
+        rows=res["rows"],
         extra={
             "notes": notes,
-            "runs": runs,
-            "wall_s_mean": wall,
-            "start_accuracy": start,
+            "seeds": arms["outcome"]["seeds"],
+            "steps_per_problem_min": _steps_per_problem_min(),
+            "arms": arms,
+            "chosen_process_advantage": rec["chosen"],
+            "selection_val_accuracy": rec["selection"],
+            "start_accuracy": res["start"],
             "target_accuracy": target,
-            "outcome_improved": improved,
-            "reached_step": reached,
-            "settings": dataclasses.asdict(s),
-            "sft_model": _repo_relative(sft_model),  # no machine paths in committed results
+            "reached_step": res["reached"],
+            "sft": rec["sft"],
+            "prm": rec["prm"],
+            "settings": dataclasses.asdict(SETTINGS),
+            "prm_settings": PRM,
+            "runs": rec["runs"],
             "plot": "bench/results/process_vs_outcome.png",
         },
     )
@@ -169,27 +289,56 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _plot(by_arm: dict, target: float, path: Path) -> None:
+def _steps_per_problem_min() -> int:
+    """The fewest gold steps of any held-out problem (data_gen's test split at these settings)."""
+    path = WORK / "data" / "heldout.jsonl"
+    if not path.is_file():
+        demo.make_data(SETTINGS, WORK)
+    return min(len(json.loads(line)["solution_steps"]) for line in path.read_text().splitlines() if line)
+
+
+COLORS = {
+    "outcome": "tab:blue",
+    "process_rule": "tab:orange",
+    "process_prm": "tab:green",
+    "sft_continued": "tab:gray",
+}
+
+
+def _plot(runs: list[dict], target: float, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    colors = {"outcome": "tab:blue", "process": "tab:orange"}
-    for arm, rs in by_arm.items():
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for arm in ARMS:
+        rs = [r for r in runs if r["arm"] == arm]
         for r in rs:
-            xs = [p["step"] for p in r["curve"]]
-            ts = [p["train_s"] for p in r["curve"]]
-            ys = [p["accuracy"] for p in r["curve"]]
-            label = f"{arm}" if r is rs[0] else None
-            axes[0].plot(xs, ys, "o-", color=colors[arm], alpha=0.7, label=label)
-            axes[1].plot(ts, ys, "o-", color=colors[arm], alpha=0.7, label=label)
-    for ax, xl in zip(axes, ("GRPO step", "training wall time (s)")):
-        ax.axhline(target, color="gray", linestyle=":", label="outcome-only final (mean)")
-        ax.set(xlabel=xl, ylabel="held-out accuracy", ylim=(0, 1.02))
+            label = arm if r is rs[0] else None
+            xs, ts = [p["step"] for p in r["curve"]], [p["train_s"] for p in r["curve"]]
+            axes[0].plot(
+                xs, [p["accuracy"] for p in r["curve"]], "o-", color=COLORS[arm], alpha=0.6, label=label
+            )
+            axes[1].plot(
+                xs, [p["trace_accuracy"] for p in r["curve"]], "o-", color=COLORS[arm], alpha=0.6, label=label
+            )
+            axes[2].plot(
+                ts, [p["accuracy"] for p in r["curve"]], "o-", color=COLORS[arm], alpha=0.6, label=label
+            )
+    titles = (
+        "held-out accuracy vs step",
+        "held-out trace accuracy vs step",
+        "held-out accuracy vs wall time",
+    )
+    xlabels = ("GRPO step (sft_continued: its end)", "GRPO step", "training wall time (s)")
+    for k, (ax, xl, title) in enumerate(zip(axes, xlabels, titles)):
+        if k != 1:  # the target is an accuracy, not a trace accuracy
+            ax.axhline(target, color="gray", linestyle=":", label="outcome final (mean)")
+        ax.set(xlabel=xl, title=title)
+        ax.set_ylim(bottom=0)  # autoscaled above: small differences stay visible
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -4,8 +4,11 @@ Registered in `rewards.registry.STEP_REWARDS`:
 - ``rule``: the rule-based verifier (`rewards.steps`): correct -> `correct` (1.0),
   incorrect -> `incorrect` (0.0), neutral and unverifiable -> None by default (no signal,
   masked, never a silent 0). An outcome-only item (`meta.step_check: none`) gets None for
-  every step whatever those settings say. Code traces run their execution facts in the sandbox, several
-  traces at once (`max_workers`).
+  every step whatever those settings say. Code traces run their execution facts in the sandbox,
+  several traces at once (`max_workers`). ``credit: answer_chain`` pays a correct step only when it
+  feeds the trace's final answer (`rewards.steps.credit`); other correct steps (trivially true,
+  repeated, idle: padding a policy could farm) score `idle` (None: no signal). Wrong steps stay
+  wrong either way.
 - ``prm``: a trained process reward model directory (`path`), batched; P(step is good).
 - ``function``: your own `fn(problem, step_texts) -> list[float | None]` named as
   ``package.module:fn``; a class implementing `StepReward` can also be named directly.
@@ -28,10 +31,12 @@ from typing import Any
 
 from rewards.registry import load_object
 from rewards.steps import Verdict, build_context, verify_steps
+from rewards.steps.credit import feeds_answer
 from rewards.steps.segment import Segmenter
 from rewards.types import Problem, StepSpan
 
 AGGREGATIONS = ("min", "product", "last", "mean")
+CREDITS = ("all", "answer_chain")
 
 
 def aggregate(scores: Sequence[float | None], how: str = "min") -> float | None:
@@ -64,12 +69,18 @@ class RuleStepReward:
         neutral: float | None = None,
         unverifiable: float | None = None,
         max_workers: int | None = None,
+        credit: str = "all",
+        idle: float | None = None,
     ) -> None:
         """`max_workers`: traces scored at once when code traces run in the sandbox (default:
-        one per CPU)."""
+        one per CPU). `credit`: ``all`` (every correct step) or ``answer_chain`` (only correct
+        steps that feed the final answer; the rest score `idle`)."""
         if max_workers is not None and max_workers < 1:
             raise ValueError(f"rule: max_workers must be >= 1, got {max_workers}")
+        if credit not in CREDITS:
+            raise ValueError(f"rule: credit must be one of {', '.join(CREDITS)}, got {credit!r}")
         self.max_workers = max_workers
+        self.credit, self.idle = credit, idle
         self.values = {
             Verdict.CORRECT: correct,
             Verdict.INCORRECT: incorrect,
@@ -97,7 +108,13 @@ class RuleStepReward:
                     return None
                 if "outcome_only" in ctx.notes:  # masked whatever `unverifiable` says: no step to check
                     return [None] * len(spans)
-                return [self.values[v.verdict] for v in verify_steps(problem, _texts(spans), ctx)]
+                texts = _texts(spans)
+                verdicts = [v.verdict for v in verify_steps(problem, texts, ctx)]
+                fed = feeds_answer(texts) if self.credit == "answer_chain" else [True] * len(texts)
+                return [
+                    self.idle if v is Verdict.CORRECT and not f else self.values[v]
+                    for v, f in zip(verdicts, fed)
+                ]
             except Exception:  # noqa: BLE001
                 return None
 

@@ -236,6 +236,9 @@ def process_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     of *all* samples in its group: r~ = (r - mean) / (std + eps) (no division when
     ``scale_std`` is false). A token's advantage is the sum of r~ over the steps of its
     own completion that end at or after it, so early tokens answer for every later step.
+    With ``step_norm: count`` each completion's terms are divided by its number of scored
+    steps, so a completion's first token gets the mean, not the sum, of its normalised steps:
+    writing more (correct) steps no longer raises the advantage of the whole trace.
     """
     if batch.step_rewards is None or batch.step_mask is None:
         raise ValueError("advantage 'process_grpo' needs batch.step_rewards and batch.step_mask, got None")
@@ -248,6 +251,8 @@ def process_grpo(batch: RolloutBatch, cfg: AlgoSection) -> Tensor:
     if cfg.scale_std:
         norm = norm / _safe_scale(st.std.view(n, t), cfg.adv_eps)
     norm = torch.where(scored, norm, torch.zeros_like(norm))  # [N, T]
+    if cfg.step_norm == "count":  # a completion's step terms sum to their mean: padding buys nothing
+        norm = norm / scored.sum(dim=1, keepdim=True).clamp(min=1).to(norm.dtype)
     return reverse_cumsum(norm, batch.response_mask)
 
 

@@ -267,6 +267,9 @@ class AlgoSection:
     gae_whiten: bool = True  # gae: whiten advantages over the batch's response tokens
     outcome_weight: float = 1.0  # mixed: weight of the outcome (grpo) advantage
     process_weight: float = 1.0  # mixed: weight of the process (process_grpo) advantage
+    step_norm: Literal["sum", "count"] = (
+        "sum"  # process_grpo: count divides a completion's step terms by its scored steps (no credit for length)
+    )
     clip_low: float = 0.2  # ratio lower bound is 1 - clip_low
     clip_high: float = 0.2  # ratio upper bound is 1 + clip_high (DAPO clip-higher: 0.28)
     dual_clip: float | None = (

@@ -1,0 +1,252 @@
+"""The runs `bench_process_vs_outcome.py` compares, one function each (picklable: `--jobs` spawns them).
+
+Every function takes the bench's settings and work directory explicitly, so a spawned process
+runs what the parent was asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from common import ROOT  # noqa: F401  (puts the repo on sys.path)
+
+from rlhf.demo import pipeline as demo  # noqa: E402
+from rlhf.runtime.metrics import read_metrics  # noqa: E402
+
+STEP_RULE = "{name: rule, params: {credit: answer_chain}}"
+PROCESS = ("algo.step_norm=count",)
+GRPO_EXTRA: dict[str, tuple[str, ...]] = {
+    "outcome": ("rewards=[{name: math_answer}]", "algo.advantage=grpo"),
+    "process_grpo": (
+        f"rewards=[{{name: math_answer}}, {STEP_RULE}]",
+        "algo.advantage=process_grpo",
+        *PROCESS,
+    ),
+    "mixed": (f"rewards=[{{name: math_answer}}, {STEP_RULE}]", "algo.advantage=mixed", *PROCESS),
+}
+
+
+# ---------------------------------------------------------------------- one run each
+
+
+def _curve(run_dir: Path, base: str, heldout: str, s: demo.DemoSettings) -> list[dict[str, Any]]:
+    """Held-out accuracy, step and trace accuracy at every GRPO checkpoint (and the SFT start)."""
+    from rlhf.eval import evaluator as ev
+    from rlhf.models.policy import load_trainable_state_dict
+    from rlhf.runtime import checkpoint as ckpt
+
+    model, tok = ev.load_model(base)
+    points = [(0, demo.evaluate_model(model, tok, heldout, s, k=0))]
+    for p in model.parameters():
+        p.requires_grad_(True)
+    for path in ckpt.list_checkpoints(run_dir / "checkpoints"):
+        objects, state = ckpt.load_checkpoint(path, ["trainable"])
+        load_trainable_state_dict(model, objects["trainable"])
+        points.append((int(state["data_cursor"]), demo.evaluate_model(model, tok, heldout, s, k=0)))
+    secs = [r.get("seconds", 0.0) for r in read_metrics(run_dir / "metrics.jsonl")]
+    cum = [sum(secs[:i]) for i in range(len(secs) + 1)]
+    return [_point(st, res, cum[min(st, len(secs))]) for st, res in points]
+
+
+def _point(step: int, res: dict[str, Any], train_s: float) -> dict[str, Any]:
+    return {
+        "step": step,
+        "accuracy": res["accuracy"],
+        "step_accuracy": res["step_accuracy"],
+        "trace_accuracy": res["trace_accuracy"],
+        "train_s": round(train_s, 1),
+    }
+
+
+def _padding_share(run_dir: Path) -> float | None:
+    """Share of logged rollouts with a claim-making step that does no work (`rewards.steps.credit`)."""
+    from rewards.steps.credit import is_padded
+
+    path = run_dir / "samples.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    flags = [is_padded([st["text"] for st in r["steps"]], r["prompt"]) for r in rows]
+    return sum(flags) / len(flags) if flags else None
+
+
+def _recorded(work: Path, key: str, inputs: dict[str, Any], compute: Any) -> Any:
+    """`compute()`'s result, kept in work/records/KEY.json with the `inputs` it was computed from:
+    rerunning the bench after an interruption reuses the runs that finished with the same inputs
+    (other settings, another SFT model: the run is redone)."""
+    path = work / "records" / f"{key}.json"
+    inputs = json.loads(json.dumps(inputs, default=str))
+    if path.is_file():
+        kept = json.loads(path.read_text())
+        if isinstance(kept, dict) and kept.get("inputs") == inputs:
+            return kept["result"]
+    result = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"inputs": inputs, "result": result}))
+    tmp.replace(path)
+    return result
+
+
+def run_grpo(
+    base: demo.DemoSettings,
+    work: Path,
+    variant: str,
+    seed: int,
+    sft: str,
+    data: dict,
+    prm: str | None = None,
+    arm: str = "",
+) -> dict:
+    """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores)."""
+    key = f"{arm or variant}_seed{seed}"
+    inputs = {"settings": dataclasses.asdict(base), "variant": variant, "seed": seed, "sft": sft, "prm": prm}
+    return _recorded(work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm))
+
+
+def _grpo(
+    base: demo.DemoSettings,
+    work: Path,
+    variant: str,
+    seed: int,
+    sft: str,
+    data: dict,
+    prm: str | None,
+    arm: str,
+) -> dict:
+    s = dataclasses.replace(base, seed=seed)
+    extra = list(GRPO_EXTRA[variant])
+    if prm is not None:
+        extra[0] = f"rewards=[{{name: math_answer}}, {{name: prm, params: {{path: {prm}}}}}]"
+    name = arm or variant
+    out = work / f"{name}_seed{seed}"
+    n = s.prompts_per_step * s.group_size
+    cfg = demo.grpo_config(s, out, sft, data["train"], (*extra, f"train.samples_per_step={n}"))
+    t0 = time.perf_counter()
+    demo.train(cfg)
+    wall = time.perf_counter() - t0
+    zv = [r["zero_variance_frac"] for r in read_metrics(out / "metrics.jsonl") if "zero_variance_frac" in r]
+    val = demo.evaluate_dir(str(out / "model"), data["val"], s, k=0)["accuracy"] if not arm else None
+    return {
+        "arm": name,
+        "variant": variant,
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "zero_advantage_frac": sum(zv) / len(zv) if zv else None,
+        "padding_frac": _padding_share(out),
+        "val_accuracy": val,
+        "curve": _curve(out, sft, data["heldout"], s),
+    }
+
+
+def run_sft_continued(
+    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
+) -> dict:
+    """The warm start trained on on gold solutions for about `wall_s` seconds (steps from `s_per_step`)."""
+    key = f"sft_continued_seed{seed}"
+    inputs = {
+        "settings": dataclasses.asdict(base),
+        "seed": seed,
+        "sft": sft,
+        "wall_s": wall_s,
+        "s_per_step": s_per_step,
+    }
+    return _recorded(
+        work, key, inputs, lambda: _sft_continued(base, work, seed, sft, data, wall_s, s_per_step)
+    )
+
+
+def _sft_continued(
+    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
+) -> dict:
+    s = dataclasses.replace(base, seed=seed)
+    steps = max(1, round(wall_s / s_per_step))
+    out = work / f"sft_continued_seed{seed}"
+    cfg = demo.recipe(
+        "sft_warmstart",
+        [
+            f"run.output_dir={out}",
+            f"run.seed={seed}",
+            "run.device=cpu",
+            "sft.generate=null",
+            f"sft.train_path={data['train']}",
+            f"sft.eval_path={data['val']}",
+            f"sft.eval_max_items={s.n_val}",
+            "sft.eval_every=0",
+            "sft.eval_metric=math_answer",
+            f"sft.eval_max_new_tokens={s.max_new_tokens}",
+            f"model.path={sft}",
+            f"sft.max_steps={steps}",
+            f"sft.batch_size={s.sft_batch}",
+            f"train.lr={s.sft_lr / 4}",  # past the warm start: a quarter of its peak
+            f"train.cpu_threads={s.threads}",
+        ],
+    )
+    t0 = time.perf_counter()
+    res = demo.train(cfg)
+    wall = time.perf_counter() - t0
+    start = demo.evaluate_dir(sft, data["heldout"], s, k=0)
+    end = demo.evaluate_dir(res["outputs"]["model"], data["heldout"], s, k=0)
+    return {
+        "arm": "sft_continued",
+        "variant": "sft",
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "sft_steps": steps,
+        "zero_advantage_frac": None,
+        "padding_frac": None,
+        "val_accuracy": None,
+        "curve": [_point(0, start, 0.0), _point(base.grpo_steps, end, wall)],
+    }
+
+
+def train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
+    """`trainer: prm` on error-injection traces of the regime's family, the SFT model as backbone."""
+    inputs = {"knobs": base.knobs, "sft": sft, "prm": prm}
+    return tuple(_recorded(work, "prm", inputs, lambda: _train_prm(base, work, sft, prm)))
+
+
+def _train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any]) -> tuple[str, dict]:
+    knobs = base.knobs
+    cfg = demo.recipe(
+        "prm_on_policy",
+        [
+            f"run.output_dir={work / 'prm'}",
+            "run.device=cpu",
+            f"model.path={sft}",
+            f"prm.knobs={knobs}",
+            *(f"prm.{k}={v}" for k, v in prm.items()),
+            "prm.eval_every=0",
+            "train.cpu_threads=1",
+        ],
+    )
+    t0 = time.perf_counter()
+    demo.train(cfg)
+    ev = json.loads((work / "prm" / "eval.json").read_text())
+    keep = {k: v for k, v in ev.items() if isinstance(v, (int, float))}
+    return str(work / "prm" / "prm"), keep | {"wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def _call(job: tuple) -> Any:
+    import torch
+
+    torch.set_num_threads(1)
+    fn, *args = job
+    return fn(*args)
+
+
+def pool(jobs: list[tuple], n: int) -> list[Any]:
+    if min(n, len(jobs)) <= 1:
+        return [_call(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(min(n, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
+        return list(pool.map(_call, jobs))
+
+
+# ---------------------------------------------------------------------- the comparison
