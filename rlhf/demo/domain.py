@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rlhf.demo.pipeline import DemoSettings, recipe, train
+from rlhf.demo.pipeline import DemoSettings, load_average, recipe, train
 
 DOMAINS = {"finance": "finance", "dosage": "dosage", "units": "unit_conversion"}
 DEMO_GENERAL = Path("runs/demo/sft/model")
@@ -337,7 +337,11 @@ def run(s: DomainSettings, out: Path, quick: bool = False) -> dict[str, Any]:
         "exported": str(exported),
         "settings": asdict(s) | {"quick": quick},
         "data": data,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "load": _load()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load": load_average(),
+        },
     }
     for _ in range(2):  # the second write records the report stage's own time
         report["wall_s"] = {k: round(v, 1) for k, v in times.items()} | {
@@ -381,15 +385,6 @@ def _fresh_out(out: Path) -> None:
     (out / MARKER).write_text(
         "a cotrl domain demo run; `python -m rlhf.demo.domain` may replace this directory\n"
     )
-
-
-def _load() -> list[float] | None:
-    try:
-        import os
-
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

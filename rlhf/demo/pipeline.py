@@ -287,7 +287,11 @@ def run(s: DemoSettings, out: Path) -> dict[str, Any]:
         "grpo": {"steps": grpo.get("steps"), "final": grpo.get("final")},
         "settings": asdict(s),
         "data": data,
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "load": _load()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load": load_average(),
+        },
     }
     times["report"] = 0.0
     report["wall_s"] = {k: round(v, 1) for k, v in times.items()}
@@ -309,7 +313,8 @@ def _strip(res: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in res.items() if k != "samples"} | {"samples": res.get("samples", [])[:2]}
 
 
-def _load() -> list[float] | None:
+def load_average() -> list[float] | None:
+    """The machine's 1/5/15-minute load averages, recorded beside a run's timings."""
     try:
         import os
 

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rlhf.rollout.async_sampler import Job, Result, SamplerFailure, load_version
+from rlhf.rollout.async_sampler import Job, Result, SamplerFailure, busy_within, load_version
 from rlhf.rollout.hf import HFSampler
 from rlhf.rollout.parity import FALLBACK_PROBE_TEXT, default_tolerance, trainer_logprobs
 from rlhf.runtime import killpoints
@@ -122,8 +122,7 @@ class ProcessSampler:
     def busy_seconds(self, start: float, end: float) -> float:
         """Seconds within [start, end] (perf_counter, system-wide on Linux) the child spent sampling."""
         with self._cond:
-            spans = [(a, b if b is not None else end) for a, b in self._busy]
-        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+            return busy_within(self._busy, start, end)
 
     def close(self) -> None:
         with self._cond:

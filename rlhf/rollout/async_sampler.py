@@ -49,6 +49,13 @@ from rlhf.runtime import killpoints
 THREAD_NAME = "cotrl-sampler"
 
 
+def busy_within(busy: Any, start: float, end: float) -> float:
+    """Seconds of the `(begin, end or None)` spans in `busy` that fall within [start, end]
+    (an open span is still running: it counts up to `end`)."""
+    spans = [(a, b if b is not None else end) for a, b in busy]
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+
+
 class SamplerFailure(RuntimeError):
     """The sampler thread died or stalled; `reason` says which, in words."""
 
@@ -151,8 +158,7 @@ class ThreadedSampler:
     def busy_seconds(self, start: float, end: float) -> float:
         """Seconds within [start, end] (perf_counter) during which the thread was sampling."""
         with self._cond:
-            spans = [(a, b if b is not None else end) for a, b in self._busy]
-        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in spans)
+            return busy_within(self._busy, start, end)
 
     def close(self) -> None:
         with self._cond:
