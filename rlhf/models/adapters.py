@@ -88,9 +88,7 @@ def save_final(
     its gathered full `state_dict` (`rlhf.runtime.sharding.full_state_dict`), so the directory is the
     same plain one an unsharded run writes.
     """
-    extra = {} if state_dict is None else {"state_dict": state_dict}
-
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {} if state_dict is None else {"state_dict": state_dict}
     if lora and len(getattr(model, "peft_config", {})) > 1:  # only the trained adapter, not the reference
         extra["selected_adapters"] = [model.active_adapter]
 
