@@ -23,7 +23,7 @@ import json
 import re
 from typing import Any
 
-from data_gen.datasets.mathsets import RowError, column, text
+from data_gen.datasets.mathsets import RowError, column, item_row, text
 
 _ASSERT = re.compile(
     r"^\s*assert\s+(?:candidate|(?P<name>[A-Za-z_]\w*))\s*\((?P<args>.*)\)\s*==\s*(?P<want>.+?)\s*$"
@@ -43,18 +43,10 @@ def _facts(asserts: list[str], entry: str) -> list[str]:
 
 
 def _item(task: str, rid: Any, index: int, prompt: str, answer: str, steps: list[str], meta: dict) -> dict:
-    meta = {**meta, "source": task, "row": index}
-    meta["step_check"] = "execution" if steps and answer.strip() else "none"
-    return {
-        "id": f"{task}-{rid}" if rid is not None else f"{task}-{index}",
-        "task": task,
-        "prompt": prompt,
-        "messages": [{"role": "user", "content": prompt}],
-        "answer": answer,
-        "solution_steps": steps,
-        "difficulty": {},
-        "meta": meta,
-    }
+    step_check = "execution" if steps and answer.strip() else "none"
+    return item_row(
+        task, rid, index, prompt, answer, steps, {**meta, "source": task, "step_check": step_check}
+    )
 
 
 def from_mbpp(row: dict[str, Any], index: int) -> dict[str, Any]:

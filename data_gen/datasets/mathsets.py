@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rewards.math import extract
 from rewards.steps import Verdict, verify_steps
 
 _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 _FINAL = re.compile(r"^\s*####\s*(.*?)\s*$", re.M)
 _LEVEL = re.compile(r"(\d+)")
-_BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _TIMES = re.compile(r"(?<=[\d)])\s*[xX]\s*(?=[\d($])")  # GSM8K writes `0.2 x 50` for a product
 
@@ -109,18 +109,9 @@ def from_gsm8k(row: dict[str, Any], index: int) -> dict[str, Any]:
 
 
 def last_boxed(solution: str) -> str | None:
-    """The contents of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced."""
-    starts = [m.end() for m in _BOX.finditer(solution)]
-    if not starts:
-        return None
-    depth, i = 1, starts[-1]
-    begin = i
-    while i < len(solution):
-        depth += {"{": 1, "}": -1}.get(solution[i], 0)
-        if depth == 0:
-            return solution[begin:i].strip() or None
-        i += 1
-    return None
+    """The contents of the last `\\boxed{...}` (or `\\fbox{...}`), braces balanced; None when empty."""
+    found = extract.last_boxed(solution)
+    return (found.strip() or None) if found is not None else None
 
 
 def _math_answer(row: dict[str, Any]) -> str:
@@ -204,6 +195,13 @@ def _item(
     row: dict[str, Any], index: int, task: str, prompt: str, answer: str, steps: list[str], meta: dict
 ) -> dict[str, Any]:
     rid = column(row, "id", "unique_id", "task_id", "problem_id")
+    return item_row(task, rid, index, prompt, answer, steps, meta)
+
+
+def item_row(
+    task: str, rid: Any, index: int, prompt: str, answer: str, steps: list[str], meta: dict
+) -> dict[str, Any]:
+    """One problem item in the project's row layout, from row `index` (id `rid`) of a `task` file."""
     return {
         "id": f"{task}-{rid}" if rid is not None else f"{task}-{index}",
         "task": task,
