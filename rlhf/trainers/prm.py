@@ -33,6 +33,7 @@ evaluations), `eval.json` (final ProcessBench metrics and a few example traces),
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import sys
@@ -57,7 +58,9 @@ from rlhf.models.policy import (
     trainable_state_dict,
 )
 from rlhf.runtime import checkpoint as ckpt
-from rlhf.runtime import optim
+from rlhf.runtime import distributed as dist
+from rlhf.runtime import optim, sharding
+from rlhf.runtime import sharded_checkpoint as shards
 from rlhf.runtime.hardware import HardwareMonitor
 from rlhf.runtime.metrics import MetricsLog, truncate_jsonl
 from rlhf.runtime.progress import progress
@@ -82,6 +85,7 @@ class Fit:
     bad: optim.BadSteps
     step: int = 0
     losses: list[float] = field(default_factory=list)  # step loss of every batch (the plot's curve)
+    accelerator: Any = None  # FSDP2 launches only (`shard`); one process and its loop are unchanged
 
 
 def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
@@ -94,7 +98,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     device = _device(cfg.run.device)
 
     corpus = [r["prompt"] for r in rows[:2000]] + [s for r in rows[:2000] for s in r["completions"]]
-    model_path = resolve_model_path(cfg, run_dir.root, corpus)
+    with dist.main_process_first():  # several processes: the main one builds a tiny model, the others load it
+        model_path = resolve_model_path(cfg, run_dir.root, corpus)
     tokenizer = load_tokenizer(cfg, model_path)
     model = load_model(cfg, model_path).to(device)
     apply_threads(cfg.train.cpu_threads, model)  # auto: by the model's size (rlhf.runtime.threads)
@@ -110,6 +115,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     fit = Fit(
         model, opt, optim.build_scheduler(opt, cfg.train, total), optim.BadSteps(cfg.train.max_bad_steps)
     )
+    if sharding.fsdp_launch():
+        shard(fit, cfg)
+        model, device = fit.model, fit.accelerator.device
     if run_dir.resume:
         resume(fit, run_dir)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -118,7 +126,8 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     if p.lm_coef > 0:  # capture the backbone's final states for the auxiliary next-token loss
         _backbone_body(model).register_forward_hook(lambda _m, _i, out: hidden.__setitem__("h", out[0]))
 
-    log = MetricsLog(run_dir.metrics_path, cfg.run.report_to)
+    main = fit.accelerator is None or fit.accelerator.is_main_process
+    log = MetricsLog(run_dir.metrics_path, cfg.run.report_to) if main else dist.NullLog()
     hw = HardwareMonitor()
     t0 = time.perf_counter()
     rng = random.Random(cfg.run.seed)
@@ -174,15 +183,24 @@ def train_step(fit: Fit, batch: dict[str, torch.Tensor], cfg: RunConfig, hidden:
     prm_loss = step_loss(logits, batch["targets"])
     aux = torch.zeros(())
     if p.lm_coef > 0:
-        emb = model.get_input_embeddings().weight
+        # sharded: the embedding gathered (outside the forward it is this process's shard); its
+        # gradient comes back as this process's slice, exact because every process runs the whole batch
+        emb = sharding.full_tensor(model.get_input_embeddings().weight)
         aux = lm_loss(hidden.pop("h"), emb, batch["input_ids"], batch["lm_mask"])
     loss = prm_loss + p.lm_coef * aux
     finite = bool(torch.isfinite(loss))
     if finite:
         loss.backward()
     params = [x for x in model.parameters() if x.requires_grad]
+    clip_fn = fit.accelerator.clip_grad_norm_ if fit.accelerator is not None else None
     done = optim.update(
-        [fit.optimizer], fit.scheduler, params, cfg.train.max_grad_norm, step=fit.step, loss_finite=finite
+        [fit.optimizer],
+        fit.scheduler,
+        params,
+        cfg.train.max_grad_norm,
+        step=fit.step,
+        loss_finite=finite,
+        clip_fn=clip_fn,
     )
     fit.step += 1
     fit.losses.append(float(prm_loss.detach()))  # the step classification loss (the plot's curve)
@@ -214,13 +232,19 @@ def finish(
     p = cfg.prm
     evals, vals, device = data
     metrics = evaluate(fit.model, tokenizer, evals, p, device, vals)
-    out_dir = save_dir_atomic(  # `prm/`: always one self-contained PRM (LoRA merged in), see RunDir
-        run_dir.prm_dir,
-        lambda tmp: save_prm(fit.model, tokenizer, tmp, p.separator, p.max_length, metrics["threshold"]),
-    )
+    model = unsharded_copy(fit, cfg, model_path)  # FSDP: gathered on every process, rebuilt on the main one
+    if model is not None:
+        save_dir_atomic(  # `prm/`: always one self-contained PRM (LoRA merged in), see RunDir
+            run_dir.prm_dir,
+            lambda tmp: save_prm(model, tokenizer, tmp, p.separator, p.max_length, metrics["threshold"]),
+        )
     summary = {k: v for k, v in metrics.items() if k != "examples"}
     log.log({"step": fit.step, **{f"eval/{k}": v for k, v in summary.items()}})
     log.close()
+    if fit.accelerator is not None:
+        fit.accelerator.wait_for_everyone()
+        if not fit.accelerator.is_main_process:  # the files are the main process's to write
+            return {"prm_path": str(run_dir.prm_dir), "steps": fit.step}
     run_dir.write_json(
         "eval.json",
         {
@@ -233,7 +257,7 @@ def finish(
     )
     plot_losses(fit.losses, run_dir.plots / "prm_loss.png")
     return {
-        "prm_path": str(out_dir),
+        "prm_path": str(run_dir.prm_dir),
         "steps": fit.step,
         "final_step_loss": fit.losses[-1] if fit.losses else None,
         "train_seconds": round(train_seconds, 1),
@@ -245,7 +269,14 @@ def finish(
 
 
 def save(fit: Fit, run_dir: RunDir, cfg: RunConfig) -> None:
-    """Checkpoint after `fit.step` batches (atomic; the newest `run.keep_checkpoints` are kept)."""
+    """Checkpoint after `fit.step` batches (atomic; the newest `run.keep_checkpoints` are kept).
+    Sharded: every process writes its shards of the model and optimizer (`sharded_checkpoint`)."""
+    if fit.accelerator is not None:
+        state = {"data_cursor": fit.step, "bad_steps": fit.bad.in_a_row, "layout": sharding.layout()}
+        objects = {"scheduler": fit.scheduler.state_dict(), "losses": fit.losses}
+        keep = cfg.run.keep_checkpoints
+        shards.save(run_dir.checkpoints, fit.step, {"prm": (fit.model, fit.optimizer)}, objects, state, keep)
+        return
     objects = {
         "trainable": trainable_state_dict(fit.model),
         "optimizer": fit.optimizer.state_dict(),
@@ -261,18 +292,53 @@ def resume(fit: Fit, run_dir: RunDir) -> None:
     path = ckpt.latest_checkpoint(run_dir.checkpoints)
     if path is None:
         print("cotrl: --resume found no checkpoint; starting from step 0", file=sys.stderr)
-        truncate_jsonl(run_dir.metrics_path, -1)
+        if dist.is_main_process():  # several processes: the main one owns the log
+            truncate_jsonl(run_dir.metrics_path, -1)
         return
-    objects, state = ckpt.load_checkpoint(path, ["trainable", "optimizer", "scheduler", "losses"])
-    load_trainable_state_dict(fit.model, objects["trainable"])
-    fit.optimizer.load_state_dict(objects["optimizer"])
+    if shards.is_sharded_checkpoint(path):  # the launch's layout matches: checked before the run started
+        objects = shards.load(path, {"prm": (fit.model, fit.optimizer)}, ["scheduler", "losses"])
+        state = json.loads((path / ckpt.STATE).read_text())
+    else:
+        objects, state = ckpt.load_checkpoint(path, ["trainable", "optimizer", "scheduler", "losses"])
+        load_trainable_state_dict(fit.model, objects["trainable"])
+        fit.optimizer.load_state_dict(objects["optimizer"])
     fit.scheduler.load_state_dict(objects["scheduler"])
     fit.losses = list(objects["losses"])
     fit.step = int(state["data_cursor"])
     fit.bad.in_a_row = int(state["bad_steps"])
     ckpt.restore_rng(path)
-    truncate_jsonl(run_dir.metrics_path, fit.step)
+    if dist.is_main_process():
+        truncate_jsonl(run_dir.metrics_path, fit.step)
     print(f"cotrl: resumed from {path} (next step {fit.step + 1})", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------- FSDP2
+
+
+def shard(fit: Fit, cfg: RunConfig) -> None:
+    """Shard the PRM, its optimizer and schedule with accelerate's FSDP2 (an FSDP launch, CPU included).
+
+    Every process trains on the whole batch (the data are not split): the gradients FSDP averages
+    are then the one-process gradients, so a sharded run equals a one-process run while each
+    process holds 1/R of the weights, gradients and AdamW state; it saves memory, not time.
+    """
+    accelerator = dist.new_accelerator(cfg.run.device, "no")
+    sharding.check_before_prepare(accelerator, fit.model, cfg.lora.enabled, "transformers")
+    fit.model, fit.optimizer, fit.scheduler = accelerator.prepare(fit.model, fit.optimizer, fit.scheduler)
+    fit.accelerator = accelerator
+
+
+def unsharded_copy(fit: Fit, cfg: RunConfig, model_path: str) -> Any:
+    """The model to save: `fit.model` itself, or under FSDP (every process must call this) a
+    plain copy holding the gathered weights on the main process and None on the others."""
+    if fit.accelerator is None:
+        return fit.model
+    full = sharding.full_state_dict(fit.model)  # a collective: rank 0 receives the full tensors
+    if not fit.accelerator.is_main_process:
+        return None
+    model = load_model(cfg, model_path)
+    model.load_state_dict(full)
+    return model
 
 
 # ---------------------------------------------------------------------- helpers

@@ -43,6 +43,7 @@ from rlhf.models.policy import (
     resolve_model_path,
 )
 from rlhf.runtime import distributed as dist
+from rlhf.runtime import sharding
 from rlhf.runtime.rundir import RunDir, find_adapter
 from rlhf.runtime.threads import apply_threads
 
@@ -232,8 +233,9 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
     after = heldout_eval.run(trainer.model, step=trainer.state.global_step)
 
     outputs = {}
+    full = sharding.full_state_dict(trainer.model) if sharding.is_sharded(trainer.model) else None
     if dist.is_main_process():  # several processes hold identical weights; one writes them
-        outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir)
+        outputs = save_outputs(cfg, trainer.model, tokenizer, model_path, run_dir, full)
         heldout_eval.plot()
     trainer.accelerator.wait_for_everyone()
     result = {
@@ -258,11 +260,16 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
 
 
 def save_outputs(
-    cfg: RunConfig, model: Any, tokenizer: Any, base_path: str, run_dir: RunDir
+    cfg: RunConfig,
+    model: Any,
+    tokenizer: Any,
+    base_path: str,
+    run_dir: RunDir,
+    state_dict: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Write the final policy through the run-dir layout (`adapter/` or `model/`, plus
-    `merged/` when `sft.save` asks); return name -> path."""
-    final = adapters.save_final(run_dir, model, tokenizer, lora=cfg.lora.enabled)
+    `merged/` when `sft.save` asks); return name -> path. `state_dict`: a sharded model's gathered one."""
+    final = adapters.save_final(run_dir, model, tokenizer, lora=cfg.lora.enabled, state_dict=state_dict)
     if not cfg.lora.enabled:
         return {"model": str(final)}
     out: dict[str, str] = {}

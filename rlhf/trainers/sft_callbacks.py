@@ -15,6 +15,7 @@ from rlhf.eval.sft import heldout_problems, sft_settings
 from rlhf.runtime.hardware import HardwareMonitor
 from rlhf.runtime.progress import format_logs, progress
 from rlhf.runtime.rundir import RunDir
+from rlhf.runtime.sharding import unsharded
 from rlhf.runtime.sinks import Sinks, check_sinks
 
 PROGRESS_FIELDS = (
@@ -124,7 +125,8 @@ class HeldoutEval(TrainerCallback):
     def run(self, model: Any, step: int) -> dict[str, Any]:
         if not self.problems:
             return {}
-        res = evaluator.evaluate(model, self.tokenizer, self.problems, self.settings)
+        with unsharded(model):  # FSDP: gathered once, as each process may decode a different length
+            res = evaluator.evaluate(model, self.tokenizer, self.problems, self.settings)
         if self.history and self.history[-1][0] == step:
             self.history.pop()  # the final evaluation replaces an in-training one at the same step
         self.history.append((step, res["accuracy"]))

@@ -28,7 +28,7 @@ from trl import SFTTrainer
 
 from data_gen.writers import honour_umask
 from rlhf.config.recipe import TrainSection
-from rlhf.runtime import optim
+from rlhf.runtime import killpoints, optim, sharding
 from rlhf.runtime.rundir import RunDir
 
 
@@ -38,6 +38,19 @@ class SharedRuntimeSFTTrainer(SFTTrainer):
     def __init__(self, *args: Any, train: TrainSection, **kwargs: Any) -> None:
         self.train_cfg = train
         super().__init__(*args, **kwargs)
+
+    def create_accelerator_and_postprocess(self) -> None:
+        """transformers' Accelerator, promoted to FSDP2 under an FSDP launch on CPU processes.
+
+        The Trainer builds its own Accelerator, which on CPU (gloo) reports MULTI_CPU and drops the
+        launcher's FSDP plugin, so every process would train a replica. `sharding.promote_cpu_fsdp`
+        puts the plugin back (as `rlhf.runtime.distributed.new_accelerator` does for the RL loops);
+        the Trainer then takes its own FSDP path: the model prepared (sharded) before the optimizer
+        is built, FSDP checkpoints, the full state dict gathered when saving. Elsewhere a no-op.
+        """
+        super().create_accelerator_and_postprocess()
+        sharding.promote_cpu_fsdp(self.accelerator)
+        self.is_fsdp_enabled = getattr(self.accelerator.state, "fsdp_plugin", None) is not None
 
     def create_optimizer(self, model: Any = None) -> Any:
         if self.optimizer is None:
@@ -82,6 +95,7 @@ class UpdateGuard(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, model=None, lr_scheduler=None, **kwargs):
         step = state.global_step + 1  # the optimizer step about to happen (transformers counts from 1)
         norm = optim.clip_gradients(model.parameters(), self.max_grad_norm, self.clip_fn)
+        killpoints.reached("update", step)  # fault tests: die between backward and optimizer step
         finite = math.isfinite(norm)
         stop = self.bad.record(not finite, step)
         if not finite:

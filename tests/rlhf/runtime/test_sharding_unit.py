@@ -47,13 +47,23 @@ def test_launches_never_run_are_refused_with_one_line(monkeypatch):
 
 def test_trainers_never_sharded_are_refused_under_fsdp(monkeypatch):
     _launch(monkeypatch, ACCELERATE_USE_FSDP="true", FSDP_VERSION="2")
-    for name in ("sft", "prm", "distill"):
-        with pytest.raises(ValueError, match=f"trainer '{name}' under FSDP was never run"):
-            sharding.check_trainer(name)
-    sharding.check_trainer("grpo")
-    sharding.check_trainer("ppo")
+    for name in ("grpo", "ppo", "sft", "prm", "distill"):  # every built-in trainer shards
+        sharding.check_trainer(name)
+    with pytest.raises(ValueError, match="trainer 'my_loop' under FSDP was never run: cotrl shards grpo"):
+        sharding.check_trainer("my_loop")  # a trainer registered by user code
     _launch(monkeypatch)
-    sharding.check_trainer("sft")
+    sharding.check_trainer("my_loop")
+
+
+def test_prm_on_several_processes_needs_fsdp(monkeypatch):
+    _launch(monkeypatch, WORLD_SIZE="2")
+    with pytest.raises(ValueError, match="trainer 'prm' on 2 processes without FSDP"):
+        sharding.check_trainer("prm")
+    sharding.check_trainer("sft")  # DDP: transformers' Trainer is data parallel
+    _launch(monkeypatch, WORLD_SIZE="2", ACCELERATE_USE_FSDP="true", FSDP_VERSION="2")
+    sharding.check_trainer("prm")
+    _launch(monkeypatch)
+    sharding.check_trainer("prm")
 
 
 def _checkpoint(root, layout):
