@@ -23,7 +23,7 @@ reach outcome's final mean accuracy (goal 2.5); never reached counts as the whol
 Padding share: completions among the run's logged rollouts with a claim-making step off their
 answer's dependency chain (`rewards.steps.credit`).
 
-    python bench/bench_process_vs_outcome.py [--steps 60] [--seeds 0 1 2] [--jobs 2]
+    python bench/bench_process_vs_outcome.py [--steps 50] [--seeds 0 1 2] [--jobs 3]
 
 `--jobs N` runs N arms at once (spawned processes, one torch thread each); recorded wall
 times are then those of runs sharing the machine. `--resummarize` rebuilds the JSON and plot.
