@@ -13,14 +13,17 @@ Arms, all from that SFT model, `--steps` GRPO steps each (same prompts, samples 
 - process_prm: the chosen advantage with a learned PRM as the step reward: `trainer: prm` on
   data_gen error-injection traces of the same family, the SFT model as its backbone; no rule
   verifier in this arm's loop;
-- sft_continued: the SFT model trained on on gold solutions for about the outcome arm's wall time.
+- sft_continued: the SFT model trained on on gold solutions for about the outcome arm's training
+  seconds (same seed; summed step times on both sides, steps from a 20-step timing run just before).
+RL settings (lr; then KL to the warm start, temperature, group size) are chosen first by
+`process_tune` on the validation split: one-seed outcome runs of the full budget, never the test split.
 Held-out accuracy, step and trace accuracy (greedy, the test split, rule verifier as the judge)
 at every `--eval-every`-th checkpoint. `ratio` = outcome budget / steps process_rule needs to
 reach outcome's final mean accuracy (goal 2.5); never reached counts as the whole budget.
 Padding share: completions among the run's logged rollouts with a claim-making step off their
 answer's dependency chain (`rewards.steps.credit`).
 
-    python bench/bench_process_vs_outcome.py [--steps 60] [--seeds 0 1 2] [--jobs 2]
+    python bench/bench_process_vs_outcome.py [--steps 50] [--seeds 0 1 2] [--jobs 3]
 
 `--jobs N` runs N arms at once (spawned processes, one torch thread each); recorded wall
 times are then those of runs sharing the machine. `--resummarize` rebuilds the JSON and plot.
@@ -37,8 +40,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import process_tune  # noqa: E402
 from common import RESULTS, ROOT, write_result  # noqa: E402  (also puts the repo on sys.path)
-from process_arms import pool, run_grpo, run_sft_continued, train_prm  # noqa: E402
+from process_arms import pool, run_grpo, run_sft_continued, run_tune, train_prm  # noqa: E402
 
 from rlhf.demo import pipeline as demo  # noqa: E402
 
@@ -47,20 +51,21 @@ ARMS = ("outcome", "process_rule", "process_prm", "sft_continued")
 SETTINGS = dataclasses.replace(
     demo.DemoSettings(),
     knobs="{min_operands: 5, max_operands: 5, max_digits: 1, mul_prob: 0.0}",  # 4 rewrite steps each
-    n_val=64,
+    n_val=200,  # validation items (training split, never trained on): the tuning's scores
     n_heldout=100,
-    sft_steps=480,
-    sft_stop_at=0.15,
-    sft_eval_every=40,
+    sft_steps=1500,
+    sft_stop_at=0.2,
+    sft_eval_every=100,
     sft_lr=2e-3,
     sft_batch=32,
     max_new_tokens=112,
     prompts_per_step=4,
     group_size=8,
-    grpo_lr=1e-4,  # twice the demo's: the budget here is tens of steps, not a thousand
-    grpo_steps=30,
+    grpo_lr=1e-4,  # the tuning's starting point; the arms get what `process_tune` chooses
+    grpo_steps=50,
     eval_every=10,
 )
+SFT_STOP_ITEMS = 64  # the warm start's stopping check scores the first 64 validation items
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
 
 
@@ -78,7 +83,7 @@ def sft_stage2_config(base: str, data: dict) -> Any:
             "sft.generate=null",
             f"sft.train_path={data['train']}",
             f"sft.eval_path={data['val']}",
-            f"sft.eval_max_items={s.n_val}",
+            f"sft.eval_max_items={SFT_STOP_ITEMS}",
             f"sft.eval_every={s.sft_eval_every}",
             "sft.eval_metric=math_answer",
             f"sft.stop_at_accuracy={s.sft_stop_at}",
@@ -110,41 +115,74 @@ def prepare(args: argparse.Namespace) -> tuple[str, dict, dict]:
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     if not summary.get("steps") or not summary.get("wall_s"):
         raise ValueError(
-            f"{summary_path}: the SFT stage's steps and wall_s are needed (sft_continued's budget)"
+            f"{summary_path}: the SFT stage's steps and wall_s are needed (the warm start's record)"
         )
     start = demo.evaluate_dir(sft, data["heldout"], SETTINGS, k=0)
     summary |= {k: start[k] for k in ("accuracy", "step_accuracy", "trace_accuracy")}
     return sft, data, summary
 
 
+def select_settings(
+    sft: str, data: dict, seed: int, jobs: int, side_jobs: list[tuple]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[Any]]:
+    """`process_tune`'s two rounds on the validation split (`side_jobs`, e.g. the PRM's training,
+    share the first round's pool). Returns the chosen candidate, every tuning result, and the
+    side jobs' results."""
+    side: list[Any] = []
+
+    def run(cands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        mine = []
+        for c in cands:
+            st, ex = process_tune.apply(SETTINGS, c)
+            mine.append((run_tune, st, WORK, process_tune.name(c), ex, seed, sft, data))
+        out = pool([*side_jobs, *mine], jobs)
+        side.extend(out[: len(out) - len(mine)])
+        side_jobs.clear()
+        return out[len(out) - len(mine) :]
+
+    chosen, results = process_tune.tune(run, SETTINGS, seed)
+    return chosen, results, side
+
+
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    global SETTINGS
     sft, data, sft_summary = prepare(args)
     seeds = list(args.seeds)
-    s, w = SETTINGS, WORK
-    first = [(train_prm, s, w, sft, PRM)]
-    first += [(run_grpo, s, w, "outcome", sd, sft, data) for sd in seeds]
-    first += [(run_grpo, s, w, v, seeds[0], sft, data) for v in ("process_grpo", "mixed")]
-    done = pool(first, args.jobs)
-    (prm_path, prm_eval), runs = done[0], done[1:]
+    w = WORK
+    start_val = demo.evaluate_dir(sft, data["val"], SETTINGS, k=0)
+    tuned, tuning, side = select_settings(
+        sft, data, seeds[0], args.jobs, [(train_prm, SETTINGS, w, sft, PRM)]
+    )
+    prm_path, prm_eval = side[0]
+    SETTINGS, extra = process_tune.apply(SETTINGS, tuned)
+    s = SETTINGS
+    first = [(run_grpo, s, w, "outcome", sd, sft, data, None, "", extra) for sd in seeds]
+    first += [(run_grpo, s, w, v, seeds[0], sft, data, None, "", extra) for v in ("process_grpo", "mixed")]
+    runs = pool(first, args.jobs)
     cands = {r["variant"]: r for r in runs if r["variant"] in ("process_grpo", "mixed")}
     chosen = max(cands, key=lambda v: (cands[v]["val_accuracy"], v == "mixed"))  # ties: keep the outcome term
     for r in runs:
         if r["variant"] == chosen:
             r["arm"] = "process_rule"
-    outcome_wall = statistics.mean(r["wall_s"] for r in runs if r["arm"] == "outcome")
-    s_per_step = sft_summary["wall_s"] / sft_summary["steps"]
-    second = [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule") for sd in seeds[1:]]
-    second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm") for sd in seeds]
-    second += [(run_sft_continued, s, w, sd, sft, data, outcome_wall, s_per_step) for sd in seeds]
+    outcome_train_s = {r["seed"]: r["curve"][-1]["train_s"] for r in runs if r["arm"] == "outcome"}
+    second = [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule", extra) for sd in seeds[1:]]
+    second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm", extra) for sd in seeds]
+    second += [(run_sft_continued, s, w, sd, sft, data, outcome_train_s[sd]) for sd in seeds]
     runs += pool(second, args.jobs)
     rel = os.path.relpath
     return {
         "runs": runs,
         "chosen": chosen,
         "selection": {v: cands[v]["val_accuracy"] for v in cands},
+        "tuning": {"chosen": tuned, "start_val": _val_point(start_val), "runs": tuning},
         "sft": sft_summary | {"model": rel(sft, ROOT)},
         "prm": prm_eval | {"path": rel(prm_path, ROOT)},
     }
+
+
+def _val_point(res: dict[str, Any]) -> dict[str, Any]:
+    keys = ("accuracy", "step_accuracy", "trace_accuracy", "mean_length", "truncation_rate")
+    return {k: res[k] for k in keys}
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -176,6 +214,7 @@ def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
             "zero_advantage_frac_mean": round(statistics.mean(zv), 4) if zv else None,
             "padding_frac_mean": round(statistics.mean(pad), 4) if pad else None,
             "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1),
+            "train_s_mean": round(statistics.mean(r["curve"][-1]["train_s"] for r in rs), 1),
             "seeds": sorted(r["seed"] for r in rs),
         }
     outcome, process = _mean_curve(by_arm["outcome"]), _mean_curve(by_arm["process_rule"])
@@ -228,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / "process_vs_outcome.json"
     if args.resummarize:
         prev = json.loads(out.read_text())
-        rec = {k: prev[k] for k in ("runs", "sft", "prm")}
+        rec = {k: prev[k] for k in ("runs", "sft", "prm", "tuning")}
         rec |= {"chosen": prev["chosen_process_advantage"], "selection": prev["selection_val_accuracy"]}
         SETTINGS = demo.DemoSettings(**prev["settings"])
     else:
@@ -251,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(
             f"{a} {v['final_accuracy_mean']:.3f}±{v['final_accuracy_std']:.3f}" for a, v in arms.items()
         )
+        + f"; RL settings chosen on validation: {process_tune.name(rec['tuning']['chosen'])}"
         + f"; process_rule advantage chosen on validation: {rec['chosen']} ({rec['selection']})"
         + f"; targets: +5 points over outcome {'met' if pr['final_accuracy_mean'] >= oc['final_accuracy_mean'] + 0.05 else 'missed'}"
     )
@@ -274,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
             "arms": arms,
             "chosen_process_advantage": rec["chosen"],
             "selection_val_accuracy": rec["selection"],
+            "tuning": rec["tuning"],
             "start_accuracy": res["start"],
             "target_accuracy": target,
             "reached_step": res["reached"],

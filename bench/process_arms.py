@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,15 @@ def _curve(run_dir: Path, base: str, heldout: str, s: demo.DemoSettings) -> list
 
 
 def _point(step: int, res: dict[str, Any], train_s: float) -> dict[str, Any]:
+    """One evaluation, with the greedy completions' length and truncation (a policy that stops
+    writing its steps, or runs past the token budget, shows there before in step accuracy)."""
     return {
         "step": step,
         "accuracy": res["accuracy"],
         "step_accuracy": res["step_accuracy"],
         "trace_accuracy": res["trace_accuracy"],
+        "mean_length": round(res["mean_length"], 1),
+        "truncation_rate": res["truncation_rate"],
         "train_s": round(train_s, 1),
     }
 
@@ -101,11 +106,20 @@ def run_grpo(
     data: dict,
     prm: str | None = None,
     arm: str = "",
+    extra: tuple[str, ...] = (),
 ) -> dict:
-    """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores)."""
+    """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores;
+    `extra`: recipe overrides chosen on validation, e.g. algo.kl_coef)."""
     key = f"{arm or variant}_seed{seed}"
-    inputs = {"settings": dataclasses.asdict(base), "variant": variant, "seed": seed, "sft": sft, "prm": prm}
-    return _recorded(work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm))
+    inputs = {
+        "settings": dataclasses.asdict(base),
+        "variant": variant,
+        "seed": seed,
+        "sft": sft,
+        "prm": prm,
+        "extra": list(extra),
+    }
+    return _recorded(work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm, extra))
 
 
 def _grpo(
@@ -117,6 +131,7 @@ def _grpo(
     data: dict,
     prm: str | None,
     arm: str,
+    tuned: tuple[str, ...] = (),
 ) -> dict:
     s = dataclasses.replace(base, seed=seed)
     extra = list(GRPO_EXTRA[variant])
@@ -125,7 +140,7 @@ def _grpo(
     name = arm or variant
     out = work / f"{name}_seed{seed}"
     n = s.prompts_per_step * s.group_size
-    cfg = demo.grpo_config(s, out, sft, data["train"], (*extra, f"train.samples_per_step={n}"))
+    cfg = demo.grpo_config(s, out, sft, data["train"], (*extra, f"train.samples_per_step={n}", *tuned))
     t0 = time.perf_counter()
     demo.train(cfg)
     wall = time.perf_counter() - t0
@@ -139,34 +154,76 @@ def _grpo(
         "zero_advantage_frac": sum(zv) / len(zv) if zv else None,
         "padding_frac": _padding_share(out),
         "val_accuracy": val,
+        "kl_final": _last_kl(out),
         "curve": _curve(out, sft, data["heldout"], s),
     }
 
 
-def run_sft_continued(
-    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
+def _last_kl(run_dir: Path) -> float | None:
+    """Mean KL to the reference (the SFT model) over the run's last 5 logged steps (None: no reference)."""
+    kl = [r["kl"] for r in read_metrics(run_dir / "metrics.jsonl") if r.get("kl") is not None]
+    return round(sum(kl[-5:]) / len(kl[-5:]), 5) if kl else None
+
+
+def run_tune(
+    base: demo.DemoSettings, work: Path, name: str, extra: tuple[str, ...], seed: int, sft: str, data: dict
 ) -> dict:
-    """The warm start trained on on gold solutions for about `wall_s` seconds (steps from `s_per_step`)."""
-    key = f"sft_continued_seed{seed}"
-    inputs = {
-        "settings": dataclasses.asdict(base),
+    """One tuning run: outcome-only GRPO under candidate settings `base` + `extra`, scored on the
+    VALIDATION split at its end. No test-split number is computed here, so a choice made from
+    these results cannot have seen the test split."""
+    key = f"tune_{name}_seed{seed}"
+    inputs = {"settings": dataclasses.asdict(base), "extra": list(extra), "seed": seed, "sft": sft}
+    return _recorded(work, key, inputs, lambda: _tune(base, work, name, extra, seed, sft, data))
+
+
+def _tune(
+    base: demo.DemoSettings, work: Path, name: str, extra: tuple[str, ...], seed: int, sft: str, data: dict
+) -> dict:
+    s = dataclasses.replace(base, seed=seed, eval_every=0)  # one checkpoint: the end
+    out = work / "tune" / f"{name}_seed{seed}"
+    n = s.prompts_per_step * s.group_size
+    overrides = (*GRPO_EXTRA["outcome"], f"train.samples_per_step={n}", *extra)
+    t0 = time.perf_counter()
+    demo.train(demo.grpo_config(s, out, sft, data["train"], overrides))
+    wall = time.perf_counter() - t0
+    rows = read_metrics(out / "metrics.jsonl")
+    zv = [r["zero_variance_frac"] for r in rows if "zero_variance_frac" in r]
+    val = demo.evaluate_dir(str(out / "model"), data["val"], s, k=0)
+    return {
+        "name": name,
         "seed": seed,
-        "sft": sft,
-        "wall_s": wall_s,
-        "s_per_step": s_per_step,
+        "extra": list(extra),
+        "wall_s": round(wall, 1),
+        "zero_advantage_frac": sum(zv) / len(zv) if zv else None,
+        "kl_final": _last_kl(out),
+        "val": _point(s.grpo_steps, val, sum(r.get("seconds", 0.0) for r in rows)),
     }
-    return _recorded(
-        work, key, inputs, lambda: _sft_continued(base, work, seed, sft, data, wall_s, s_per_step)
-    )
 
 
-def _sft_continued(
-    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, wall_s: float, s_per_step: float
+def run_sft_continued(
+    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, train_s: float
 ) -> dict:
-    s = dataclasses.replace(base, seed=seed)
-    steps = max(1, round(wall_s / s_per_step))
-    out = work / f"sft_continued_seed{seed}"
-    cfg = demo.recipe(
+    """The warm start trained on on gold solutions for about `train_s` seconds of optimizer steps
+    (the outcome arm's summed step seconds: rollouts, scoring and updates, no setup or evaluation)."""
+    key = f"sft_continued_seed{seed}"
+    inputs = {"settings": dataclasses.asdict(base), "seed": seed, "sft": sft, "train_s": train_s}
+    return _recorded(work, key, inputs, lambda: _sft_continued(base, work, seed, sft, data, train_s))
+
+
+CALIBRATION_STEPS = 20  # SFT steps timed just before the run, under the load the run will see
+
+
+def sft_steps_for(train_s: float, step_times: list[float]) -> int:
+    """SFT steps that fill `train_s` seconds at the median of the timed steps (the first, which
+    pays for warm-up, left out when there are others)."""
+    times = step_times[1:] or step_times
+    if not times or train_s <= 0:
+        raise ValueError(f"sft_steps_for: need timed steps and a positive budget, got {times!r}, {train_s}")
+    return max(1, round(train_s / statistics.median(times)))
+
+
+def _sft_cfg(s: demo.DemoSettings, out: Path, seed: int, sft: str, data: dict, steps: int) -> Any:
+    return demo.recipe(
         "sft_warmstart",
         [
             f"run.output_dir={out}",
@@ -175,7 +232,7 @@ def _sft_continued(
             "sft.generate=null",
             f"sft.train_path={data['train']}",
             f"sft.eval_path={data['val']}",
-            f"sft.eval_max_items={s.n_val}",
+            "sft.eval_max_items=1",  # its before/after scores are not used (the test split is scored below)
             "sft.eval_every=0",
             "sft.eval_metric=math_answer",
             f"sft.eval_max_new_tokens={s.max_new_tokens}",
@@ -186,9 +243,24 @@ def _sft_continued(
             f"train.cpu_threads={s.threads}",
         ],
     )
+
+
+def _step_times(run_dir: Path) -> list[float]:
+    return [r["step_time"] for r in read_metrics(run_dir / "metrics.jsonl") if "step_time" in r]
+
+
+def _sft_continued(
+    base: demo.DemoSettings, work: Path, seed: int, sft: str, data: dict, train_s: float
+) -> dict:
+    s = dataclasses.replace(base, seed=seed)
+    cal = work / f"sft_continued_seed{seed}_calibration"
+    demo.train(_sft_cfg(s, cal, seed, sft, data, CALIBRATION_STEPS))
+    steps = sft_steps_for(train_s, _step_times(cal))
+    out = work / f"sft_continued_seed{seed}"
     t0 = time.perf_counter()
-    res = demo.train(cfg)
+    res = demo.train(_sft_cfg(s, out, seed, sft, data, steps))
     wall = time.perf_counter() - t0
+    got = sum(_step_times(out))
     start = demo.evaluate_dir(sft, data["heldout"], s, k=0)
     end = demo.evaluate_dir(res["outputs"]["model"], data["heldout"], s, k=0)
     return {
@@ -197,10 +269,12 @@ def _sft_continued(
         "seed": seed,
         "wall_s": round(wall, 1),
         "sft_steps": steps,
+        "train_s_budget": round(train_s, 1),
+        "train_s": round(got, 1),
         "zero_advantage_frac": None,
         "padding_frac": None,
         "val_accuracy": None,
-        "curve": [_point(0, start, 0.0), _point(base.grpo_steps, end, wall)],
+        "curve": [_point(0, start, 0.0), _point(base.grpo_steps, end, got)],
     }
 
 

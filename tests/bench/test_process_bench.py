@@ -1,0 +1,95 @@
+"""The process-vs-outcome bench's validation-only tuning and its equal-time SFT baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import process_arms  # noqa: E402
+import process_tune  # noqa: E402
+
+from rlhf.demo import pipeline as demo  # noqa: E402
+
+
+def _result(name: str, acc: float, step_acc: float) -> dict:
+    return {"name": name, "val": {"accuracy": acc, "step_accuracy": step_acc}}
+
+
+def test_apply_maps_settings_and_algo_overrides():
+    base = demo.DemoSettings()
+    s, extra = process_tune.apply(base, {"grpo_lr": 3e-5, "kl_coef": 0.1, "group_size": 16})
+    assert (s.grpo_lr, s.group_size, s.grpo_temperature) == (3e-5, 16, base.grpo_temperature)
+    assert extra == ("algo.kl_coef=0.1",)
+    assert process_tune.apply(base, {}) == (base, ())
+
+
+def test_apply_rejects_an_unknown_key_by_name():
+    with pytest.raises(ValueError, match="clip_high"):
+        process_tune.apply(demo.DemoSettings(), {"grpo_lr": 1e-5, "clip_high": 0.28})
+
+
+def test_choose_ranks_by_validation_accuracy_then_step_accuracy_then_order():
+    rs = [_result("a", 0.10, 0.30), _result("b", 0.12, 0.20), _result("c", 0.12, 0.25)]
+    assert process_tune.choose(rs) == 2
+    tie = [_result("a", 0.12, 0.25), _result("b", 0.12, 0.25)]
+    assert process_tune.choose(tie) == 0
+
+
+def test_choose_refuses_a_result_with_a_test_split_curve():
+    with pytest.raises(ValueError, match="validation-only"):
+        process_tune.choose([_result("a", 0.1, 0.2), {"name": "b", "val": {}, "curve": []}])
+    with pytest.raises(ValueError, match="no tuning results"):
+        process_tune.choose([])
+
+
+def test_tune_searches_round_two_around_the_round_one_winner():
+    scores = {  # validation accuracy per candidate name; 3e-5 wins round 1, its KL 0.1 variant round 2
+        "grpo_lr=0.0001": 0.05,
+        "grpo_lr=5e-05": 0.08,
+        "grpo_lr=3e-05": 0.11,
+        "grpo_lr=1e-05": 0.09,
+        "grpo_lr=3e-05,kl_coef=0.1": 0.13,
+    }
+    asked: list[list[str]] = []
+
+    def run(cands):
+        asked.append([process_tune.name(c) for c in cands])
+        return [_result(process_tune.name(c), scores.get(process_tune.name(c), 0.0), 0.2) for c in cands]
+
+    chosen, results = process_tune.tune(run, demo.DemoSettings(), seed=0)
+    assert chosen == {"grpo_lr": 3e-5, "kl_coef": 0.1}
+    assert asked[1] == [  # the round-1 winner is not rerun
+        "grpo_lr=3e-05,kl_coef=0",
+        "grpo_lr=3e-05,kl_coef=0.1",
+        "grpo_lr=3e-05,grpo_temperature=1",
+        "group_size=16,grpo_lr=3e-05,prompts_per_step=2",
+    ]
+    assert len(results) == 8 and sum(r["chosen"] for r in results) == 1
+
+
+def test_sft_steps_for_fills_the_budget_at_the_median_step_time():
+    assert process_arms.sft_steps_for(100.0, [5.0, 0.5, 0.4, 0.6]) == 200  # first (warm-up) left out
+    assert process_arms.sft_steps_for(0.1, [1.0]) == 1
+    with pytest.raises(ValueError, match="positive budget"):
+        process_arms.sft_steps_for(0.0, [0.5, 0.5])
+
+
+@pytest.mark.slow
+def test_run_tune_scores_the_validation_split_and_never_reads_the_test_split(tmp_path, tiny_model_dir):
+    s = dataclasses.replace(demo.QUICK, grpo_steps=1, prompts_per_step=1, max_new_tokens=8)
+    data = demo.make_data(s, tmp_path)
+    data.pop("heldout")  # any use of the test split would fail with KeyError
+    res = process_arms.run_tune(s, tmp_path, "x", ("algo.kl_coef=0.05",), 0, str(tiny_model_dir), data)
+    assert res["val"]["step"] == 1 and 0.0 <= res["val"]["accuracy"] <= 1.0
+    assert "curve" not in res and res["extra"] == ["algo.kl_coef=0.05"]
+    assert res["kl_final"] is not None  # the KL term ran: the override reached the recipe
+    kept = process_arms.run_tune(s, tmp_path, "x", ("algo.kl_coef=0.05",), 0, str(tiny_model_dir), data)
+    assert json.dumps(kept) == json.dumps(res)  # recorded: the same inputs reuse the run (NaN-safe)
