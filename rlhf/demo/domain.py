@@ -66,12 +66,12 @@ class DomainSettings:
     n_general_heldout: int = 100  # general held-out items (the demo's test split)
     domain_share: float = 0.5  # sft.domain_ratio of the main run
     sweep_shares: str = "[0.1, 1.0]"  # further shares for the sweep (same SFT budget as the main run)
-    sft_steps: int = 300
+    sft_steps: int = 500  # finance validation accuracy 0.09 at 300 steps (still rising), 0.14 at 500
     lora_targets: str = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"  # the recipe's [q_proj, v_proj]  # learned nothing here in 300 steps (validation accuracy 0.00, no step labels): this base is tiny
     sft_batch: int = 16
     sft_lr: float = 2e-3
     sft_eval_every: int = 100
-    grpo_steps: int = 40
+    grpo_steps: int = 60  # with sft_steps 500: validation 0.17 after GRPO, against 0.125 with 300 / 40
     grpo_lrs: str = "[1e-4, 5e-4]"  # one GRPO run each; the best on the validation file is kept
     grpo_kl: float = 0.1  # algo.kl_coef: KL(policy || SFT model) in the loss (0 drifted: KL 1.7 in 40 steps)
     grpo_temperature: float = 0.7
