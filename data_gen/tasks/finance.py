@@ -7,6 +7,10 @@ half a unit of the 10th place, recorded as `meta["abs_tol"]` for step checkers.
 `whole=1` draws whole-currency items instead (WHOLE_KINDS: simple interest, percentage
 change, discount, sales tax, equal instalments of a flat-interest loan), one to three steps
 whose every value is an integer (`abs_tol` 0): domain wording a small model can learn.
+`whole=2` draws the smallest level (SMALL_KINDS: buying several items, change from a
+payment, a delivery charge or costs on top, savings, yearly interest): one or two
+operations on one-digit amounts, each step a one-digit product, sum or difference as in
+the demo's general arithmetic, so a tiny model that does that arithmetic can learn the domain.
 The default (`whole=0`) draws exactly the items it always did.
 """
 
@@ -29,6 +33,8 @@ GOODS = (
     ("sofa", "repair"),
     ("phone", "hotel night"),
 )
+SMALL_KINDS = ("purchase", "change", "purchase_delivery", "profit", "savings", "interest_total")
+ITEMS = ("pens", "mugs", "books", "tickets", "shirts", "lamps", "plates", "caps")
 WHOLE_KINDS = ("simple_interest_whole", "percent_change_whole", "discount", "sales_tax", "instalments")
 STEP_DECIMALS = 10
 _PERIODS = {1: "yearly", 4: "quarterly", 12: "monthly"}
@@ -41,7 +47,9 @@ class FinanceConfig(TaskConfig):
     max_rate: int = knob(10, 15, 1, 50, "largest annual rate in percent")
     max_years: int = knob(5, 30, 1, 50, "longest term in years")
     max_flows: int = knob(3, 6, 1, 10, "most yearly cash flows in an NPV problem")
-    whole: int = knob(0, 0, 0, 1, "1: whole-currency kinds with integer steps (set explicitly)")
+    whole: int = knob(
+        0, 0, 0, 2, "1: whole-currency kinds with integer steps; 2: one-digit amounts (set explicitly)"
+    )
 
 
 class Finance:
@@ -51,6 +59,14 @@ class Finance:
     injectable = True
 
     def sample(self, rng: random.Random, cfg: FinanceConfig) -> dict[str, Any]:
+        if cfg.whole == 2:
+            return {
+                "kind": rng.choice(SMALL_KINDS),
+                "a": rng.randint(2, 9),
+                "b": rng.randint(1, 9),
+                "c": rng.randint(1, 9),
+                "thing": rng.randrange(len(ITEMS)),
+            }
         if cfg.whole:
             return {
                 "kind": rng.choice(WHOLE_KINDS),
@@ -78,6 +94,8 @@ class Finance:
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         if params["kind"] in WHOLE_KINDS:
             return _solve_whole(params, Chain(tamper))
+        if params["kind"] in SMALL_KINDS:
+            return _solve_small(params, Chain(tamper))
         kind, p, rate, years = params["kind"], params["p"], params["rate"], params["years"]
         c = Chain(tamper, decimals=STEP_DECIMALS)
         r = c.t(rate)
@@ -188,6 +206,49 @@ def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
         ans = c.calc("Each instalment", f"{c.t(total)} / {n}", total / n, swapped=Fraction(n) / total)
     assert ans.denominator == 1 or c.tamper.target is not None, (params, ans)  # gold: whole numbers
     return Solution(prompt, show(ans), c.steps, {"step_check": "equal", "kind": kind, "abs_tol": 0.0})
+
+
+def _solve_small(params: dict[str, Any], c: Chain) -> Solution:
+    """One-digit amounts, one or two steps: a product, then a sum or difference with one digit."""
+    kind, a, b, k = params["kind"], params["a"], params["b"], params["c"]
+    items = ITEMS[params["thing"]]
+    if kind == "purchase":
+        prompt = f"{a} {items} cost {_dollars(b)} each. How many dollars do they cost in all?"
+        ans = c.calc("Cost", f"{a} * {b}", a * b)
+    elif kind == "change":
+        price = min(b, a - 1)  # strictly below the payment: some change is due
+        prompt = f"One of the {items} costs {_dollars(price)} and you pay {_dollars(a)}. How many dollars of change do you get?"
+        ans = c.calc("Change", f"{a} - {price}", a - price, swapped=price - a)
+    elif kind == "savings":
+        prompt = f"Ann saves {_dollars(b)} a week for {a} weeks. How many dollars has she saved?"
+        ans = c.calc("Savings", f"{b} * {a}", a * b)
+    elif kind == "purchase_delivery":
+        prompt = (
+            f"{a} {items} cost {_dollars(b)} each and delivery costs {_dollars(k)}. "
+            "How many dollars is the total?"
+        )
+        cost = c.calc("Cost", f"{a} * {b}", a * b)
+        ans = c.calc("Total", f"{c.t(cost)} + {k}", cost + k)
+    elif kind == "profit":
+        k = min(k, a * b - 1)  # below the revenue: a profit, not a loss
+        prompt = (
+            f"A stall sells {a} {items} at {_dollars(b)} each and pays {_dollars(k)} for the pitch. "
+            "How many dollars of profit does it make?"
+        )
+        revenue = c.calc("Revenue", f"{a} * {b}", a * b)
+        ans = c.calc("Profit", f"{c.t(revenue)} - {k}", revenue - k, swapped=k - revenue)
+    else:
+        prompt = (
+            f"A deposit of {_dollars(k)} earns {_dollars(b)} of interest a year. "
+            f"How many dollars is it worth after {a} years?"
+        )
+        interest = c.calc("Interest", f"{b} * {a}", a * b)
+        ans = c.calc("Total", f"{c.t(interest)} + {k}", interest + k)
+    return Solution(prompt, show(ans), c.steps, {"step_check": "equal", "kind": kind, "abs_tol": 0.0})
+
+
+def _dollars(n: int) -> str:
+    return f"{n} dollar" if n == 1 else f"{n} dollars"
 
 
 TASK = Finance()

@@ -6,7 +6,11 @@ rounded to the 2 decimal places the prompt asks for.
 
 `whole=1` draws conversions by integer factors instead (WHOLE_FACTORS: km->m, h->min,
 ft->in, ...): one step up or down a factor, or two steps along a chain (h->min->s), with
-whole-number values throughout (`abs_tol` 0). The default (`whole=0`) is unchanged.
+whole-number values throughout (`abs_tol` 0). `whole=2` is the smallest level (SMALL_FACTORS:
+one-digit factors such as weeks->days, yards->feet, gallons->quarts): a one-digit count
+times its factor, or a mixed quantity (3 yards and 2 feet) as that product plus a one-digit
+remainder, so every step is arithmetic the demo's general model already does.
+The default (`whole=0`) is unchanged.
 """
 
 from __future__ import annotations
@@ -36,6 +40,35 @@ WHOLE_FACTORS = (
     ("feet", "inches", 12),
 )
 WHOLE_KINDS = ("to_smaller", "to_larger", "two_steps")
+SMALL_FACTORS = (
+    ("weeks", "days", 7),
+    ("fortnights", "weeks", 2),
+    ("yards", "feet", 3),
+    ("fathoms", "feet", 6),
+    ("hands", "inches", 4),
+    ("leagues", "miles", 3),
+    ("gallons", "quarts", 4),
+    ("gallons", "pints", 8),
+    ("quarts", "pints", 2),
+    ("quarts", "cups", 4),
+    ("pints", "cups", 2),
+    ("cups", "fluid ounces", 8),
+    ("tablespoons", "teaspoons", 3),
+    ("bushels", "pecks", 4),
+    ("bytes", "bits", 8),
+)
+SMALL_KINDS = ("scale_small", "mixed_small")
+_ONE = {"inches": "inch", "feet": "foot", "fluid ounces": "fluid ounce"}  # other units: drop the "s"
+# the question's wording: 3 phrasings of a plain conversion, 2 of a mixed quantity
+_SMALL_ASK = (
+    "Convert {v} {big} to {small}.",
+    "How many {small} are in {v} {big}?",
+    "{v} {big} is how many {small}?",
+)
+_MIXED_ASK = (
+    "Convert {v} {big} and {r} {small} to {small}.",
+    "How many {small} are in {v} {big} and {r} {small}?",
+)
 # quantity -> (base unit, {unit: size of one unit in the base unit})
 UNITS: dict[str, tuple[str, dict[str, Fraction]]] = {
     "length": (
@@ -81,7 +114,13 @@ class UnitConversionConfig(TaskConfig):
     value_decimals: int = knob(0, 2, 0, 4, "decimal places of the quantity")
     temperature_prob: float = knob(0.15, 0.2, 0.0, 1.0, "chance of a Celsius/Fahrenheit conversion")
     speed_prob: float = knob(0.15, 0.25, 0.0, 1.0, "chance of a km/h <-> m/s conversion")
-    whole: int = knob(0, 0, 0, 1, "1: integer-factor conversions with whole-number steps (set explicitly)")
+    whole: int = knob(
+        0,
+        0,
+        0,
+        2,
+        "1: integer-factor conversions with whole-number steps; 2: one-digit factors (set explicitly)",
+    )
 
 
 class UnitConversion:
@@ -91,6 +130,17 @@ class UnitConversion:
     injectable = True
 
     def sample(self, rng: random.Random, cfg: UnitConversionConfig) -> dict[str, Any]:
+        if cfg.whole == 2:
+            kind = rng.choice(SMALL_KINDS)
+            first = rng.randrange(len(SMALL_FACTORS))
+            asks = _SMALL_ASK if kind == "scale_small" else _MIXED_ASK
+            return {
+                "kind": kind,
+                "value": rng.randint(1, 9),
+                "rest": rng.randint(1, max(1, SMALL_FACTORS[first][2] - 1)),
+                "first": first,
+                "ask": rng.randrange(len(asks)),
+            }
         if cfg.whole:
             kind = rng.choice(WHOLE_KINDS)
             chains = [
@@ -119,6 +169,8 @@ class UnitConversion:
     def solve(self, params: dict[str, Any], tamper: Tamper = NO_TAMPER) -> Solution:
         if params["kind"] in WHOLE_KINDS:
             return _solve_whole(params, Chain(tamper))
+        if params["kind"] in SMALL_KINDS:
+            return _solve_small(params, Chain(tamper))
         kind, v = params["kind"], params["value"]
         c = Chain(tamper, decimals=STEP_DECIMALS)
         tail = " Round to 2 decimal places."
@@ -177,6 +229,27 @@ def _solve_whole(params: dict[str, Any], c: Chain) -> Solution:
         mid = c.calc(f"To {small}", f"{v} * {f}", v * f)
         ans = c.calc(f"To {smaller}", f"{c.t(mid)} * {g}", mid * g)
     assert ans.denominator == 1 or c.tamper.target is not None, (params, ans)  # gold: whole numbers
+    meta = {"step_check": "equal", "kind": kind, "abs_tol": 0.0}
+    return Solution(prompt, show(ans), c.steps, meta)
+
+
+def _unit(n: int, unit: str) -> str:
+    """The unit's name after the count n: singular for one."""
+    return unit if n != 1 else _ONE.get(unit, unit[:-1])
+
+
+def _solve_small(params: dict[str, Any], c: Chain) -> Solution:
+    """A one-digit count times a one-digit factor, plus a one-digit remainder for a mixed quantity."""
+    kind, v, r = params["kind"], params["value"], params["rest"]
+    big, small, f = SMALL_FACTORS[params["first"]]
+    if kind == "scale_small":
+        prompt = _SMALL_ASK[params["ask"]].format(v=v, big=_unit(v, big), small=small)
+        ans = c.calc(f"To {small}", f"{v} * {f}", v * f)
+    else:
+        ask = _MIXED_ASK[params["ask"]].format(v=v, big=_unit(v, big), small=small, r=r)
+        prompt = ask.replace(f" {r} {small}", f" {r} {_unit(r, small)}") if r == 1 else ask
+        part = c.calc(f"{big.capitalize()} to {small}", f"{v} * {f}", v * f)
+        ans = c.calc("Total", f"{c.t(part)} + {r}", part + r)
     meta = {"step_check": "equal", "kind": kind, "abs_tol": 0.0}
     return Solution(prompt, show(ans), c.steps, meta)
 

@@ -66,7 +66,7 @@ def _plots(report: dict[str, Any], out: Path, plots: Path) -> list[str]:
     fig.savefig(plots / "mix_sweep.png", dpi=110)
     plt.close(fig)
 
-    rows = read_metrics(out / "grpo" / "metrics.jsonl")
+    rows = read_metrics(out / report["grpo"]["run"] / "metrics.jsonl")
     fig, axes = plt.subplots(1, 4, figsize=(13, 3))
     for ax, (key, title) in zip(axes, GRPO_CURVES):
         xy = [
@@ -84,6 +84,10 @@ def _plots(report: dict[str, Any], out: Path, plots: Path) -> list[str]:
     return ["plots/stages.png", "plots/mix_sweep.png", "plots/grpo_curves.png"]
 
 
+def _num(x: Any) -> str:
+    return f"{x:.3f}" if isinstance(x, (int, float)) else "-"
+
+
 def markdown(r: dict[str, Any]) -> str:
     s = r["settings"]
     lines = [
@@ -91,7 +95,9 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"General model: {r['general_model']['path']} ({r['general_model']['from']}). LoRA SFT on a mix with "
         f"domain share {s['domain_share']:g} ({s['sft_steps']} steps), GRPO with LoRA from the SFT adapter "
-        f"({s['grpo_steps']} steps, math_answer + rule step verifier), exported merged, evaluated greedily.",
+        f"({s['grpo_steps']} steps, math_answer + rule step verifier, KL coefficient {s['grpo_kl']:g} "
+        f"against the SFT model, lr {r['grpo']['lr']:g} chosen on the validation file), exported merged, "
+        "evaluated greedily.",
         "",
         "| model | domain held-out | general held-out |",
         "|---|---|---|",
@@ -99,6 +105,13 @@ def markdown(r: dict[str, Any]) -> str:
     for name, key in (("general model", "base"), ("LoRA SFT", "sft"), ("GRPO, merged", "final")):
         e = r["evals"][key]
         lines.append(f"| {name} | {e['domain']['accuracy']:.3f} | {e['general']['accuracy']:.3f} |")
+    lines += ["", "GRPO learning rate (validation file, never the held-out sets):", ""]
+    lines += ["| lr | validation accuracy | final KL | final rollout accuracy |", "|---|---|---|---|"]
+    for c in r["grpo"]["lr_search"]:
+        f = c.get("final") or {}
+        lines.append(
+            f"| {c['lr']:g} | {c['val_accuracy']:.3f} | {_num(f.get('kl'))} | {_num(f.get('accuracy'))} |"
+        )
     lines += [
         "",
         "Mix sweep (SFT only, same step budget):",

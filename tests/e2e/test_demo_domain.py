@@ -61,7 +61,11 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
     }
     assert [p["domain_share"] for p in report["mix_sweep"]] == [0.3, 0.5]  # quick: main share + one more
     assert (out / "exported" / "config.json").is_file() and not list((out / "exported").glob("adapter_*"))
-    records = [json.loads(line) for line in (out / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    grpo = report["grpo"]  # quick: two lrs, the one better on validation kept
+    assert [c["lr"] for c in grpo["lr_search"]] == [5e-4, 1e-4] and grpo["kl_coef"] == 0.1
+    best = max(grpo["lr_search"], key=lambda c: (c["val_accuracy"], -c["lr"]))
+    assert grpo["lr"] == best["lr"] and grpo["run"] == best["run"] == f"grpo_lr/{best['lr']:g}"
+    records = [json.loads(line) for line in (out / grpo["run"] / "metrics.jsonl").read_text().splitlines()]
     first = next(r for r in records if r.get("kl") is not None)
     assert abs(first["kl"]) < 1e-6  # the reference is the SFT model
     for plot in report["plots"]:
@@ -79,6 +83,8 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
         (["--set", "sweep_shares=[0.3, 0]"], "sweep_shares: a domain share must be in (0, 1], got 0"),
         (["--domain", "law"], "--domain 'law' is not one of"),
         (["--set", "verifier=nope"], "verifier 'nope' is not a registered answer verifier"),
+        (["--set", "grpo_lrs=[]"], "grpo_lrs must be a non-empty list of positive numbers, got '[]'"),
+        (["--set", "grpo_kl=-1"], "grpo_kl must be a number >= 0, got -1"),
     ],
 )
 def test_bad_settings_fail_in_one_line_and_write_nothing(tmp_path, repo_root, args, said):
