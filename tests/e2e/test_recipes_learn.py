@@ -5,9 +5,9 @@ Sized for the suite (about 1.5-2 minutes on one busy core), so it checks the dir
 README's numbers: the warm start is `recipes/sft_warmstart.yaml` cut to SFT_STEPS (held-out
 accuracy about 0.05, the demo's regime of a weak start with room to learn) and the RL run is the
 recipe cut to RL_STEPS by override (200 as written). Held-out: every test-split problem of the
-family (654, never trained on), greedy. Measured: 0.054 -> 0.067 with these settings; with the
-recipe's earlier settings (LoRA r=16, lr 2e-5, temperature 1.0, curriculum) accuracy stayed at
-0.054 and this test failed. From the full 1500-step warm start the recipes do not raise held-out
+family (654, never trained on), greedy. Measured: 0.054 -> 0.067 (+9 problems) as written; with
+the recipe's earlier settings (LoRA r=16, lr 2e-5, temperature 1.0, curriculum) it went to 0.052
+(-1 problem) and this test failed. From the full 1500-step warm start the recipes do not raise held-out
 accuracy (README "Do the RL recipes learn as written?").
 """
 
@@ -67,4 +67,4 @@ def test_grpo_outcome_recipe_raises_heldout_accuracy(tmp_path):
     assert main(rl_argv) == 0
     after = _accuracy(rl)
     assert 0.02 <= before <= 0.5, before  # a warm start that answers some, with room to improve
-    assert after >= before + 0.01, (before, after)  # at least 7 more of the 654 problems right
+    assert after >= before + 4 / HELDOUT, (before, after)  # at least 4 more problems right
