@@ -120,7 +120,7 @@ def _one_line_error(capsys) -> str:
         (["data.source=jsonl", "data.path=/nonexistent/items.jsonl"], "file not found"),
         (["rewards=[{name: no_such_reward}]"], "unknown reward 'no_such_reward'"),
         (["algo.advantage=no_such_estimator"], "no_such_estimator"),
-        (["lora.target_modules=[query_key_value]"], "query_key_value"),
+        (["lora.enabled=true", "lora.target_modules=[query_key_value]"], "query_key_value"),
     ],
 )
 def test_bad_recipe_input_fails_cleanly(overrides, needle, tmp_path, capsys, tiny_model_dir):
