@@ -44,6 +44,9 @@ def run_one(hidden: int, layers: int, n: int, procs: int, steps: int, out: Path)
         f"tiny.intermediate_size={hidden * 2}",
         "data.curriculum.enabled=false",
         "rollout.max_new_tokens=64",
+        "lora.enabled=true",  # the split docs/SCALING.md reports: LoRA r=16 on q/k/v/o, temperature 1.0
+        "lora.target_modules=[q_proj,k_proj,v_proj,o_proj]",
+        "rollout.temperature=1.0",
     ]
     if procs > 1:
         cfg = ROOT / "recipes" / "accelerate" / "ddp_cpu_2proc.yaml"

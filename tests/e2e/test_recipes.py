@@ -57,10 +57,7 @@ def test_rl_recipe_runs_as_written(name, tmp_path):
     assert main(["train", str(REPO / "recipes" / f"{name}.yaml"), f"run.output_dir={out}", *RL_TINY]) == 0
     recs = _metrics(out)
     assert [r["step"] for r in recs] == [0, 1]
-    final = (
-        "model" if name == "ppo_process" else "adapter"
-    )  # full finetune vs LoRA (the recipes' lora.enabled)
-    assert (out / final).is_dir() and (out / "plots" / "training_curves.png").is_file()
+    assert (out / "model").is_dir() and (out / "plots" / "training_curves.png").is_file()  # full finetune
     if name in ("grpo_process", "ppo_process"):  # the rule step verifier scored steps
         assert "steps_per_completion" in recs[0]
 
@@ -123,7 +120,7 @@ def _one_line_error(capsys) -> str:
         (["data.source=jsonl", "data.path=/nonexistent/items.jsonl"], "file not found"),
         (["rewards=[{name: no_such_reward}]"], "unknown reward 'no_such_reward'"),
         (["algo.advantage=no_such_estimator"], "no_such_estimator"),
-        (["lora.target_modules=[query_key_value]"], "query_key_value"),
+        (["lora.enabled=true", "lora.target_modules=[query_key_value]"], "query_key_value"),
     ],
 )
 def test_bad_recipe_input_fails_cleanly(overrides, needle, tmp_path, capsys, tiny_model_dir):
