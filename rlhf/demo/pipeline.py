@@ -54,7 +54,10 @@ class DemoSettings:
     model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"
     grpo_steps: int = 1000  # held-out accuracy was still rising at 1000 steps (about 6 minutes on one core)
     grpo_lr: float = 5e-5
-    grpo_temperature: float = 0.7  # rollout temperature: closer to the greedy policy the eval scores
+    # rollout temperature. 1.0, not 0.7: sampling sharper than the policy compounds with GRPO's own
+    # sharpening (seed 2 at 0.7: entropy 0.057 -> 0.040 and groups with equal rewards 6% -> 22% by
+    # step 350, its held-out curve flat from step 500), so the groups stop carrying a signal
+    grpo_temperature: float = 1.0
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64

@@ -22,3 +22,17 @@ def test_sft_stop_is_checked_on_enough_validation_items_often_enough(tmp_path):
     assert {r["meta"]["split"] for r in val} == {"train"}  # never the held-out test split
     train = {json.loads(x)["id"] for x in (tmp_path / "data" / "train.jsonl").read_text().splitlines()}
     assert not train & {r["id"] for r in val}  # validation items are not trained on
+
+
+def test_grpo_samples_at_the_policys_own_temperature(tmp_path):
+    """At temperature 0.7 the rollouts were sharper than the policy, which compounded with GRPO's
+    own sharpening: entropy fell, groups with equal rewards (no signal) grew from 6% to 22% in 350
+    steps, and one seed's held-out accuracy went flat for its last 500 steps. The demo samples at 1.0."""
+    from rlhf.demo.pipeline import grpo_config
+
+    s = DemoSettings()
+    cfg = grpo_config(s, tmp_path / "grpo", str(tmp_path / "sft" / "model"), str(tmp_path / "train.jsonl"))
+    assert cfg.rollout.temperature == s.grpo_temperature == 1.0
+    assert cfg.rollout.n == s.group_size and cfg.train.dynamic_sampling is False
+    cooler = grpo_config(replace(s, grpo_temperature=0.7), tmp_path / "g2", "m", "t.jsonl")
+    assert cooler.rollout.temperature == 0.7  # --set grpo_temperature=0.7 still reaches the recipe
