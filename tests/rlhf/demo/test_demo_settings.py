@@ -12,7 +12,7 @@ def test_sft_stop_is_checked_on_enough_validation_items_often_enough(tmp_path):
     """The warm start stops once validation accuracy reaches `sft_stop_at`. On 64 items one item
     was 1.6 points and the check ran every 100 steps, so where SFT stopped (600-1100 steps over
     three seeds) hinged on one or two items; the check must resolve half a point, every 50 steps."""
-    s = replace(DemoSettings(), n_train=300)  # the validation items come after the training ones
+    s = DemoSettings()  # the defaults: train + validation items must fit in the generator's train split
     data = make_data(s, tmp_path)
     cfg = sft_config(s, tmp_path, data["train"], data["val"])
     val = [json.loads(x) for x in (tmp_path / "data" / "val.jsonl").read_text().splitlines()]
