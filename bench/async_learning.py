@@ -51,9 +51,10 @@ def main() -> None:
 
     quiet_libraries()
     # the demo's settings as they were when BENCHMARKS.md's numbers were measured (its SFT stop
-    # check and rollout temperature have changed since), so a rerun reproduces them
+    # check, training-set size and rollout temperature have changed since), so a rerun reproduces them
     s = replace(
         demo.DemoSettings(),
+        n_train=6000,
         n_val=64,
         sft_eval_every=100,
         grpo_temperature=0.7,

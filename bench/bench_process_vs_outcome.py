@@ -47,6 +47,7 @@ ARMS = ("outcome", "process_rule", "process_prm", "sft_continued")
 SETTINGS = dataclasses.replace(
     demo.DemoSettings(),
     knobs="{min_operands: 5, max_operands: 5, max_digits: 1, mul_prob: 0.0}",  # 4 rewrite steps each
+    n_train=6000,
     n_val=64,
     n_heldout=100,
     sft_steps=480,
