@@ -39,18 +39,27 @@ class DemoSettings:
     knobs: str = (
         "{min_operands: 2, max_operands: 3, max_digits: 1}"  # data_gen knob overrides: one-digit + - *
     )
-    n_train: int = 6000  # training items (SFT and the GRPO prompt pool)
-    n_val: int = 64  # more training-split items, held out of training: SFT's stopping check
+    # training items (SFT and the GRPO prompt pool). The knobs' train split holds 6111 distinct
+    # problems, so n_train + n_val must stay below that
+    n_train: int = 5800
+    # more training-split items, held out of training: SFT's stopping check. 256, not 64: one
+    # item is 0.4 points, so the stop no longer hinges on one or two lucky items (64 made the
+    # stop step range 600-1100 over three seeds)
+    n_val: int = 256
     n_heldout: int = 200  # held-out items (test split) for every evaluation
     sft_steps: int = 1500  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
     sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
-    sft_eval_every: int = 100
+    # validation accuracy rises steeply (0.11 -> 0.33 in 100 steps), so it is checked every 50
+    sft_eval_every: int = 50
     sft_lr: float = 2e-3  # train.lr of the SFT stage (the rest of its schedule is the recipe's)
     sft_batch: int = 32
     model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"
     grpo_steps: int = 1000  # held-out accuracy was still rising at 1000 steps (about 6 minutes on one core)
     grpo_lr: float = 5e-5
-    grpo_temperature: float = 0.7  # rollout temperature: closer to the greedy policy the eval scores
+    # rollout temperature. 1.0, not 0.7: sampling sharper than the policy compounds with GRPO's own
+    # sharpening (seed 2 at 0.7: entropy 0.057 -> 0.040 and groups with equal rewards 6% -> 22% by
+    # step 350, its held-out curve flat from step 500), so the groups stop carrying a signal
+    grpo_temperature: float = 1.0
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
