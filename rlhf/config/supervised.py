@@ -88,10 +88,15 @@ class SftGenerateSpec:
     seed: int = 0  # item i is rebuilt from (task, seed, i)
     level: float | None = None  # difficulty level mapped onto every knob (None: the task's level-0 defaults)
     params: dict[str, Any] = field(default_factory=dict)  # explicit knob overrides (applied after `level`)
+    # more train-split items after the `n` trained on, held out of training: the in-training
+    # evaluation and sft.stop_at_accuracy use them, so no stopping decision reads the test split
+    val_n: int = 0
 
     def __post_init__(self) -> None:
         if self.n <= 0:
             raise ValueError(f"sft.generate.n must be positive, got {self.n}")
+        if self.val_n < 0:
+            raise ValueError(f"sft.generate.val_n must be >= 0, got {self.val_n}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,17 @@ class SftSection:
         for name in ("max_steps", "batch_size", "grad_accum", "max_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"sft.{name} must be positive, got {getattr(self, name)}")
+        if (
+            self.stop_at_accuracy is not None
+            and self.generate is not None
+            and not self.generate.val_n
+            and not self.eval_path
+        ):
+            raise ValueError(
+                "sft.stop_at_accuracy with sft.generate would stop on the generator's test split "
+                "(the held-out items); set sft.generate.val_n (train-split items held out of "
+                "training) or sft.eval_path to stop on validation items"
+            )
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ Read top to bottom:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -64,6 +64,7 @@ class SftData:
     train: list[SftExample]
     heldout: list[SftExample]
     stats: dict[str, Any]
+    val: list[SftExample] = field(default_factory=list)  # in-training evaluation / stopping set
 
 
 def prepare_data(cfg: RunConfig) -> SftData:
@@ -80,8 +81,12 @@ def prepare_data(cfg: RunConfig) -> SftData:
         )
         train += file_train
         heldout += file_held
+    val: list[SftExample] = []
     if s.generate:
-        train += generated_examples(s.generate, "domain")
+        g = s.generate  # the first n items are the same with or without val_n (one sequence)
+        items = generated_examples(g, "domain", n=g.n + g.val_n)
+        train += items[: g.n]
+        val = items[g.n :]
         if not s.eval_path and s.eval_max_items > 0:
             heldout += generated_examples(s.generate, "domain", split="test", n=s.eval_max_items)
     if s.eval_path:
@@ -95,7 +100,8 @@ def prepare_data(cfg: RunConfig) -> SftData:
     heldout = heldout[: s.eval_max_items]
     if heldout:
         check_metric(s.eval_metric, heldout)  # a metric the held-out items cannot support fails now
-    return SftData(mixed, heldout, {**stats, "heldout_examples": len(heldout)})
+    stats = {**stats, "heldout_examples": len(heldout), **({"val_examples": len(val)} if val else {})}
+    return SftData(mixed, heldout, stats, val)
 
 
 def load_model(cfg: RunConfig, path: str) -> Any:
@@ -205,6 +211,7 @@ def run(cfg: RunConfig, run_dir: RunDir) -> dict[str, Any]:
         s.eval_max_new_tokens,
         s.eval_every,
         s.stop_at_accuracy,
+        data.val,
     )
     guard = UpdateGuard(cfg.train, run_dir)
     trainer = SharedRuntimeSFTTrainer(

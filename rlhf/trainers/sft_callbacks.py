@@ -112,15 +112,20 @@ class HeldoutEval(TrainerCallback):
         max_new_tokens: int,
         every: int,
         stop_at: float | None = None,
+        val_examples: Sequence[SftExample] = (),
     ) -> None:
         self.run_dir = run_dir
         self.tokenizer = tokenizer
         self.problems = heldout_problems(examples)
+        # validation items (held out of training, not the test split): when given, the in-training
+        # evaluations and the stop decision use them, and `run` (before/after) keeps the held-out ones
+        self.val_problems = heldout_problems(val_examples) if val_examples else []
         self.metric = metric
         self.settings = sft_settings(metric, max_new_tokens)
         self.every = every
         self.stop_at = stop_at  # end training once held-out accuracy reaches this
         self.history: list[tuple[int, float]] = []
+        self.val_history: list[tuple[int, float]] = []
 
     def run(self, model: Any, step: int) -> dict[str, Any]:
         if not self.problems:
@@ -142,9 +147,24 @@ class HeldoutEval(TrainerCallback):
         self.run_dir.append_jsonl(self.run_dir.samples_path, {"step": step, "samples": res["samples"]})
         return res
 
+    def run_val(self, model: Any, step: int) -> dict[str, Any]:
+        """Score the validation items: metrics as val_accuracy, samples marked "set": "validation"."""
+        with unsharded(model):
+            res = evaluator.evaluate(model, self.tokenizer, self.val_problems, self.settings)
+        self.val_history.append((step, res["accuracy"]))
+        self.run_dir.append_jsonl(
+            self.run_dir.metrics_path,
+            {"step": step, "val_accuracy": res["accuracy"], "val_format_rate": res["format_rate"]},
+        )
+        self.run_dir.append_jsonl(
+            self.run_dir.samples_path, {"step": step, "set": "validation", "samples": res["samples"]}
+        )
+        return res
+
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.every and state.global_step % self.every == 0 and state.global_step < state.max_steps:
-            res = self.run(model, state.global_step)
+            evaluate = self.run_val if self.val_problems else self.run
+            res = evaluate(model, state.global_step)
             if self.stop_at is not None and res.get("accuracy", 0.0) >= self.stop_at:
                 control.should_training_stop = True
 
@@ -172,7 +192,10 @@ class HeldoutEval(TrainerCallback):
         axes[0].set(xlabel="step", ylabel="loss", title="SFT loss")
         axes[0].legend()
         if self.history:
-            axes[1].plot(*zip(*self.history), "o-")
+            axes[1].plot(*zip(*self.history), "o-", label="held-out")
+        if self.val_history:
+            axes[1].plot(*zip(*self.val_history), "s--", label="validation")
+            axes[1].legend()
         axes[1].set(xlabel="step", ylabel=self.metric, title="held-out accuracy", ylim=(-0.02, 1.02))
         fig.tight_layout()
         self.run_dir.plots.mkdir(exist_ok=True)

@@ -1,14 +1,15 @@
-"""The RL recipes learn: from a warm start built here, `recipes/grpo_outcome.yaml` as written
-(full finetune, lr 5e-5, temperature 0.7, no curriculum, `math_answer`) raises held-out accuracy.
+"""The RL recipes learn: from `recipes/sft_warmstart.yaml` as written (it stops once validation
+accuracy, on train-split items never trained on, reaches 0.30), `recipes/grpo_outcome.yaml` as
+written (full finetune, lr 5e-5, temperature 1.0, no curriculum, `math_answer`) raises held-out
+accuracy.
 
-Sized for the suite (about 1.5-2 minutes on one busy core), so it checks the direction, not the
-README's numbers: the warm start is `recipes/sft_warmstart.yaml` cut to SFT_STEPS (held-out
-accuracy about 0.05, the demo's regime of a weak start with room to learn) and the RL run is the
-recipe cut to RL_STEPS by override (200 as written). Held-out: every test-split problem of the
-family (654, never trained on), greedy. Measured: 0.054 -> 0.067 (+9 problems) as written; with
-the recipe's earlier settings (LoRA r=16, lr 2e-5, temperature 1.0, curriculum) it went to 0.052
-(-1 problem) and this test failed. From the full 1500-step warm start the recipes do not raise held-out
-accuracy (README "Do the RL recipes learn as written?").
+Sized for the suite (about 2.5 minutes on one busy core), so it checks the direction, not the
+README's numbers: the RL run is the recipe cut to RL_STEPS by override (200 as written).
+Held-out: every test-split problem of the family (654, never trained on), greedy. Measured: the
+warm start stopped at step 750 (validation 0.375), 0.306 -> 0.375 (+45 problems). With a warm
+start cut to 300 steps (0.061) the recipe at temperature 1.0 went to 0.049 in 60 steps, and from
+the earlier 1500-step warm start (6,000 of the family's ~6,111 training problems) every RL recipe
+lowered held-out accuracy (README "Do the RL recipes learn as written?").
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from rlhf.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 FAMILY = {"min_operands": 2, "max_operands": 3, "max_digits": 1}  # the recipes' problems
-SFT_STEPS = 300
 RL_STEPS = 60
 HELDOUT = 654  # every problem of the family's test split
 
@@ -47,8 +47,6 @@ def test_grpo_outcome_recipe_raises_heldout_accuracy(tmp_path):
         f"run.output_dir={sft}",
         "run.device=cpu",
         f"sft.generate.params={family}",
-        f"sft.max_steps={SFT_STEPS}",
-        "sft.eval_every=0",
         "sft.eval_max_items=8",  # the trainer's own before/after check; the test scores its own set
         "sft.eval_max_new_tokens=48",
     ]
@@ -66,5 +64,5 @@ def test_grpo_outcome_recipe_raises_heldout_accuracy(tmp_path):
     ]
     assert main(rl_argv) == 0
     after = _accuracy(rl)
-    assert 0.02 <= before <= 0.5, before  # a warm start that answers some, with room to improve
-    assert after >= before + 4 / HELDOUT, (before, after)  # at least 4 more problems right
+    assert 0.15 <= before <= 0.45, before  # the stopped warm start: answers some, room to improve
+    assert after >= before + 15 / HELDOUT, (before, after)  # at least 15 more problems right

@@ -52,7 +52,7 @@ async function pollRun(run) {
     // SFT's held-out evaluations write {"step", "samples": [...]}; the RL loops write one sample a line
     if (Array.isArray(rec.samples)) {
       rec.samples.forEach(x => run.samples.push({
-        step: rec.step, task: "held-out eval", outcome: typeof x.correct === "boolean" ? Number(x.correct) : null, ...x,
+        step: rec.step, task: rec.set === "validation" ? "validation eval" : "held-out eval", outcome: typeof x.correct === "boolean" ? Number(x.correct) : null, ...x,
       }));
     } else run.samples.push(rec);
   }

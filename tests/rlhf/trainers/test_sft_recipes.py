@@ -43,6 +43,7 @@ def test_sft_warmstart_recipe(tmp_path, repo_root, capsys):
             str(repo_root / "recipes/sft_warmstart.yaml"),
             f"run.output_dir={out}",
             "sft.generate.n=24",
+            "sft.generate.val_n=3",
             *TINY,
             *FAST,
         ]
@@ -51,12 +52,9 @@ def test_sft_warmstart_recipe(tmp_path, repo_root, capsys):
     res = _result(capsys)
     assert res["steps"] == 2 and res["heldout_items"] == 3 and res["general_examples"] == 0
     assert (out / "model" / "config.json").is_file() and (out / "tiny_model" / "tokenizer.json").is_file()
-    ids = {
-        json.loads(x).get("step")
-        for x in (out / "metrics.jsonl").read_text().splitlines()
-        if "heldout_accuracy" in x
-    }
-    assert ids == {0, 1, 2}  # before, during (eval_every=1) and after
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {r["step"] for r in rows if "heldout_accuracy" in r} == {0, 2}  # test split: before, after
+    assert {r["step"] for r in rows if "val_accuracy" in r} == {1}  # validation: during (eval_every=1)
 
 
 @pytest.mark.slow
