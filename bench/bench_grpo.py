@@ -292,6 +292,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(THREADS)
+    load_before = os.getloadavg()  # the async arm needs a second free core: say how busy the machine was
     work = Path(tempfile.mkdtemp(prefix="bench_grpo_"))
     items = problems()
     data = work / "problems.jsonl"
@@ -358,10 +359,12 @@ def main() -> None:
         higher_is_better=True,
         description=f"{PROMPTS} prompts x {GROUP} samples x {MAX_NEW} tokens per step, tiny Qwen2 (hidden 128, 2 layers), "
         f"full finetune, fp32 CPU, {THREADS} torch thread per side, median over {len(our_times)} steps after warm-up; "
-        f"ours = best arm ({best_arm}); arms interleaved in one process on a machine shared with other jobs",
+        f"ours = best arm ({best_arm}); arms interleaved in one process; 1-minute load average "
+        f"{load_before[0]:.2f} before the run, {os.getloadavg()[0]:.2f} after",
         rows=rows,
         extra={
             "ours_arm": best_arm,
+            "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             "ours_step_seconds": our_times,
             "ours_async_step_seconds": async_times,
             "async_overlap_share": overlap,
