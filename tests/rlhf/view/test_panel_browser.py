@@ -131,7 +131,9 @@ def test_panel_follows_a_training_grpo_run(tmp_path, repo_root):
 
             shots = {"panel.png": tmp_path / "panel.png", "samples.png": tmp_path / "samples.png"}
             page.screenshot(path=str(shots["panel.png"]))
-            page.locator("#samples .sample").first.scroll_into_view_if_needed()
+            # one DOM call: the live panel re-renders the list on every poll, so a located card can
+            # be replaced between finding it and scrolling to it
+            page.evaluate("document.querySelector('#samples .sample')?.scrollIntoView()")
             page.evaluate("document.querySelector('#samples').closest('section').scrollIntoView()")
             page.screenshot(path=str(shots["samples.png"]))
             _save(shots)
