@@ -70,6 +70,19 @@ def deterministic(rec: dict) -> dict:
     return {k: v for k, v in rec.items() if not k.startswith(TIMING) and "latency" not in k}
 
 
+def emit_row(row: dict) -> None:
+    """One JSON line to stdout in a single write: the processes of a torchrun launch share the pipe,
+    and a write under PIPE_BUF bytes is never interleaved with another process's (print's separate
+    writes of the text and the newline were: two rows ran together on one line)."""
+    os.write(1, (json.dumps(row) + "\n").encode())
+
+
+def rows_by_rank(stdout: str) -> list[dict]:
+    """The JSON rows the workers emitted, sorted by their `rank`."""
+    rows = (json.loads(x) for x in stdout.splitlines() if x.startswith("{"))
+    return sorted(rows, key=lambda r: r["rank"])
+
+
 def free_port() -> int:
     """A port nobody listens on now (the config's fixed port may be taken by a parallel test)."""
     import socket

@@ -5,7 +5,6 @@ process) equals the unsharded model's merged weights bit for bit, and that the f
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 
@@ -18,6 +17,7 @@ from transformers import AutoModelForCausalLM, Qwen2Config
 
 from rlhf.models.policy import merged_state_dict
 from rlhf.runtime.sharding import full_state_dict, is_sharded
+from tests.faults.common import emit_row
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
         "plain_keys": len(plain),
         "gather_seconds": seconds,
     }
-    print(json.dumps(out), flush=True)
+    emit_row(out)
     dist.destroy_process_group()
 
 

@@ -8,7 +8,6 @@ JSON line per process; a stuck start dumps every thread's stack after STALL seco
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ def main() -> None:
     from rlhf.models.policy import checkpoint_state_dict
     from rlhf.rollout import SAMPLERS
     from rlhf.rollout.parity import FALLBACK_PROBE_TEXT, trainer_logprobs
+    from tests.faults.common import emit_row
 
     faulthandler.dump_traceback_later(STALL, exit=True)
     torch.set_num_threads(1)
@@ -68,7 +68,7 @@ def main() -> None:
     out["peak_rss_mib"] = _peak_rss_mib()
     out["default_group_size"] = dist.get_world_size()
     faulthandler.cancel_dump_traceback_later()
-    print(json.dumps(out), flush=True)
+    emit_row(out)
     dist.barrier()  # no destroy_process_group: the engine's own clean-up at exit destroys the groups
 
 

@@ -195,7 +195,7 @@ def test_vllm_sync_weights_gathered_from_shards_equal_the_unsharded_merge(repo_r
     import subprocess
     import sys
 
-    from tests.faults.common import env, free_port
+    from tests.faults.common import env, free_port, rows_by_rank
 
     cmd = [
         sys.executable,
@@ -215,9 +215,7 @@ def test_vllm_sync_weights_gathered_from_shards_equal_the_unsharded_merge(repo_r
         timeout=300,
     )
     assert res.returncode == 0, res.stderr[-3000:]
-    rows = sorted(
-        (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")), key=lambda r: r["rank"]
-    )
+    rows = rows_by_rank(res.stdout)
     assert [r["rank"] for r in rows] == [0, 1] and all(r["sharded"] and r["merged_equal"] for r in rows)
     assert (
         rows[0]["full_keys"] == rows[0]["plain_keys"] and rows[0]["full_equal"] and rows[1]["full_keys"] == 0
@@ -235,7 +233,7 @@ def test_vllm_engine_on_rank_0_of_a_sharded_run_passes_the_parity_probe(repo_roo
     import sys
 
     pytest.importorskip("vllm")
-    from tests.faults.common import env, free_port
+    from tests.faults.common import env, free_port, rows_by_rank
 
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port"]
     res = subprocess.run(
@@ -252,9 +250,7 @@ def test_vllm_engine_on_rank_0_of_a_sharded_run_passes_the_parity_probe(repo_roo
         timeout=300,
     )
     assert res.returncode == 0, res.stderr[-4000:]
-    rows = sorted(
-        (json.loads(x) for x in res.stdout.splitlines() if x.startswith("{")), key=lambda r: r["rank"]
-    )
+    rows = rows_by_rank(res.stdout)
     assert [r["rank"] for r in rows] == [0, 1] and all(r["default_group_size"] == 2 for r in rows)
     assert rows[0]["probe_max_abs_diff"] is not None
     assert rows[0]["probe_max_abs_diff"] <= rows[0]["probe_tolerance"]  # measured 9.5e-7 (tolerance 1e-3)
