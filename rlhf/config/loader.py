@@ -126,12 +126,13 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
-        for option in options:
-            if option is type(None):
-                continue
+        real = [o for o in options if o is not type(None)]
+        for option in real:
             try:
                 return _convert(option, value, path)
             except ConfigError:
+                if len(real) == 1 and dataclasses.is_dataclass(option) and isinstance(value, dict):
+                    raise  # `X | None` given a mapping: X's own error names the bad key inside
                 continue
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
     if origin is Literal:

@@ -62,6 +62,18 @@ def test_unknown_key_names_path_and_suggests(tmp_path):
     assert "inner.stpes" in msg and "did you mean 'inner.steps'" in msg
 
 
+def test_an_optional_section_given_a_mapping_reports_the_bad_value_inside():
+    """`sft.generate` is `SftGenerateSpec | None`: a mapping with a bad value names that value
+    (it used to say only "expected SftGenerateSpec or null"); a non-mapping keeps the type error."""
+    from rlhf.config.loader import from_dict
+    from rlhf.config.supervised import SftSection
+
+    with pytest.raises(ConfigError, match="sft.generate.n must be positive, got 0"):
+        from_dict(SftSection, {"generate": {"task": "integer_arithmetic", "n": 0}}, "sft")
+    with pytest.raises(ConfigError, match=r"sft.generate: expected SftGenerateSpec or null, got int 5"):
+        from_dict(SftSection, {"generate": 5}, "sft")
+
+
 def test_wrong_type_names_key_expected_and_value(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(Outer, write(tmp_path, "required: hi\ninner:\n  steps: many\n"))
