@@ -25,6 +25,13 @@ answer's dependency chain (`rewards.steps.credit`).
 
     python bench/bench_process_vs_outcome.py [--steps 50] [--seeds 0 1 2] [--jobs 3]
 
+Few-gold regime (`--gold N`, its own work directory and result file): stage 2 and sft_continued
+see only the first N training items' gold solutions; the RL arms get every training prompt with
+its answer (and the rule step checker), never a gold solution. This is the setting RL is for:
+demonstrations are scarce, checkable prompts are not. `--tuned-from RESULT.json` takes the RL
+settings and the process advantage recorded there (chosen on validation for that result's warm
+start) instead of tuning again; `--arms` runs a subset (process_prm needs its own PRM training).
+
 `--jobs N` runs N arms at once (spawned processes, one torch thread each); recorded wall
 times are then those of runs sharing the machine. `--resummarize` rebuilds the JSON and plot.
 """
@@ -47,6 +54,7 @@ from process_arms import pool, run_grpo, run_sft_continued, run_tune, train_prm 
 from rlhf.demo import pipeline as demo  # noqa: E402
 
 WORK = ROOT / "runs" / "bench_process_vs_outcome"
+BASE_WORK = WORK  # stage 1 is shared by every variant of the bench
 ARMS = ("outcome", "process_rule", "process_prm", "sft_continued")
 SETTINGS = dataclasses.replace(
     demo.DemoSettings(),
@@ -76,12 +84,17 @@ STAGE1 = (
     "sft.eval_every=500",
     "sft.eval_max_items=100",
 )
+# few-gold stage 2 (`--gold`): the whole schedule, no early stop, so the warm start has converged on
+# its gold items. On validation (100 items, 1000 steps): 300 items plateau at 0.13-0.14 from step
+# 600 (inside the 10-30% band); 1000 items climb to 0.63.
+GOLD_STAGE2 = {"sft_stop_at": None, "sft_steps": 1000}
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
 
 
 def sft_stage2_config(base: str, data: dict) -> Any:
     """Warm start, stage 2: the base model finetuned on the regime's gold solutions until its
-    validation accuracy (train-split items never trained on) reaches `sft_stop_at`."""
+    validation accuracy (train-split items never trained on) reaches `sft_stop_at` (None: the
+    whole `sft_steps` schedule)."""
     s = SETTINGS
     return demo.recipe(
         "sft_warmstart",
@@ -96,7 +109,7 @@ def sft_stage2_config(base: str, data: dict) -> Any:
             f"sft.eval_max_items={SFT_STOP_ITEMS}",
             f"sft.eval_every={s.sft_eval_every}",
             "sft.eval_metric=math_answer",
-            f"sft.stop_at_accuracy={s.sft_stop_at}",
+            f"sft.stop_at_accuracy={'null' if s.sft_stop_at is None else s.sft_stop_at}",
             f"sft.eval_max_new_tokens={s.max_new_tokens}",
             f"model.path={base}",
             f"sft.max_steps={s.sft_steps}",
@@ -113,14 +126,19 @@ def prepare(args: argparse.Namespace) -> tuple[str, dict, dict]:
     regime (`--sft` or a previous run's)."""
     WORK.mkdir(parents=True, exist_ok=True)
     data = demo.make_data(SETTINGS, WORK)
+    gold = gold_data(data, args.gold)
     sft = args.sft or str(WORK / "sft" / "model")
     summary_path = WORK / "sft_summary.json"
     if not (Path(sft) / "config.json").is_file():
         base = args.base
         if not base:
-            cfg = demo.recipe("sft_warmstart", [f"run.output_dir={WORK / 'base'}", "run.device=cpu", *STAGE1])
-            base = demo.train(cfg)["outputs"]["model"]
-        res = demo.train(sft_stage2_config(base, data))
+            base = str(BASE_WORK / "base" / "model")
+            if not (Path(base) / "config.json").is_file():
+                cfg = demo.recipe(
+                    "sft_warmstart", [f"run.output_dir={BASE_WORK / 'base'}", "run.device=cpu", *STAGE1]
+                )
+                base = demo.train(cfg)["outputs"]["model"]
+        res = demo.train(sft_stage2_config(base, gold))
         sft = res["outputs"]["model"]
         summary_path.write_text(json.dumps({"steps": res.get("steps"), "wall_s": res.get("wall_s")}))
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
@@ -130,7 +148,22 @@ def prepare(args: argparse.Namespace) -> tuple[str, dict, dict]:
         )
     start = demo.evaluate_dir(sft, data["heldout"], SETTINGS, k=0)
     summary |= {k: start[k] for k in ("accuracy", "step_accuracy", "trace_accuracy")}
-    return sft, data, summary
+    return sft, data | {"gold": gold["train"], "n_gold": gold["n_gold"]}, summary
+
+
+def gold_data(data: dict, n: int | None) -> dict:
+    """The data the supervised stages see: every training item (`n` None), or the first `n`
+    (data/gold.jsonl), with the same validation and held-out files."""
+    if n is None:
+        return data | {"n_gold": data["n_train"]}
+    rows = Path(data["train"]).read_text().splitlines()
+    if not 0 < n <= len(rows):
+        raise ValueError(f"--gold {n}: must be between 1 and the {len(rows)} training items")
+    path = Path(data["train"]).with_name("gold.jsonl")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(rows[:n]) + "\n")
+    tmp.replace(path)
+    return data | {"train": str(path), "n_gold": n}
 
 
 def select_settings(
@@ -158,36 +191,53 @@ def select_settings(
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
     global SETTINGS
     sft, data, sft_summary = prepare(args)
-    seeds = list(args.seeds)
-    w = WORK
+    seeds, arms, w = list(args.seeds), set(args.arms), WORK
+    gold = data | {"train": data["gold"]}  # what the supervised arm may read
     start_val = demo.evaluate_dir(sft, data["val"], SETTINGS, k=0)
-    tuned, tuning, side = select_settings(
-        sft, data, seeds[0], args.jobs, [(train_prm, SETTINGS, w, sft, PRM)]
-    )
-    prm_path, prm_eval = side[0]
+    prm_job = [(train_prm, SETTINGS, w, sft, PRM)] if "process_prm" in arms else []
+    if args.tuned_from:
+        prev = json.loads(Path(args.tuned_from).read_text())
+        tuned, tuning, side = prev["tuning"]["chosen"], [], pool(prm_job, args.jobs)
+        chosen, selection = prev["chosen_process_advantage"], prev["selection_val_accuracy"]
+        selection = {"from": os.path.relpath(args.tuned_from, ROOT), **selection}
+    else:
+        tuned, tuning, side = select_settings(sft, data, seeds[0], args.jobs, prm_job)
+    prm_path, prm_eval = side[0] if side else (None, {})
     SETTINGS, extra = process_tune.apply(SETTINGS, tuned)
     s = SETTINGS
     first = [(run_grpo, s, w, "outcome", sd, sft, data, None, "", extra) for sd in seeds]
-    first += [(run_grpo, s, w, v, seeds[0], sft, data, None, "", extra) for v in ("process_grpo", "mixed")]
+    if not args.tuned_from:
+        variants = ("process_grpo", "mixed")
+        first += [(run_grpo, s, w, v, seeds[0], sft, data, None, "", extra) for v in variants]
+    elif "process_rule" in arms:
+        first += [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule", extra) for sd in seeds]
     runs = pool(first, args.jobs)
-    cands = {r["variant"]: r for r in runs if r["variant"] in ("process_grpo", "mixed")}
-    chosen = max(cands, key=lambda v: (cands[v]["val_accuracy"], v == "mixed"))  # ties: keep the outcome term
-    for r in runs:
-        if r["variant"] == chosen:
-            r["arm"] = "process_rule"
+    if not args.tuned_from:
+        cands = {r["variant"]: r for r in runs if r["variant"] in ("process_grpo", "mixed")}
+        chosen = max(
+            cands, key=lambda v: (cands[v]["val_accuracy"], v == "mixed")
+        )  # ties: keep the outcome term
+        selection = {v: cands[v]["val_accuracy"] for v in cands}
+        for r in runs:
+            if r["variant"] == chosen:
+                r["arm"] = "process_rule"
     outcome_train_s = {r["seed"]: r["curve"][-1]["train_s"] for r in runs if r["arm"] == "outcome"}
-    second = [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule", extra) for sd in seeds[1:]]
-    second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm", extra) for sd in seeds]
-    second += [(run_sft_continued, s, w, sd, sft, data, outcome_train_s[sd]) for sd in seeds]
+    second = []
+    if not args.tuned_from and "process_rule" in arms:
+        second += [(run_grpo, s, w, chosen, sd, sft, data, None, "process_rule", extra) for sd in seeds[1:]]
+    if "process_prm" in arms:
+        second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm", extra) for sd in seeds]
+    if "sft_continued" in arms:
+        second += [(run_sft_continued, s, w, sd, sft, gold, outcome_train_s[sd]) for sd in seeds]
     runs += pool(second, args.jobs)
     rel = os.path.relpath
     return {
         "runs": runs,
         "chosen": chosen,
-        "selection": {v: cands[v]["val_accuracy"] for v in cands},
+        "selection": selection,
         "tuning": {"chosen": tuned, "start_val": _val_point(start_val), "runs": tuning},
-        "sft": sft_summary | {"model": rel(sft, ROOT)},
-        "prm": prm_eval | {"path": rel(prm_path, ROOT)},
+        "sft": sft_summary | {"model": rel(sft, ROOT), "gold_items": data["n_gold"]},
+        "prm": prm_eval | ({"path": rel(prm_path, ROOT)} if prm_path else {}),
     }
 
 
@@ -207,7 +257,7 @@ def _mean_curve(runs: list[dict], key: str = "accuracy") -> list[tuple[int, floa
 
 def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
     runs = rec["runs"]
-    by_arm = {a: [r for r in runs if r["arm"] == a] for a in ARMS}
+    by_arm = {a: rs for a in ARMS if (rs := [r for r in runs if r["arm"] == a])}
     arms = {}
     for a, rs in by_arm.items():
         acc = _mean_std([r["curve"][-1]["accuracy"] for r in rs])
@@ -246,6 +296,7 @@ def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
                     for a, v in (
                         (k, dict(_mean_curve(by_arm[k])).get(st))
                         for k in ("outcome", "process_rule", "process_prm")
+                        if k in by_arm
                     )
                     if v is not None
                 },
@@ -257,7 +308,7 @@ def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global SETTINGS
+    global SETTINGS, WORK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=SETTINGS.grpo_steps)
     ap.add_argument("--eval-every", type=int, default=SETTINGS.eval_every)
@@ -271,11 +322,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sft", help="SFT warm start to begin every arm from (default: trained here, or the previous one)"
     )
+    ap.add_argument(
+        "--gold", type=int, help="few-gold regime: the supervised stages see only the first N training items"
+    )
+    ap.add_argument(
+        "--tuned-from", help="take the RL settings and process advantage chosen in this result JSON"
+    )
+    ap.add_argument(
+        "--arms",
+        nargs="+",
+        choices=ARMS,
+        default=list(ARMS),
+        help="arms to run (outcome and process_rule always do)",
+    )
     ap.add_argument("--resummarize", action="store_true", help="rebuild the result from the recorded runs")
     args = ap.parse_args(argv)
     if len(args.seeds) < 1:
         raise SystemExit("--seeds: give at least one seed")
-    out = RESULTS / "process_vs_outcome.json"
+    if not {"outcome", "process_rule"} <= set(args.arms):
+        raise SystemExit("--arms: outcome and process_rule always run (the comparison is theirs)")
+    if args.gold:
+        SETTINGS = dataclasses.replace(SETTINGS, **GOLD_STAGE2)
+    name = "process_vs_outcome" + (f"_gold{args.gold}" if args.gold else "")
+    WORK = WORK.with_name(f"bench_{name}")
+    out = RESULTS / f"{name}.json"
     if args.resummarize:
         prev = json.loads(out.read_text())
         rec = {k: prev[k] for k in ("runs", "sft", "prm", "tuning")}
@@ -305,9 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         + f"; process_rule advantage chosen on validation: {rec['chosen']} ({rec['selection']})"
         + f"; targets: +5 points over outcome {'met' if pr['final_accuracy_mean'] >= oc['final_accuracy_mean'] + 0.05 else 'missed'}"
     )
-    _plot(rec["runs"], target, RESULTS / "process_vs_outcome.png")
+    if rec["sft"].get("gold_items") not in (None, SETTINGS.n_train):
+        notes += f"; few-gold: the supervised stages saw {rec['sft']['gold_items']} gold solutions"
+    _plot(rec["runs"], target, RESULTS / f"{name}.png")
     write_result(
-        "process_vs_outcome",
+        name,
         "GRPO steps process_rule needs to reach the outcome-only final held-out accuracy",
         "steps",
         float(res["steps_needed"]),
@@ -334,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
             "settings": dataclasses.asdict(SETTINGS),
             "prm_settings": PRM,
             "runs": rec["runs"],
-            "plot": "bench/results/process_vs_outcome.png",
+            "plot": f"bench/results/{name}.png",
         },
     )
     print(notes)

@@ -82,6 +82,25 @@ def test_sft_steps_for_fills_the_budget_at_the_median_step_time():
         process_arms.sft_steps_for(0.0, [0.5, 0.5])
 
 
+def test_gold_data_gives_the_supervised_stages_only_the_first_items(tmp_path):
+    """`--gold N`: the SFT stages read the first N training items; validation and held-out files stay."""
+    import bench_process_vs_outcome as bench
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"prompt": f"p{i}", "answer": str(i)}) + "\n" for i in range(10)))
+    data = {"train": str(train), "val": "v.jsonl", "heldout": "h.jsonl", "n_train": 10}
+    assert bench.gold_data(data, None) == data | {"n_gold": 10}
+    gold = bench.gold_data(data, 3)
+    rows = [json.loads(x) for x in Path(gold["train"]).read_text().splitlines()]
+    assert [r["prompt"] for r in rows] == ["p0", "p1", "p2"] and gold["n_gold"] == 3
+    assert (gold["val"], gold["heldout"]) == ("v.jsonl", "h.jsonl") and len(
+        train.read_text().splitlines()
+    ) == 10
+    for bad in (0, 11):
+        with pytest.raises(ValueError, match=f"--gold {bad}: must be between 1 and the 10"):
+            bench.gold_data(data, bad)
+
+
 @pytest.mark.slow
 def test_run_tune_scores_the_validation_split_and_never_reads_the_test_split(tmp_path, tiny_model_dir):
     s = dataclasses.replace(demo.QUICK, grpo_steps=1, prompts_per_step=1, max_new_tokens=8)
