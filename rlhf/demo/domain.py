@@ -67,7 +67,7 @@ class DomainSettings:
     domain_share: float = 0.5  # sft.domain_ratio of the main run
     sweep_shares: str = "[0.1, 1.0]"  # further shares for the sweep (same SFT budget as the main run)
     sft_steps: int = 500  # finance validation accuracy 0.09 at 300 steps (still rising), 0.14 at 500
-    lora_targets: str = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"  # the recipe's [q_proj, v_proj]  # learned nothing here in 300 steps (validation accuracy 0.00, no step labels): this base is tiny
+    lora_targets: str = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"  # [q_proj, v_proj] learned nothing here in 300 steps (validation 0.00): this base is tiny
     sft_batch: int = 16
     sft_lr: float = 2e-3
     sft_eval_every: int = 100

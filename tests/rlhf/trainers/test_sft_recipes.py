@@ -11,6 +11,7 @@ import torch
 
 from rlhf.cli.main import main
 
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 TINY = [
     "tiny.hidden_size=64",
     "tiny.num_heads=1",
@@ -80,7 +81,7 @@ def test_sft_lora_domain_then_grpo_from_its_adapter(tmp_path, repo_root, tiny_mo
     sft_adapter = load_file(str(sft_out / "adapter" / "adapter_model.safetensors"))
     cfg = json.loads((sft_out / "adapter" / "adapter_config.json").read_text())
     assert (cfg["r"], cfg["lora_alpha"], cfg["lora_dropout"]) == (16, 32, 0.1)
-    assert sorted(cfg["target_modules"]) == ["q_proj", "v_proj"]
+    assert sorted(cfg["target_modules"]) == sorted(ALL_LINEAR)
 
     grpo_out = tmp_path / "grpo"
     rc = main(
@@ -116,7 +117,7 @@ def test_recipes_parse_with_the_issue_defaults(repo_root):
         16,
         32,
         0.1,
-        ("q_proj", "v_proj"),
+        ALL_LINEAR,
     )
     assert dom.train.lr_scheduler == "cosine" and dom.sft.domain_ratio >= 0.3 and dom.sft.completion_only_loss
     ws = load_recipe(repo_root / "recipes/sft_warmstart.yaml")
