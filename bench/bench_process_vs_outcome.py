@@ -344,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.gold:
         SETTINGS = dataclasses.replace(SETTINGS, **GOLD_STAGE2)
     name = "process_vs_outcome" + (f"_gold{args.gold}" if args.gold else "")
-    WORK = WORK.with_name(f"bench_{name}")
+    WORK = WORK.with_name(f"bench_{name}")  # one warm start per regime, whatever the step budget
+    if args.steps != SETTINGS.grpo_steps:
+        name += f"_steps{args.steps}"  # a result of its own (the runs' records are keyed by their settings)
     out = RESULTS / f"{name}.json"
     if args.resummarize:
         prev = json.loads(out.read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -76,7 +77,7 @@ def write_result(
         "higher_is_better": higher_is_better,
         "description": description,
         "machine": machine(),
-        "command": f"python bench/{Path(sys.argv[0]).name}",
+        "command": _command(),
         "rows": rows or [],
         **(extra or {}),
     }
@@ -90,6 +91,12 @@ def write_result(
         f"(goal {goal_ratio}) -> {'met' if result['goal_met'] else 'NOT met'}"
     )
     return result
+
+
+def _command() -> str:
+    """How this result was made: the script and its arguments, with this checkout's path dropped."""
+    args = [a.replace(f"{ROOT}/", "") for a in sys.argv[1:]]
+    return shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -112,3 +112,21 @@ def test_run_tune_scores_the_validation_split_and_never_reads_the_test_split(tmp
     assert res["kl_final"] is not None  # the KL term ran: the override reached the recipe
     kept = process_arms.run_tune(s, tmp_path, "x", ("algo.kl_coef=0.05",), 0, str(tiny_model_dir), data)
     assert json.dumps(kept) == json.dumps(res)  # recorded: the same inputs reuse the run (NaN-safe)
+
+
+def test_weight_sweep_overrides_turn_the_outcome_arm_into_mixed_at_that_weight():
+    import process_weight_sweep as sweep
+
+    tuned = ("algo.kl_coef=0",)
+    assert sweep.overrides(0.0, tuned) == tuned  # weight 0: the outcome arm's own overrides
+    got = sweep.overrides(0.25, tuned)
+    assert "algo.advantage=mixed" in got and "algo.process_weight=0.25" in got
+    assert got[0].startswith("rewards=[{name: math_answer}, {name: rule") and got[-1] == "algo.kl_coef=0"
+
+
+def test_result_command_records_the_arguments_without_this_checkout_s_path(monkeypatch):
+    import common
+
+    argv = ["bench/x.py", "--tuned-from", f"{common.ROOT}/bench/results/a b.json", "--jobs", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert common._command() == "python bench/x.py --tuned-from 'bench/results/a b.json' --jobs 2"
