@@ -25,7 +25,7 @@ from pathlib import Path
 import bench_process_vs_outcome as bench  # noqa: E402
 import process_tune  # noqa: E402
 from common import RESULTS, ROOT, write_result  # noqa: E402
-from process_arms import GRPO_EXTRA, PROCESS, STEP_RULE, pool, run_tune  # noqa: E402
+from process_arms import PROCESS, STEP_RULE, pool, run_tune  # noqa: E402
 
 
 def overrides(weight: float, tuned: tuple[str, ...]) -> tuple[str, ...]:
@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     settings, tuned = process_tune.apply(bench.SETTINGS, prev["tuning"]["chosen"])
     bench.SETTINGS = settings
     sft, data, _ = bench.prepare(argparse.Namespace(gold=None, sft=None, base=None))
-    assert GRPO_EXTRA["outcome"]  # run_tune starts from the outcome arm's overrides
     jobs = [
         (run_tune, settings, bench.WORK, f"weight={w:g}", overrides(w, tuned), sd, sft, data)
         for w in args.weights
