@@ -16,6 +16,7 @@ from typing import Any
 from common import ROOT  # noqa: F401  (puts the repo on sys.path)
 
 from rlhf.demo import pipeline as demo  # noqa: E402
+from rlhf.runtime.jobs import run_jobs  # noqa: E402
 from rlhf.runtime.metrics import read_metrics  # noqa: E402
 
 STEP_RULE = "{name: rule, params: {credit: answer_chain}}"
@@ -305,22 +306,9 @@ def _train_prm(base: demo.DemoSettings, work: Path, sft: str, prm: dict[str, Any
     return str(work / "prm" / "prm"), keep | {"wall_s": round(time.perf_counter() - t0, 1)}
 
 
-def _call(job: tuple) -> Any:
-    import torch
-
-    torch.set_num_threads(1)
-    fn, *args = job
-    return fn(*args)
-
-
 def pool(jobs: list[tuple], n: int) -> list[Any]:
-    if min(n, len(jobs)) <= 1:
-        return [_call(j) for j in jobs]
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(min(n, len(jobs)), mp_context=mp.get_context("spawn")) as pool:
-        return list(pool.map(_call, jobs))
+    """The jobs' results in order, `n` spawned processes with one torch thread each."""
+    return run_jobs(jobs, n)
 
 
 # ---------------------------------------------------------------------- the comparison

@@ -33,55 +33,25 @@ import argparse
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from rlhf.demo.pipeline import DemoSettings, load_average, recipe, train
+from rlhf.demo.domain_stages import (
+    DOMAINS,
+    DomainSettings,
+    both,
+    general_model,
+    grpo_point,
+    grpo_select,
+    make_data,
+    point,
+    sft_point,
+)
+from rlhf.demo.pipeline import load_average
+from rlhf.runtime.jobs import JobPool, cores
 
-DOMAINS = {"finance": "finance", "dosage": "dosage", "units": "unit_conversion"}
-DEMO_GENERAL = Path("runs/demo/sft/model")
-# each domain's smallest generator level (the default `knobs`): steps the general model can already do
-SMALLEST = {"finance": "{whole: 2}", "dosage": "{whole: 1}", "units": "{whole: 2}"}
 MARKER = ".cotrl_domain_demo"  # marks a directory this command wrote (and may replace)
-
-
-@dataclass(frozen=True)
-class DomainSettings:
-    """The domain demo's knobs; each ends up as a recipe override or an eval setting."""
-
-    domain: str = "finance"  # finance | dosage | units (ignored with domain_file)
-    domain_file: str = ""  # a user's own items (JSONL/CSV/Parquet: question, answer, [steps], [tolerance])
-    general: str = ""  # general model dir; empty: runs/demo/sft/model if present, else built here
-    knobs: str = ""  # the domain generator's knobs; empty: SMALLEST[domain]
-    verifier: str = (
-        "math_answer"  # the answer verifier by name (rewards.registry.REWARDS): GRPO reward and eval metric
-    )
-    n_train: int = (
-        600  # domain training items (SFT domain rows, GRPO prompts); the whole levels are small spaces
-    )
-    n_val: int = 64  # validation items (train split, never trained on): SFT's check
-    n_heldout: int = 100  # domain held-out items (test split)
-    n_general: int = 3000  # general items available to the mix
-    n_general_heldout: int = 100  # general held-out items (the demo's test split)
-    domain_share: float = 0.5  # sft.domain_ratio of the main run
-    sweep_shares: str = "[0.1, 1.0]"  # further shares for the sweep (same SFT budget as the main run)
-    sft_steps: int = 500  # finance validation accuracy 0.09 at 300 steps (still rising), 0.14 at 500
-    lora_targets: str = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"  # [q_proj, v_proj] learned nothing here in 300 steps (validation 0.00): this base is tiny
-    sft_batch: int = 16
-    sft_lr: float = 2e-3
-    sft_eval_every: int = 100
-    grpo_steps: int = 60  # with sft_steps 500: validation 0.17 after GRPO, against 0.125 with 300 / 40
-    grpo_lrs: str = "[1e-4, 5e-4]"  # one GRPO run each; the best on the validation file is kept
-    grpo_kl: float = 0.1  # algo.kl_coef: KL(policy || SFT model) in the loss (0 drifted: KL 1.7 in 40 steps)
-    grpo_temperature: float = 0.7
-    prompts_per_step: int = 8
-    group_size: int = 8
-    max_new_tokens: int = (
-        64  # the longest gold completion of the smallest levels is 36 tokens (demo tokenizer)
-    )
-    seed: int = 0
-    threads: int = 1
 
 
 QUICK = DomainSettings(
@@ -100,16 +70,6 @@ QUICK = DomainSettings(
     group_size=2,
     max_new_tokens=16,
 )
-QUICK_GENERAL = {
-    "model": "{hidden_size: 64, num_layers: 1, num_heads: 1, intermediate_size: 128, vocab_size: 320}",
-    "n_train": 48,
-    "n_val": 4,
-    "n_heldout": 4,
-    "sft_steps": 2,
-    "sft_batch": 4,
-    "sft_eval_every": 1,
-    "max_new_tokens": 16,
-}
 
 
 def check_settings(s: DomainSettings) -> tuple[list[float], list[float]]:
@@ -121,6 +81,8 @@ def check_settings(s: DomainSettings) -> tuple[list[float], list[float]]:
         raise ValueError(f"grpo_lrs must be a non-empty list of positive numbers, got {s.grpo_lrs!r}")
     if isinstance(s.grpo_kl, bool) or not isinstance(s.grpo_kl, (int, float)) or s.grpo_kl < 0:
         raise ValueError(f"grpo_kl must be a number >= 0, got {s.grpo_kl!r}")
+    if isinstance(s.jobs, bool) or not isinstance(s.jobs, int) or s.jobs < 0:
+        raise ValueError(f"jobs must be a whole number >= 0 (0: one per core), got {s.jobs!r}")
     if not s.domain_file and s.domain not in DOMAINS:
         raise ValueError(f"--domain {s.domain!r} is not one of: {', '.join(DOMAINS)}")
     shares = yaml.safe_load(s.sweep_shares)
@@ -154,152 +116,6 @@ def _numbers(raw: Any) -> list[float] | None:
         return None
 
 
-# ----------------------------------------------------------------------------- stages
-
-
-def general_model(s: DomainSettings, out: Path, quick: bool) -> tuple[str, str]:
-    """(model dir, where it came from): --general, the make-demo SFT model, or the same warm start built here."""
-    from rlhf.demo.pipeline import make_data, sft_config
-
-    if s.general:
-        return s.general, "given"  # checked by check_settings
-    if not quick and (DEMO_GENERAL / "config.json").is_file():
-        return str(DEMO_GENERAL), "make demo"
-    d = replace(DemoSettings(), **QUICK_GENERAL) if quick else DemoSettings()
-    data = make_data(d, out / "general")
-    res = train(sft_config(d, out / "general", data["train"], data["val"]))
-    return res["outputs"]["model"], "built (the make-demo warm start)"
-
-
-def make_data(s: DomainSettings, out: Path) -> dict[str, str]:
-    """Domain train/val/heldout and general train/heldout JSONL files (data_gen item rows)."""
-    import yaml
-
-    from data_gen.generate import iter_items, make_config
-    from data_gen.writers import write_jsonl
-
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    paths = {k: str(data / f"{k}.jsonl") for k in ("train", "val", "heldout", "general", "general_heldout")}
-    if s.domain_file:
-        from rlhf.data.readers import domain_items, split_heldout_rows
-
-        items = domain_items(s.domain_file)
-        rows = [  # kept in the question/answer form: SFT, GRPO and eval all read it (steps may be absent)
-            {
-                "question": i["prompt"],
-                "answer": i["answer"],
-                "steps": i["solution_steps"],
-                "tolerance": i["meta"]["abs_tol"],
-            }
-            for i in items
-        ]
-        for name, part in zip(
-            ("train", "val", "heldout"), split_heldout_rows(rows, s.n_val, s.n_heldout, s.seed)
-        ):
-            write_jsonl(part, paths[name])
-    else:
-        task = DOMAINS[s.domain]
-        cfg = {task: make_config(task, None, yaml.safe_load(s.knobs or SMALLEST[s.domain]))}
-        rows = list(iter_items([task], s.n_train + s.n_val, seed=s.seed, configs=cfg, split="train"))
-        write_jsonl(rows[: s.n_train], paths["train"])
-        write_jsonl(rows[s.n_train :], paths["val"])
-        write_jsonl(iter_items([task], s.n_heldout, seed=s.seed, configs=cfg, split="test"), paths["heldout"])
-    d = DemoSettings()
-    gcfg = {d.task: make_config(d.task, None, yaml.safe_load(d.knobs))}
-    general_seed = s.seed + 1  # other items than the warm start trained on (seed 0), same distribution
-    write_jsonl(
-        iter_items([d.task], s.n_general, seed=general_seed, configs=gcfg, split="train"), paths["general"]
-    )
-    write_jsonl(
-        iter_items([d.task], s.n_general_heldout, seed=d.seed, configs=gcfg, split="test"),
-        paths["general_heldout"],
-    )
-    return paths
-
-
-def sft_config(s: DomainSettings, run_dir: Path, base: str, data: dict[str, str], share: float) -> Any:
-    return recipe(
-        "sft_lora_domain",
-        [
-            f"run.output_dir={run_dir}",
-            f"run.seed={s.seed}",
-            "run.device=cpu",
-            f"model.path={base}",
-            f"lora.target_modules={s.lora_targets}",
-            "sft.generate=null",
-            "sft.general_generate=null",
-            f"sft.train_path={data['train']}",
-            f"sft.eval_path={data['val']}",
-            f"sft.general_path={data['general']}",
-            f"sft.domain_ratio={share}",
-            f"sft.eval_max_items={s.n_val}",
-            f"sft.eval_metric={s.verifier}",
-            f"sft.eval_every={s.sft_eval_every}",
-            f"sft.eval_max_new_tokens={s.max_new_tokens}",
-            f"sft.max_steps={s.sft_steps}",
-            f"sft.batch_size={s.sft_batch}",
-            "sft.grad_accum=1",
-            "sft.save=adapter",
-            f"train.lr={s.sft_lr}",
-            f"train.cpu_threads={s.threads}",
-        ],
-    )
-
-
-def grpo_config(
-    s: DomainSettings, run_dir: Path, base: str, adapter_run: Path, data: dict[str, str], lr: float
-) -> Any:
-    return recipe(
-        "grpo_lora_domain",
-        [
-            f"run.output_dir={run_dir}",
-            f"run.seed={s.seed}",
-            "run.device=cpu",
-            "run.save_every=0",
-            f"model.path={base}",
-            f"lora.adapter_path={adapter_run}",
-            "data.source=jsonl",
-            f"data.path={data['train']}",
-            "data.tasks=[]",
-            f"data.prompts_per_step={s.prompts_per_step}",
-            f"rollout.n={s.group_size}",
-            f"rollout.max_new_tokens={s.max_new_tokens}",
-            f"rollout.temperature={s.grpo_temperature}",
-            f"rewards=[{{name: {s.verifier}}}, {{name: rule}}]",
-            "algo.advantage=mixed",
-            "algo.process_weight=0.5",
-            f"train.steps={s.grpo_steps}",
-            f"train.lr={lr}",
-            f"algo.kl_coef={s.grpo_kl}",
-            f"train.cpu_threads={s.threads}",
-        ],
-    )
-
-
-def evaluate(
-    model_dir: str, problems_path: str, s: DomainSettings, adapter: str | None = None, metric: str = ""
-) -> dict[str, Any]:
-    """`cotrl eval`'s evaluator, greedy, on a JSONL file (adapter merged in when given)."""
-    from rlhf.eval import evaluator as ev
-
-    model, tok = ev.load_model(model_dir, adapter)
-    settings = ev.EvalSettings(k=0, max_new_tokens=s.max_new_tokens, seed=s.seed, metric=metric or s.verifier)
-    res = ev.evaluate(model, tok, ev.file_problems(problems_path), settings)
-    return {
-        k: res[k] for k in ("accuracy", "step_accuracy", "format_rate", "mean_length", "seconds") if k in res
-    } | {"samples": res["samples"][:2]}
-
-
-def both(
-    model_dir: str, data: dict[str, str], s: DomainSettings, adapter: str | None = None
-) -> dict[str, Any]:
-    return {
-        "domain": evaluate(model_dir, data["heldout"], s, adapter),
-        "general": evaluate(model_dir, data["general_heldout"], s, adapter, "math_answer"),
-    }
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -325,28 +141,39 @@ def run(s: DomainSettings, out: Path, quick: bool = False) -> dict[str, Any]:
     ev_base = both(base, data, s)
     t = _stage(console, times, t, "sft", f"LoRA SFT on the mix (domain share {s.domain_share:g})")
     sft_run = out / "sft"
-    sft = train(sft_config(s, sft_run, base, data, s.domain_share))
-    t = _stage(console, times, t, "eval_sft", "evaluate the SFT adapter on both held-out sets")
-    ev_sft = both(base, data, s, str(sft_run / "adapter"))
-    t = _stage(console, times, t, "grpo", f"GRPO with LoRA from the SFT adapter, lr in {lrs} on validation")
-    grpo_run, grpo = grpo_select(s, out, base, sft_run, data, lrs)
-    t = _stage(console, times, t, "export", "cotrl export: the GRPO run merged into a plain HF dir")
-    exported, _ = export_run(grpo_run, out / "exported", overwrite=True)
-    t = _stage(console, times, t, "eval_final", "evaluate the merged model on both held-out sets")
-    ev_final = both(str(exported), data, s)
-    t = _stage(console, times, t, "sweep", f"mix sweep: SFT at shares {shares} (same budget)")
-    sweep = [{"domain_share": s.domain_share, "run": "sft", **_point(ev_sft)}]
-    for share in [x for x in shares if x != s.domain_share]:
+    workers = s.jobs or cores()
+    with JobPool(workers) as pool:  # independent runs side by side, one core each
+        sft_job = pool.submit(sft_point, s, sft_run, base, data, s.domain_share)
+        sweep_jobs = {
+            share: pool.submit(sft_point, s, out / "sweep" / f"share_{share:g}", base, data, share)
+            for share in shares
+            if share != s.domain_share
+        }
+        sft, ev_sft = sft_job.result()
+        t = _stage(
+            console, times, t, "grpo", f"GRPO with LoRA from the SFT adapter, lr in {lrs} on validation"
+        )
+        grpo_jobs = [pool.submit(grpo_point, s, out, base, sft_run, data, lr, len(lrs)) for lr in lrs]
+        tried = [j.result() for j in grpo_jobs]
+        t = _stage(console, times, t, "sweep", f"mix sweep: SFT at shares {shares} (same budget)")
+        swept = {share: j.result() for share, j in sweep_jobs.items()}
+    grpo_run, grpo = grpo_select(s, out, tried)
+    sweep = [{"domain_share": s.domain_share, "run": "sft", **point(ev_sft), "wall_s": sft.get("wall_s")}]
+    for share, (res, ev) in swept.items():
         run_dir = out / "sweep" / f"share_{share:g}"
-        train(sft_config(s, run_dir, base, data, share))
         sweep.append(
             {
                 "domain_share": share,
                 "run": str(run_dir.relative_to(out)),
-                **_point(both(base, data, s, str(run_dir / "adapter"))),
+                **point(ev),
+                "wall_s": res.get("wall_s"),
             }
         )
     sweep.sort(key=lambda r: r["domain_share"])
+    t = _stage(console, times, t, "export", "cotrl export: the GRPO run merged into a plain HF dir")
+    exported, _ = export_run(grpo_run, out / "exported", overwrite=True)
+    t = _stage(console, times, t, "eval_final", "evaluate the merged model on both held-out sets")
+    ev_final = both(str(exported), data, s)
     t = _stage(console, times, t, "report", "")
     report = {
         "domain": s.domain_file or s.domain,
@@ -383,41 +210,6 @@ def run(s: DomainSettings, out: Path, quick: bool = False) -> dict[str, Any]:
         f"{report['wall_s']['total']:.0f} s)"
     )
     return report
-
-
-def grpo_select(
-    s: DomainSettings, out: Path, base: str, sft_run: Path, data: dict[str, str], lrs: list[float]
-) -> tuple[Path, dict[str, Any]]:
-    """One GRPO run per lr, each scored on the validation file (never the held-out sets); the best
-    is kept (ties: the smaller lr, the smaller step from the SFT model). Returns its run dir and a summary."""
-    tried = []
-    for lr in lrs:
-        run_dir = out / "grpo" if len(lrs) == 1 else out / "grpo_lr" / f"{lr:g}"
-        res = train(grpo_config(s, run_dir, base, sft_run, data, lr))
-        val = evaluate(base, data["val"], s, str(run_dir / "adapter"))
-        tried.append(
-            {
-                "lr": lr,
-                "run": str(run_dir.relative_to(out)),
-                "val_accuracy": val["accuracy"],
-                "val_step_accuracy": val.get("step_accuracy"),
-                "steps": res.get("steps"),
-                "final": res.get("final"),
-            }
-        )
-    best = max(tried, key=lambda r: (r["val_accuracy"], -r["lr"]))
-    return out / best["run"], {
-        "lr": best["lr"],
-        "kl_coef": s.grpo_kl,
-        "run": best["run"],
-        "steps": best["steps"],
-        "final": best["final"],
-        "lr_search": tried,
-    }
-
-
-def _point(ev: dict[str, Any]) -> dict[str, float]:
-    return {"domain_accuracy": ev["domain"]["accuracy"], "general_accuracy": ev["general"]["accuracy"]}
 
 
 def _stage(console: Any, times: dict[str, float], t: float | None, name: str, what: str) -> float:

@@ -106,22 +106,37 @@ def markdown(r: dict[str, Any]) -> str:
         e = r["evals"][key]
         lines.append(f"| {name} | {e['domain']['accuracy']:.3f} | {e['general']['accuracy']:.3f} |")
     lines += ["", "GRPO learning rate (validation file, never the held-out sets):", ""]
-    lines += ["| lr | validation accuracy | final KL | final rollout accuracy |", "|---|---|---|---|"]
+    lines += [
+        "| lr | validation accuracy | final KL | final rollout accuracy | run s |",
+        "|---|---|---|---|---|",
+    ]
     for c in r["grpo"]["lr_search"]:
         f = c.get("final") or {}
         lines.append(
-            f"| {c['lr']:g} | {c['val_accuracy']:.3f} | {_num(f.get('kl'))} | {_num(f.get('accuracy'))} |"
+            f"| {c['lr']:g} | {c['val_accuracy']:.3f} | {_num(f.get('kl'))} | {_num(f.get('accuracy'))} "
+            f"| {c.get('wall_s', '-')} |"
         )
     lines += [
         "",
         "Mix sweep (SFT only, same step budget):",
         "",
-        "| domain share | domain | general |",
-        "|---|---|---|",
+        "| domain share | domain | general | run s |",
+        "|---|---|---|---|",
     ]
     for p in r["mix_sweep"]:
-        lines.append(f"| {p['domain_share']:g} | {p['domain_accuracy']:.3f} | {p['general_accuracy']:.3f} |")
-    lines += ["", "Wall time per stage (s):", "", "| stage | seconds |", "|---|---|"]
+        lines.append(
+            f"| {p['domain_share']:g} | {p['domain_accuracy']:.3f} | {p['general_accuracy']:.3f} "
+            f"| {p.get('wall_s', '-')} |"
+        )
+    jobs = s.get("jobs", 1) or "one per core"
+    lines += [
+        "",
+        f"Wall time per stage (s; runs at once: {jobs}, so the SFT runs of the sweep overlap the SFT and GRPO "
+        "stages, and each stage's time is the wait for its own runs; each run's own time is in the tables above):",
+        "",
+        "| stage | seconds |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in r["wall_s"].items()]
     lines += ["", *[f"![{p}]({p})" for p in r.get("plots", [])], ""]
     if s.get("quick"):

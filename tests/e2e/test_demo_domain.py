@@ -41,7 +41,9 @@ def _run(repo_root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", [["--domain", "dosage"], ["--domain-file", str(FIXTURE)]])
+@pytest.mark.parametrize(  # the runs in 2 worker processes, and in this one
+    "source", [["--domain", "dosage", "--set", "jobs=2"], ["--domain-file", str(FIXTURE), "--set", "jobs=1"]]
+)
 def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
     out = tmp_path / "demo_domain"
     proc = _run(repo_root, "--out", str(out), *source)
@@ -60,6 +62,8 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
         "total",
     }
     assert [p["domain_share"] for p in report["mix_sweep"]] == [0.3, 0.5]  # quick: main share + one more
+    assert all(p["wall_s"] > 0 for p in report["mix_sweep"])
+    assert (out / "sweep" / "share_0.3" / "adapter").is_dir()
     assert (out / "exported" / "config.json").is_file() and not list((out / "exported").glob("adapter_*"))
     grpo = report["grpo"]  # quick: two lrs, the one better on validation kept
     assert [c["lr"] for c in grpo["lr_search"]] == [5e-4, 1e-4] and grpo["kl_coef"] == 0.1
@@ -85,6 +89,7 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
         (["--set", "verifier=nope"], "verifier 'nope' is not a registered answer verifier"),
         (["--set", "grpo_lrs=[]"], "grpo_lrs must be a non-empty list of positive numbers, got '[]'"),
         (["--set", "grpo_kl=-1"], "grpo_kl must be a number >= 0, got -1"),
+        (["--set", "jobs=-2"], "jobs must be a whole number >= 0 (0: one per core), got -2"),
     ],
 )
 def test_bad_settings_fail_in_one_line_and_write_nothing(tmp_path, repo_root, args, said):
