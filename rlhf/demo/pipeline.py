@@ -49,8 +49,10 @@ class DemoSettings:
     n_heldout: int = 200  # held-out items (test split) for every evaluation
     sft_steps: int = 1500  # upper bound; SFT stops early once validation accuracy reaches sft_stop_at
     sft_stop_at: float = 0.3  # warm start only: leaves headroom for RL (the point of the demo)
-    # validation accuracy rises steeply (0.11 -> 0.33 in 100 steps), so it is checked every 50
-    sft_eval_every: int = 50
+    # validation accuracy rises steeply (0.27 -> 0.41 in 25 steps on seed 1), so it is checked every
+    # 25 steps (about a second each): at 50 the stop overshot to 0.32-0.41, a warm start at 0.415
+    # held-out on seed 1 instead of near 0.30
+    sft_eval_every: int = 25
     sft_lr: float = 2e-3  # train.lr of the SFT stage (the rest of its schedule is the recipe's)
     sft_batch: int = 32
     model: str = "{}"  # overrides of the recipe's tiny section, e.g. "{num_layers: 3}"

@@ -39,9 +39,9 @@ WRONG = CONCISE[:2] + ["Subtract: 7 - 7 - 64 = 1 - 64", "Subtract: 1 - 64 = -63"
 MERGED = CONCISE[:1] + ["Multiply: 7 - 7 - 8 * 8 = 7 - 7 - 64", "Subtract: 7 - 7 - 64 = -64"] + CONCISE[4:]
 
 
-def first_token_advantages(build_batch, traces, estimator, credit, step_norm, idle=None):
+def first_token_advantages(build_batch, traces, estimator, credit, step_norm, idle=None, unverifiable=None):
     """The advantage of each trace's first token (it answers for the whole trace)."""
-    rule = RuleStepReward(credit=credit, idle=idle)
+    rule = RuleStepReward(credit=credit, idle=idle, unverifiable=unverifiable)
     scores = rule.score_steps([PROBLEM] * len(traces), [[StepSpan(0, 0, t) for t in s] for s in traces])
     width = max(len(s) for s in traces)
     mask = [[1.0] * len(s) + [0.0] * (width - len(s)) for s in traces]
@@ -82,6 +82,25 @@ def test_count_norm_does_not_punish_a_shorter_correct_chain(make_batch):
     assert summed[1] < summed[0] - 0.1
     counted = first_token_advantages(make_batch, group, "process_grpo", "answer_chain", "count")
     assert counted[1] == pytest.approx(counted[0])
+
+
+# The other way to game a step check: leave the claim out. A step the verifier cannot read
+# (`Subtract: 7 - 7 - 64`, no `= value`) is unverifiable, masked by default, so a policy that is
+# unsure of a step gains by not writing its result (seen in the demo, seed 1: verifiable steps
+# 575 -> 433 over 200 held-out traces and format 1.00 -> 0.68 after GRPO, accuracy still rising).
+SHOWN = CONCISE[:2] + ["Subtract: 7 - 7 - 64 = 1 - 64", "Subtract: 0 - 64 = -64", "<answer>-64</answer>"]
+HIDDEN = CONCISE[:2] + ["Subtract: 7 - 7 - 64", "Subtract: 0 - 64 = -64", "<answer>-64</answer>"]
+
+
+@pytest.mark.parametrize("estimator", ["process_grpo", "mixed"])
+def test_hiding_a_wrong_step_pays_when_unverifiable_steps_are_masked(make_batch, estimator):
+    group = [CONCISE, SHOWN, HIDDEN, WRONG]
+    _, shown, hidden, _ = first_token_advantages(make_batch, group, estimator, "answer_chain", "count")
+    assert hidden > shown + 0.05  # the threat: the same trace, its wrong claim left out, scores higher
+    _, shown, hidden, _ = first_token_advantages(
+        make_batch, group, estimator, "answer_chain", "count", unverifiable=0.0
+    )
+    assert hidden <= shown + 1e-6  # `unverifiable: 0.0`: an unreadable step counts as a wrong one
 
 
 def test_step_norm_is_validated():
