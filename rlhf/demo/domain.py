@@ -21,7 +21,11 @@ dotted overrides, trainers from `rlhf.trainers.TRAINERS`, `cotrl export`, `cotrl
    merged model on the domain held-out set and the general held-out set;
 6. the mix sweep: the SFT stage again at other domain shares with the same step budget,
    each scored on both held-out sets (the trade-off between domain gain and retention);
-7. report.json, report.md and plots/ (with wall time per stage).
+7. report.json, report.md and plots/ (with wall time per stage and per run).
+
+Runs that do not wait on each other go side by side, one process and one torch thread each
+(`jobs`, default one per core; rlhf.runtime.jobs): the main SFT run beside the sweep's, then the
+GRPO runs (which need the main SFT adapter) beside what is left of the sweep.
 
 Settings are fixed before the run and checked on validation data only; the held-out sets
 are scored, never used to choose. `--quick` shrinks everything (tests); its numbers mean nothing.
