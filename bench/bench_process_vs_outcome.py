@@ -32,6 +32,11 @@ demonstrations are scarce, checkable prompts are not. `--tuned-from RESULT.json`
 settings and the process advantage recorded there (chosen on validation for that result's warm
 start) instead of tuning again; `--arms` runs a subset (process_prm needs its own PRM training).
 
+Converged regime (`--converged`, its own work directory and result file): stage 2 runs its whole
+`sft_steps` schedule with no early stop, so `sft_continued` starts from an SFT model that has
+stopped improving: the comparison a sceptic asks for once SFT has done what it can. RL settings are
+tuned again on validation for that warm start. Its start lies above the 10-30% band.
+
 `--jobs N` runs N arms at once (spawned processes, one torch thread each); recorded wall
 times are then those of runs sharing the machine. `--resummarize` rebuilds the JSON and plot.
 """
@@ -88,6 +93,7 @@ STAGE1 = (
 # its gold items. On validation (100 items, 1000 steps): 300 items plateau at 0.13-0.14 from step
 # 600 (inside the 10-30% band); 1000 items climb to 0.63.
 GOLD_STAGE2 = {"sft_stop_at": None, "sft_steps": 1000}
+CONVERGED_STAGE2 = {"sft_stop_at": None}  # `--converged`: the whole 1500-step schedule on every item
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
 
 
@@ -326,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         "--gold", type=int, help="few-gold regime: the supervised stages see only the first N training items"
     )
     ap.add_argument(
+        "--converged",
+        action="store_true",
+        help="stage 2 runs its whole schedule (no early stop): RL and more SFT from a converged model",
+    )
+    ap.add_argument(
         "--tuned-from", help="take the RL settings and process advantage chosen in this result JSON"
     )
     ap.add_argument(
@@ -341,9 +352,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--seeds: give at least one seed")
     if not {"outcome", "process_rule"} <= set(args.arms):
         raise SystemExit("--arms: outcome and process_rule always run (the comparison is theirs)")
+    if args.gold and args.converged:
+        raise SystemExit("--gold and --converged: give one (each is a warm start of its own)")
     if args.gold:
         SETTINGS = dataclasses.replace(SETTINGS, **GOLD_STAGE2)
+    if args.converged:
+        SETTINGS = dataclasses.replace(SETTINGS, **CONVERGED_STAGE2)
     name = "process_vs_outcome" + (f"_gold{args.gold}" if args.gold else "")
+    name += "_converged" if args.converged else ""
     WORK = WORK.with_name(f"bench_{name}")  # one warm start per regime, whatever the step budget
     if args.steps != SETTINGS.grpo_steps:
         name += f"_steps{args.steps}"  # a result of its own (the runs' records are keyed by their settings)

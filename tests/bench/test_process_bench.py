@@ -130,3 +130,15 @@ def test_result_command_records_the_arguments_without_this_checkout_s_path(monke
     argv = ["bench/x.py", "--tuned-from", f"{common.ROOT}/bench/results/a b.json", "--jobs", "2"]
     monkeypatch.setattr(sys, "argv", argv)
     assert common._command() == "python bench/x.py --tuned-from 'bench/results/a b.json' --jobs 2"
+
+
+def test_converged_and_gold_are_refused_together_before_anything_runs(monkeypatch):
+    """Each names a warm start of its own: asking for both stops at the argument check."""
+    import bench_process_vs_outcome as bench
+
+    def boom(*a, **k):
+        raise AssertionError("nothing may run")
+
+    monkeypatch.setattr(bench, "run_all", boom)
+    with pytest.raises(SystemExit, match="--gold and --converged"):
+        bench.main(["--gold", "300", "--converged"])
