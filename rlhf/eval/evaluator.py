@@ -270,7 +270,7 @@ def evaluate(
         "unverifiable": sum(s is None for s in scores),
     }
     if settings.k:
-        res.update(_sampled(sampler, prompts, problems, settings, verifier))
+        res.update(_sampled(sampler, prompts, problems, settings, verifier, correct))
     res["seconds"] = round(time.perf_counter() - t0, 2)
     res["samples"] = [
         {"prompt": p.prompt, "answer": p.answer, "completion": t, "correct": ok}
@@ -298,8 +298,16 @@ def _step_metrics(greedy: Sequence[Any], problems: Sequence[Problem], tokenizer:
 
 
 def _sampled(
-    sampler: Any, prompts: list[list[int]], problems: Sequence[Problem], settings: EvalSettings, verifier: Any
+    sampler: Any,
+    prompts: list[list[int]],
+    problems: Sequence[Problem],
+    settings: EvalSettings,
+    verifier: Any,
+    greedy_correct: Sequence[bool],
 ) -> dict[str, float]:
+    """pass@k, sampled pass@1 and maj@k over k samples; also pass@k on the problems greedy gets
+    wrong: the share of greedy's misses that some sample solves, the room an RL run has to move
+    greedy accuracy by reinforcing right samples (nan when greedy misses none)."""
     from rlhf.rollout.base import SamplingParams
 
     k = settings.k
@@ -318,20 +326,23 @@ def _sampled(
     flat_p = [p for p in problems for _ in range(k)]
     flat_t = [c.text for comps in outs for c in comps]
     verdicts = [s is not None and s >= 0.5 for s in verifier(flat_p, flat_t)]
-    pass_k = pass_1 = maj = 0.0
+    pass_k = pass_1 = maj = rescued = 0.0
     for i in range(len(problems)):
         ok = verdicts[i * k : (i + 1) * k]
         answers = [extract_answer(t) or None for t in flat_t[i * k : (i + 1) * k]]
         pass_k += pass_at_k(k, sum(ok), k)
         pass_1 += pass_at_k(k, sum(ok), 1)
         maj += maj_at_k(answers, ok, k)
+        rescued += 0.0 if greedy_correct[i] else pass_at_k(k, sum(ok), k)
     n = len(problems)
+    misses = sum(not c for c in greedy_correct)
     return {
         "k": k,
         "temperature": settings.temperature,
         f"pass@{k}": pass_k / n,
         "pass@1_sampled": pass_1 / n,
         f"maj@{k}": maj / n,
+        f"pass@{k}_greedy_wrong": rescued / misses if misses else float("nan"),
     }
 
 

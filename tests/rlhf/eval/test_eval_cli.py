@@ -55,7 +55,14 @@ def test_metrics_on_gold_and_wrong_completions(tiny_model_dir):
     assert res["pass@3"] == pytest.approx(0.5)
     assert res["pass@1_sampled"] == pytest.approx((2 / 3 + 1) / 4)
     assert res["maj@3"] == pytest.approx(0.5)
+    assert res["pass@3_greedy_wrong"] == 0.0  # greedy misses problems 2 and 3; no sample solves them
     assert res["truncation_rate"] == 0.0
+    # a sample solving one of greedy's two misses: half of them are within reach of sampling
+    sampled[2] = [bad, bad, gold[2]]
+    res = ev.evaluate(
+        None, tok, problems, ev.EvalSettings(k=3), sampler=ScriptedSampler(tok, greedy, sampled)
+    )
+    assert res["pass@3_greedy_wrong"] == pytest.approx(0.5) and res["pass@3"] == pytest.approx(0.75)
 
 
 def test_metric_chooses_the_scorer_and_step_metrics_can_be_skipped(tiny_model_dir):
