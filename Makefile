@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 test: venv lint
-	$(PY) -m pytest -q --timeout=900 tests
+	$(PY) -m pytest -q --timeout=900 --durations=25 tests
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow" tests
