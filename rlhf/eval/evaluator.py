@@ -330,10 +330,11 @@ def _sampled(
     for i in range(len(problems)):
         ok = verdicts[i * k : (i + 1) * k]
         answers = [extract_answer(t) or None for t in flat_t[i * k : (i + 1) * k]]
-        pass_k += pass_at_k(k, sum(ok), k)
+        hit = pass_at_k(k, sum(ok), k)
+        pass_k += hit
         pass_1 += pass_at_k(k, sum(ok), 1)
         maj += maj_at_k(answers, ok, k)
-        rescued += 0.0 if greedy_correct[i] else pass_at_k(k, sum(ok), k)
+        rescued += 0.0 if greedy_correct[i] else hit
     n = len(problems)
     misses = sum(not c for c in greedy_correct)
     return {
