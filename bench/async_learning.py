@@ -58,6 +58,7 @@ def main() -> None:
         n_val=64,
         sft_eval_every=100,
         grpo_temperature=0.7,
+        grpo_async=False,  # the sync arm; the async arm adds ASYNC
         grpo_steps=args.steps,
         eval_every=args.eval_every,
     )

@@ -53,6 +53,8 @@ class DomainSettings:
     # finance validation accuracy (share 0.5, schedule of 1500): 0.43 at step 500, 0.55 at 800, then
     # 0.605-0.625 from 1100 to 1500; a schedule of 500 steps ended at 0.14-0.25 (one problem in four)
     sft_steps: int = 1500
+    # stop the LoRA SFT once domain validation accuracy reaches this (None: the whole schedule)
+    sft_stop_at: float | None = None
     lora_targets: str = "[q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj]"  # [q_proj, v_proj] learned nothing here in 300 steps (validation 0.00): this base is tiny
     sft_batch: int = 16
     sft_lr: float = 2e-3
@@ -156,6 +158,7 @@ def sft_config(s: DomainSettings, run_dir: Path, base: str, data: dict[str, str]
             f"sft.eval_every={s.sft_eval_every}",
             f"sft.eval_max_new_tokens={s.max_new_tokens}",
             f"sft.max_steps={s.sft_steps}",
+            f"sft.stop_at_accuracy={'null' if s.sft_stop_at is None else s.sft_stop_at}",
             f"sft.batch_size={s.sft_batch}",
             "sft.grad_accum=1",
             "sft.save=adapter",

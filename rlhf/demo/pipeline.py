@@ -62,6 +62,10 @@ class DemoSettings:
     # sharpening (seed 2 at 0.7: entropy 0.057 -> 0.040 and groups with equal rewards 6% -> 22% by
     # step 350, its held-out curve flat from step 500), so the groups stop carrying a signal
     grpo_temperature: float = 1.0
+    # train.async: step k+1's rollouts are sampled in a second process while step k's update runs,
+    # one policy version stale, the loss weighted by pi_old / pi_sampler truncated at 2. The demo's
+    # one-thread model then uses the machine's second core
+    grpo_async: bool = True
     prompts_per_step: int = 8
     group_size: int = 8  # rollout.n
     max_new_tokens: int = 64
@@ -86,6 +90,9 @@ QUICK = DemoSettings(
     eval_every=1,
     k=2,
 )
+
+
+ASYNC = ("train.async.enabled=true", "train.async.max_staleness=1", "algo.tis_cap=2.0")
 
 
 def recipe(name: str, overrides: list[str]) -> Any:
@@ -184,6 +191,7 @@ def grpo_config(
             f"train.lr={s.grpo_lr}",
             f"train.cpu_threads={s.threads}",
             "train.dynamic_sampling=false",
+            *(ASYNC if s.grpo_async else ()),
             *extra,
         ],
     )

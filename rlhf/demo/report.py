@@ -107,7 +107,12 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['sft']['steps']} steps (it stops once accuracy on {s['n_val']} validation items reaches "
         f"{s['sft_stop_at']:.0%}, at most {s['sft_steps']}: RL needs headroom), then GRPO {s['grpo_steps']} steps with outcome `math_answer` + "
         f"step `rule` rewards through the `mixed` advantage (recipes/grpo_process.yaml), "
-        f"{s['prompts_per_step']} prompts x {s['group_size']} samples per step, lr {s['grpo_lr']}.",
+        f"{s['prompts_per_step']} prompts x {s['group_size']} samples per step, lr {s['grpo_lr']}"
+        + (
+            ", rollouts sampled one policy version ahead in a second process (train.async)."
+            if s.get("grpo_async")
+            else "."
+        ),
         "",
         "| held-out metric | SFT model | GRPO model |",
         "|---|---:|---:|",

@@ -53,3 +53,29 @@ def test_a_step_the_verifier_cannot_read_scores_as_wrong(tmp_path):
     assert len(rule) == 1
     built = STEP_REWARDS.get(rule[0].name)(**rule[0].params)
     assert built.values[Verdict.UNVERIFIABLE] == 0.0 == built.values[Verdict.INCORRECT]
+
+
+def test_grpo_samples_the_next_step_in_a_second_process(tmp_path):
+    """The demo's model runs on one torch thread; sampling step k+1 in a second process while step
+    k's update runs puts the second core to work (0.49 s per GRPO step against 0.75 synchronous,
+    demo seed 0 on a 2-core host). One version of staleness, corrected by truncated importance weights."""
+    from rlhf.demo.pipeline import grpo_config
+
+    cfg = grpo_config(DemoSettings(), tmp_path / "grpo", "m", "t.jsonl")
+    assert cfg.train.async_.enabled and cfg.train.async_.sampler == "process"
+    assert cfg.train.async_.max_staleness == 1 and cfg.algo.tis_cap == 2.0
+    assert cfg.train.cpu_threads == DemoSettings().threads == 1
+    sync = grpo_config(replace(DemoSettings(), grpo_async=False), tmp_path / "g2", "m", "t.jsonl")
+    assert not sync.train.async_.enabled and sync.algo.tis_cap is None
+
+
+def test_domain_sft_stops_early_only_when_asked(tmp_path):
+    """`sft_stop_at` stops the domain demo's LoRA SFT on domain validation accuracy; by default the
+    whole schedule runs (the stop left GRPO no better: validation 0.475 -> 0.53 in 300 steps)."""
+    from rlhf.demo.domain_stages import DomainSettings
+    from rlhf.demo.domain_stages import sft_config as domain_sft
+
+    data = {k: str(tmp_path / f"{k}.jsonl") for k in ("train", "val", "general")}
+    assert domain_sft(DomainSettings(), tmp_path / "a", "m", data, 0.5).sft.stop_at_accuracy is None
+    cfg = domain_sft(DomainSettings(sft_stop_at=0.45), tmp_path / "b", "m", data, 0.5)
+    assert cfg.sft.stop_at_accuracy == 0.45 and cfg.sft.eval_path == data["val"]
