@@ -28,7 +28,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 
 # two pytest workers (pytest-xdist; worksteal keeps both busy while the long multi-process tests run):
-# 17.6 min on a 2-core host where one process took 24.6; TEST_WORKERS=0 runs them in this process
+# 13.5 min on a fresh clone of a 2-core host where one process took 24.6; TEST_WORKERS=0 runs them in this process
 TEST_WORKERS ?= 2
 test: venv lint
 	$(PY) -m pytest -q --timeout=900 --durations=25 -n $(TEST_WORKERS) --dist worksteal tests
