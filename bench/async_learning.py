@@ -27,8 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS  # noqa: E402
 
-ASYNC = ("train.async.enabled=true", "train.async.max_staleness=1", "algo.tis_cap=2.0")
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -58,7 +56,7 @@ def main() -> None:
         n_val=64,
         sft_eval_every=100,
         grpo_temperature=0.7,
-        grpo_async=False,  # the sync arm; the async arm adds ASYNC
+        grpo_async=False,  # the sync arm; the async arm adds demo.ASYNC (the demo's own async settings)
         grpo_steps=args.steps,
         eval_every=args.eval_every,
     )
@@ -71,7 +69,7 @@ def main() -> None:
         demo.train(demo.sft_config(s, out, data["train"], data["val"]))
     runs = []
     for seed in args.seeds:
-        for arm, extra in (("sync", ()), ("async", ASYNC)):
+        for arm, extra in (("sync", ()), ("async", demo.ASYNC)):
             ss = replace(s, seed=seed)
             cfg = demo.grpo_config(ss, out / f"{arm}_seed{seed}", str(sft_model), data["train"], extra)
             t0 = time.perf_counter()
