@@ -7,7 +7,8 @@ dotted overrides, trainers from `rlhf.trainers.TRAINERS`, `cotrl export`, `cotrl
    when given, else the same warm start built here (the demo's data and SFT settings);
 2. data: the domain generator's smallest level (SMALLEST: finance and units `whole=2`, one or
    two one-digit steps; dosage `whole=1`, integer steps) as train / validation (train split,
-   never trained on) / held-out (test split) files, or a
+   never trained on) / GRPO prompts (`n_rl` more train-split items, never in SFT) / held-out
+   (test split) files, or a
    user's own file (`--domain-file`: question, answer, optional steps and tolerance);
    general items for the mix, and the general held-out set (the demo's own test split);
 3. LoRA SFT (recipes/sft_lora_domain.yaml: r16, alpha 32) on the mix, domain share
@@ -61,6 +62,7 @@ MARKER = ".cotrl_domain_demo"  # marks a directory this command wrote (and may r
 QUICK = DomainSettings(
     n_train=48,
     n_val=4,
+    n_rl=8,
     n_heldout=6,
     n_general=48,
     n_general_heldout=6,
@@ -85,6 +87,8 @@ def check_settings(s: DomainSettings) -> tuple[list[float], list[float]]:
         raise ValueError(f"grpo_lrs must be a non-empty list of positive numbers, got {s.grpo_lrs!r}")
     if isinstance(s.grpo_kl, bool) or not isinstance(s.grpo_kl, (int, float)) or s.grpo_kl < 0:
         raise ValueError(f"grpo_kl must be a number >= 0, got {s.grpo_kl!r}")
+    if isinstance(s.n_rl, bool) or not isinstance(s.n_rl, int) or s.n_rl < 0:
+        raise ValueError(f"n_rl must be a whole number >= 0 (0: GRPO on the SFT items), got {s.n_rl!r}")
     if isinstance(s.jobs, bool) or not isinstance(s.jobs, int) or s.jobs < 0:
         raise ValueError(f"jobs must be a whole number >= 0 (0: one per core), got {s.jobs!r}")
     if not s.domain_file and s.domain not in DOMAINS:

@@ -96,8 +96,13 @@ def markdown(r: dict[str, Any]) -> str:
         f"General model: {r['general_model']['path']} ({r['general_model']['from']}). LoRA SFT on a mix with "
         f"domain share {s['domain_share']:g} ({s['sft_steps']} steps), GRPO with LoRA from the SFT adapter "
         f"({s['grpo_steps']} steps, math_answer + rule step verifier, KL coefficient {s['grpo_kl']:g} "
-        f"against the SFT model, lr {r['grpo']['lr']:g} chosen on the validation file), exported merged, "
-        "evaluated greedily.",
+        f"against the SFT model, lr {r['grpo']['lr']:g} chosen on the validation file; prompts: "
+        + (
+            f"{s['n_rl']} domain items never in SFT"
+            if s.get("n_rl") and not s.get("domain_file")
+            else "the SFT's domain items"
+        )
+        + "), exported merged, evaluated greedily.",
         "",
         "| model | domain held-out | general held-out |",
         "|---|---|---|",

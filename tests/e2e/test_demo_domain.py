@@ -78,6 +78,14 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
     train = {_question(line) for line in (out / "data" / "train.jsonl").read_text().splitlines()}
     assert held and not train & set(held)
     assert "domain held-out" in (out / "report.md").read_text()
+    cfg = (out / grpo["run"] / "config.resolved.yaml").read_text()
+    if "--domain-file" in source:  # a user's file: GRPO prompts are its SFT rows
+        assert report["data"]["rl"] == report["data"]["train"]
+    else:  # generated: GRPO prompts are train-split items never in SFT nor in validation
+        rl = [_question(line) for line in (out / "data" / "rl.jsonl").read_text().splitlines()]
+        val = {_question(line) for line in (out / "data" / "val.jsonl").read_text().splitlines()}
+        assert len(rl) == 8 and not set(rl) & (train | val | set(held))
+        assert "rl.jsonl" in cfg
 
 
 @pytest.mark.parametrize(
@@ -90,6 +98,7 @@ def test_domain_demo_quick_writes_the_report(tmp_path, repo_root, source):
         (["--set", "grpo_lrs=[]"], "grpo_lrs must be a non-empty list of positive numbers, got '[]'"),
         (["--set", "grpo_kl=-1"], "grpo_kl must be a number >= 0, got -1"),
         (["--set", "jobs=-2"], "jobs must be a whole number >= 0 (0: one per core), got -2"),
+        (["--set", "n_rl=-1"], "n_rl must be a whole number >= 0 (0: GRPO on the SFT items), got -1"),
     ],
 )
 def test_bad_settings_fail_in_one_line_and_write_nothing(tmp_path, repo_root, args, said):
