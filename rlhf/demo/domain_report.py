@@ -99,7 +99,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"against the SFT model, lr {r['grpo']['lr']:g} chosen on the validation file; prompts: "
         + (
             f"{s['n_rl']} domain items never in SFT"
-            if s.get("n_rl") and not s.get("domain_file")
+            if r["data"].get("rl", r["data"]["train"]) != r["data"]["train"]
             else "the SFT's domain items"
         )
         + "), exported merged, evaluated greedily.",

@@ -106,8 +106,8 @@ def make_data(s: DomainSettings, out: Path) -> dict[str, str]:
 
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
-    names = ("train", "val", "heldout", "general", "general_heldout", "rl")
-    paths = {k: str(data / f"{k}.jsonl") for k in names}
+    paths = {k: str(data / f"{k}.jsonl") for k in ("train", "val", "heldout", "general", "general_heldout")}
+    paths["rl"] = paths["train"]  # GRPO's prompts: the SFT items unless n_rl fresh ones are drawn below
     if s.domain_file:
         from rlhf.data.readers import domain_items, split_heldout_rows
 
@@ -124,8 +124,7 @@ def make_data(s: DomainSettings, out: Path) -> dict[str, str]:
         for name, part in zip(
             ("train", "val", "heldout"), split_heldout_rows(rows, s.n_val, s.n_heldout, s.seed)
         ):
-            write_jsonl(part, paths[name])
-        paths["rl"] = paths["train"]  # a user's file is usually small: GRPO prompts from its SFT rows
+            write_jsonl(part, paths[name])  # a user's file is usually small: GRPO keeps its SFT rows
     else:
         task = DOMAINS[s.domain]
         cfg = {task: make_config(task, None, yaml.safe_load(s.knobs or SMALLEST[s.domain]))}
@@ -134,9 +133,8 @@ def make_data(s: DomainSettings, out: Path) -> dict[str, str]:
         write_jsonl(rows[: s.n_train], paths["train"])
         write_jsonl(rows[s.n_train : n], paths["val"])
         if s.n_rl:
+            paths["rl"] = str(data / "rl.jsonl")
             write_jsonl(rows[n:], paths["rl"])
-        else:
-            paths["rl"] = paths["train"]
         write_jsonl(iter_items([task], s.n_heldout, seed=s.seed, configs=cfg, split="test"), paths["heldout"])
     d = DemoSettings()
     gcfg = {d.task: make_config(d.task, None, yaml.safe_load(d.knobs))}

@@ -71,7 +71,8 @@ def test_grpo_samples_the_next_step_in_a_second_process(tmp_path):
 
 def test_domain_sft_stops_early_only_when_asked(tmp_path):
     """`sft_stop_at` stops the domain demo's LoRA SFT on domain validation accuracy; by default the
-    whole schedule runs (the stop left GRPO no better: validation 0.475 -> 0.53 in 300 steps)."""
+    whole schedule runs (stopped at validation 0.475, 300 GRPO steps reached 0.53, below the
+    0.615 of the whole SFT schedule)."""
     from rlhf.demo.domain_stages import DomainSettings
     from rlhf.demo.domain_stages import sft_config as domain_sft
 
