@@ -60,7 +60,8 @@ from rlhf.demo import pipeline as demo  # noqa: E402
 
 WORK = ROOT / "runs" / "bench_process_vs_outcome"
 BASE_WORK = WORK  # stage 1 is shared by every variant of the bench
-ARMS = ("outcome", "process_rule", "process_prm", "sft_continued")
+ARMS = ("outcome", "process_rule", "process_prm", "sft_continued", "process_implicit")
+DEFAULT_ARMS = ARMS[:4]  # process_implicit runs when asked for (`--arms`), into a result of its own
 SETTINGS = dataclasses.replace(
     demo.DemoSettings(),
     knobs="{min_operands: 5, max_operands: 5, max_digits: 1, mul_prob: 0.0}",  # 4 rewrite steps each
@@ -96,6 +97,14 @@ STAGE1 = (
 GOLD_STAGE2 = {"sft_stop_at": None, "sft_steps": 1000}
 CONVERGED_STAGE2 = {"sft_stop_at": None}  # `--converged`: the whole 1500-step schedule on every item
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
+# process_implicit: the PRIME-style implicit PRM (`implicit_prm`, from the SFT model) in the rule
+# verifier's place; beta as PRIME; its learning rate chosen on validation (seed 0) from these
+IMPLICIT_BETA = 0.05
+IMPLICIT_LRS = (5e-5, 5e-4)
+
+
+def implicit_entry(sft: str, lr: float) -> str:
+    return f"{{name: implicit_prm, params: {{path: {sft}, beta: {IMPLICIT_BETA}, lr: {lr}}}}}"
 
 
 def sft_stage2_config(base: str, data: dict) -> Any:
@@ -236,9 +245,32 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         second += [(run_grpo, s, w, chosen, sd, sft, data, prm_path, "process_prm", extra) for sd in seeds]
     if "sft_continued" in arms:
         second += [(run_sft_continued, s, w, sd, sft, gold, outcome_train_s[sd]) for sd in seeds]
+    implicit: dict[str, Any] = {}
+    ic = (run_grpo, s, w, chosen)  # process_implicit: the chosen advantage, implicit_prm as step reward
+    if "process_implicit" in arms:  # its lr chosen on validation (seed 0), as process_rule's advantage
+        sd = seeds[0]
+        second += [
+            (*ic, sd, sft, data, None, "", extra, implicit_entry(sft, lr), _ikey(lr, sd))
+            for lr in IMPLICIT_LRS
+        ]
     runs += pool(second, args.jobs)
+    if "process_implicit" in arms:
+        cands = dict(zip(IMPLICIT_LRS, runs[-len(IMPLICIT_LRS) :]))  # `second` ends with them, in order
+        best = max(IMPLICIT_LRS, key=lambda lr: (cands[lr]["val_accuracy"], -lr))  # ties: the smaller lr
+        for lr, r in cands.items():
+            r["arm"] = "process_implicit" if lr == best else f"implicit_lr{lr:g}"
+        entry = implicit_entry(sft, best)
+        runs += pool(
+            [(*ic, sd, sft, data, None, "process_implicit", extra, entry) for sd in seeds[1:]], args.jobs
+        )
+        implicit = {
+            "beta": IMPLICIT_BETA,
+            "lr": best,
+            "selection_val_accuracy": {f"{lr:g}": cands[lr]["val_accuracy"] for lr in IMPLICIT_LRS},
+        }
     rel = os.path.relpath
     return {
+        "implicit": implicit,
         "runs": runs,
         "chosen": chosen,
         "selection": selection,
@@ -246,6 +278,10 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         "sft": sft_summary | {"model": rel(sft, ROOT), "gold_items": data["n_gold"]},
         "prm": prm_eval | ({"path": rel(prm_path, ROOT)} if prm_path else {}),
     }
+
+
+def _ikey(lr: float, seed: int) -> str:
+    return f"implicit_lr{lr:g}_seed{seed}"
 
 
 def _val_point(res: dict[str, Any]) -> dict[str, Any]:
@@ -302,7 +338,7 @@ def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
                     a: round(v, 3)
                     for a, v in (
                         (k, dict(_mean_curve(by_arm[k])).get(st))
-                        for k in ("outcome", "process_rule", "process_prm")
+                        for k in ("outcome", "process_rule", "process_prm", "process_implicit")
                         if k in by_arm
                     )
                     if v is not None
@@ -344,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         "--arms",
         nargs="+",
         choices=ARMS,
-        default=list(ARMS),
-        help="arms to run (outcome and process_rule always do)",
+        default=list(DEFAULT_ARMS),
+        help="arms to run (outcome and process_rule always do; process_implicit only when named, "
+        "into process_vs_outcome_implicit.json)",
     )
     ap.add_argument("--resummarize", action="store_true", help="rebuild the result from the recorded runs")
     args = ap.parse_args(argv)
@@ -362,12 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     name = "process_vs_outcome" + (f"_gold{args.gold}" if args.gold else "")
     name += "_converged" if args.converged else ""
     WORK = WORK.with_name(f"bench_{name}")  # one warm start per regime, whatever the step budget
+    name += "_implicit" if "process_implicit" in args.arms else ""  # same warm start, a result of its own
     if args.steps != SETTINGS.grpo_steps:
         name += f"_steps{args.steps}"  # a result of its own (the runs' records are keyed by their settings)
     out = RESULTS / f"{name}.json"
     if args.resummarize:
         prev = json.loads(out.read_text())
-        rec = {k: prev[k] for k in ("runs", "sft", "prm", "tuning")}
+        rec = {k: prev[k] for k in ("runs", "sft", "prm", "tuning")} | {"implicit": prev.get("implicit", {})}
         rec |= {"chosen": prev["chosen_process_advantage"], "selection": prev["selection_val_accuracy"]}
         SETTINGS = demo.DemoSettings(
             **{"grpo_async": False, **prev["settings"]}
@@ -426,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
             "prm": rec["prm"],
             "settings": dataclasses.asdict(SETTINGS),
             "prm_settings": PRM,
+            "implicit": rec["implicit"],
             "runs": rec["runs"],
             "plot": f"bench/results/{name}.png",
         },
@@ -447,6 +486,7 @@ COLORS = {
     "process_rule": "tab:orange",
     "process_prm": "tab:green",
     "sft_continued": "tab:gray",
+    "process_implicit": "tab:red",
 }
 
 

@@ -108,10 +108,16 @@ def run_grpo(
     prm: str | None = None,
     arm: str = "",
     extra: tuple[str, ...] = (),
+    step_reward: str | None = None,
+    key: str | None = None,
 ) -> dict:
     """One GRPO run of `variant` (a key of GRPO_EXTRA; with `prm`, that advantage on PRM step scores;
-    `extra`: recipe overrides chosen on validation, e.g. algo.kl_coef)."""
-    key = f"{arm or variant}_seed{seed}"
+    `step_reward`, a recipe's reward entry, takes the rule step reward's place instead, e.g. the
+    implicit PRM; `extra`: recipe overrides chosen on validation, e.g. algo.kl_coef). `key` names the
+    run (default: the arm or variant, and the seed)."""
+    if prm is not None:
+        step_reward = f"{{name: prm, params: {{path: {prm}}}}}"
+    key = key or f"{arm or variant}_seed{seed}"
     inputs = {
         "settings": dataclasses.asdict(base),
         "variant": variant,
@@ -119,8 +125,11 @@ def run_grpo(
         "sft": sft,
         "prm": prm,
         "extra": list(extra),
+        **({"step_reward": step_reward} if step_reward and prm is None else {}),
     }
-    return _recorded(work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, prm, arm, extra))
+    return _recorded(
+        work, key, inputs, lambda: _grpo(base, work, variant, seed, sft, data, step_reward, arm, extra, key)
+    )
 
 
 def _grpo(
@@ -130,16 +139,17 @@ def _grpo(
     seed: int,
     sft: str,
     data: dict,
-    prm: str | None,
+    step_reward: str | None,
     arm: str,
-    tuned: tuple[str, ...] = (),
+    tuned: tuple[str, ...],
+    key: str,
 ) -> dict:
     s = dataclasses.replace(base, seed=seed)
     extra = list(GRPO_EXTRA[variant])
-    if prm is not None:
-        extra[0] = f"rewards=[{{name: math_answer}}, {{name: prm, params: {{path: {prm}}}}}]"
+    if step_reward is not None:
+        extra[0] = f"rewards=[{{name: math_answer}}, {step_reward}]"
     name = arm or variant
-    out = work / f"{name}_seed{seed}"
+    out = work / key
     n = s.prompts_per_step * s.group_size
     cfg = demo.grpo_config(s, out, sft, data["train"], (*extra, f"train.samples_per_step={n}", *tuned))
     t0 = time.perf_counter()

@@ -113,6 +113,7 @@ REWARDS.register_lazy("math_answer", "rewards.math.verify:MathAnswerReward")
 # Step-level rewards (rewards/step_rewards.py); `step_aggregate` makes any of them an outcome reward.
 STEP_REWARDS.register_lazy("rule", "rewards.step_rewards:make_rule")
 STEP_REWARDS.register_lazy("prm", "rewards.step_rewards:make_prm")
+STEP_REWARDS.register_lazy("implicit_prm", "rewards.prm.implicit:make_implicit_prm")
 STEP_REWARDS.register_lazy("function", "rewards.step_rewards:make_function")
 REWARDS.register_lazy("step_aggregate", "rewards.step_rewards:make_step_aggregate")
 REWARDS.register_lazy("format", "rewards.format:FormatReward")

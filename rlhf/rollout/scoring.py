@@ -68,6 +68,20 @@ class Scorer:
     def has_steps(self) -> bool:
         return bool(self.step)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The run state of step rewards that learn online (e.g. `implicit_prm`), by name; {} if none."""
+        return {name: fn.state_dict() for name, _, fn in self.step if hasattr(fn, "state_dict")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, _, fn in self.step:
+            if hasattr(fn, "load_state_dict"):
+                if name not in state:
+                    raise ValueError(
+                        f"checkpoint holds no state for step reward {name!r} (it has {sorted(state) or 'none'}): "
+                        "was it added to the recipe after the run started?"
+                    )
+                fn.load_state_dict(state[name])
+
     def __call__(self, problems: Sequence[Problem], rollouts: Sequence[Rollout]) -> ScoredBatch:
         texts = [r.text for r in rollouts]
         metrics: dict[str, float] = {}
@@ -92,7 +106,7 @@ class Scorer:
         steps = (
             [() for _ in rollouts]
             if not self.step
-            else self._score_steps(problems, rollouts, metrics, faulted)
+            else self._score_steps(problems, rollouts, outcomes, metrics, faulted)
         )
         metrics["reward_fault_frac"] = sum(faulted) / max(len(faulted), 1)
         out = [r.with_rewards(o, s) for r, o, s in zip(rollouts, outcomes, steps)]
@@ -103,15 +117,24 @@ class Scorer:
         metrics["reward_none_frac"] = 1 - len(valid) / len(outcomes) if self.outcome is not None else 0.0
         return ScoredBatch(rollouts=out, metrics=metrics, correct=correct, none_reason=none_reason)
 
-    def _score_steps(self, problems, rollouts, metrics, faulted: list[bool]) -> list[tuple[StepSpan, ...]]:
+    def _score_steps(
+        self, problems, rollouts, outcomes, metrics, faulted: list[bool]
+    ) -> list[tuple[StepSpan, ...]]:
         from rewards.guard import check_step_rows, guarded_call
 
         spans = [segment_rollout(self.tokenizer, r) for r in rollouts]
+        # what a rollout-level step reward sees: the completion's tokens, its step spans and outcome
+        staged = [r.with_rewards(o, s) for r, o, s in zip(rollouts, outcomes, spans)]
         combined: list[list[float | None]] = [[0.0] * len(s) for s in spans]
         for name, weight, fn in self.step:
+            call, args = (
+                (fn.score_rollouts, (problems, staged))
+                if hasattr(fn, "score_rollouts")
+                else (fn.score_steps, (problems, [list(s) for s in spans]))
+            )
             got = guarded_call(
-                fn.score_steps,
-                (problems, [list(s) for s in spans]),
+                call,
+                args,
                 len(spans),
                 self.timeout_s,
                 check_step_rows([len(s) for s in spans]),
@@ -127,6 +150,9 @@ class Scorer:
                 [None if (c is None or x is None) else c + weight * float(x) for c, x in zip(crow, srow)]
                 for crow, srow in zip(combined, scores)
             ]
+        for name, _, fn in self.step:  # a step reward that learns online does so after scoring
+            if hasattr(fn, "update"):
+                metrics.update({f"step_reward/{name}/{k}": v for k, v in fn.update(staged).items()})
         flat = [x for row in combined for x in row if x is not None]
         metrics["step_accuracy"] = sum(x >= 0.5 for x in flat) / len(flat) if flat else float("nan")
         metrics["steps_per_completion"] = sum(len(s) for s in spans) / max(len(spans), 1)

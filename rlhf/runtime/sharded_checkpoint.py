@@ -179,19 +179,20 @@ def save_loop(rl: Any, step: int, objects: dict[str, Any], state: dict[str, Any]
 
     Replicated (one process, DDP): the main process writes `objects` (all processes hold the
     same weights). Sharded: every process writes its shards of the models and optimizers; of
-    `objects` only the schedule is kept (the loop's copies of the weights are this process's
+    `objects` only the schedule and the step rewards' own state are kept (the loop's copies of the weights are this process's
     shards, not the model)."""
     state = {**state, "layout": layout()}  # a resume on another layout or world size is refused
     keep = rl.cfg.run.keep_checkpoints
     if is_sharded(rl.model):
-        save(rl.run_dir.checkpoints, step, loop_models(rl), {"scheduler": objects["scheduler"]}, state, keep)
+        plain = {k: objects[k] for k in ("scheduler", "reward_state") if k in objects}
+        save(rl.run_dir.checkpoints, step, loop_models(rl), plain, state, keep)
         return
     if rl.accelerator.is_main_process:  # one writer; the processes' weights are identical
         ckpt.save_checkpoint(rl.run_dir.checkpoints, step, objects, state, keep)
     rl.accelerator.wait_for_everyone()
 
 
-REPLICATED = ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer"]
+REPLICATED = ["trainable", "optimizer", "scheduler", "critic", "critic_optimizer", "reward_state"]
 
 
 def load_loop(rl: Any, path: Path, load_trainable: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -199,7 +200,8 @@ def load_loop(rl: Any, path: Path, load_trainable: Any) -> tuple[dict[str, Any],
     (plain objects, state.json). `load_trainable(module, state)` loads a replicated checkpoint's
     trainable weights (`rlhf.models.policy.load_trainable_state_dict`). RNG: `ckpt.restore_rng`."""
     if is_sharded_checkpoint(path):
-        return load(path, loop_models(rl), ["scheduler"]), json.loads((path / ckpt.STATE).read_text())
+        plain = load(path, loop_models(rl), ["scheduler", "reward_state"])
+        return plain, json.loads((path / ckpt.STATE).read_text())
     objects, state = ckpt.load_checkpoint(path, REPLICATED)
     load_trainable(rl.unwrapped, objects["trainable"])
     rl.optimizer.load_state_dict(objects["optimizer"])

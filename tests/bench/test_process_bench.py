@@ -142,3 +142,23 @@ def test_converged_and_gold_are_refused_together_before_anything_runs(monkeypatc
     monkeypatch.setattr(bench, "run_all", boom)
     with pytest.raises(SystemExit, match="--gold and --converged"):
         bench.main(["--gold", "300", "--converged"])
+
+
+@pytest.mark.slow
+def test_the_implicit_arm_runs_implicit_prm_in_the_rule_verifier_s_place(tmp_path, tiny_model_dir):
+    """`process_implicit`: the chosen advantage with `implicit_prm` (from the SFT model) as the only
+    step reward; it learns once per GRPO step, and no rule step check runs in its loop."""
+    import bench_process_vs_outcome as bench
+
+    from rlhf.runtime.metrics import read_metrics
+
+    s = dataclasses.replace(demo.QUICK, grpo_steps=2, prompts_per_step=1, max_new_tokens=8, eval_every=1)
+    data = demo.make_data(s, tmp_path)
+    entry = bench.implicit_entry(str(tiny_model_dir), 1e-3)
+    model = str(tiny_model_dir)
+    res = process_arms.run_grpo(s, tmp_path, "mixed", 0, model, data, None, "process_implicit", (), entry)
+    rows = read_metrics(tmp_path / "process_implicit_seed0" / "metrics.jsonl")
+    updates = [m["step_reward/implicit_prm/updates"] for m in rows if "step_reward/implicit_prm/updates" in m]
+    assert updates == [1.0, 2.0]
+    assert not any(k.startswith("step_reward/rule") for m in rows for k in m)
+    assert res["arm"] == "process_implicit" and res["val_accuracy"] is None  # an arm: scored on held-out only

@@ -449,6 +449,8 @@ def save(rl: RL, step: int) -> None:
     if rl.critic is not None:
         objects["critic"] = trainable_state_dict(rl.critic.model)
         objects["critic_optimizer"] = rl.critic.optimizer.state_dict()
+    if reward_state := rl.scorer.state_dict():  # step rewards that learn online (implicit_prm)
+        objects["reward_state"] = reward_state
     state = {"data_cursor": step + 1, "curriculum": rl.curriculum.state_dict(), "bad_steps": rl.bad.in_a_row}
     if "checkpoint_state" in rl.extra:  # a loop's own state (train.async: the draws of steps in flight)
         state.update(rl.extra["checkpoint_state"](step))
@@ -467,6 +469,8 @@ def resume(rl: RL) -> None:
     rl.scheduler.load_state_dict(objects["scheduler"])
     optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
     rl.curriculum.load_state_dict(state["curriculum"])
+    if rl.scorer.state_dict():
+        rl.scorer.load_state_dict(objects.get("reward_state", {}))
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
     rl.extra["resumed_state"] = state
