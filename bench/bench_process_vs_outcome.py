@@ -14,7 +14,11 @@ Arms, all from that SFT model, `--steps` GRPO steps each (same prompts, samples 
   data_gen error-injection traces of the same family, the SFT model as its backbone; no rule
   verifier in this arm's loop;
 - sft_continued: the SFT model trained on on gold solutions for about the outcome arm's training
-  seconds (same seed; summed step times on both sides, steps from a 20-step timing run just before).
+  seconds (same seed; summed step times on both sides, steps from a 20-step timing run just before);
+- process_implicit (only when named in `--arms`; its own result, `..._implicit.json`): the chosen
+  advantage with the PRIME-style implicit PRM (`implicit_prm`: token log-ratios of a reward model
+  learnt online from outcome labels, started from the SFT model) as the step reward; no rule
+  verifier and no step label in its loop; lr and loss balancing chosen on validation (seed 0).
 RL settings (lr; then KL to the warm start, temperature, group size) are chosen first by
 `process_tune` on the validation split: one-seed outcome runs of the full budget, never the test split.
 Held-out accuracy, step and trace accuracy (greedy, the test split, rule verifier as the judge)
@@ -98,13 +102,27 @@ GOLD_STAGE2 = {"sft_stop_at": None, "sft_steps": 1000}
 CONVERGED_STAGE2 = {"sft_stop_at": None}  # `--converged`: the whole 1500-step schedule on every item
 PRM = {"num_train": 1500, "num_val": 100, "num_eval": 100, "corruptions": 2, "epochs": 3}
 # process_implicit: the PRIME-style implicit PRM (`implicit_prm`, from the SFT model) in the rule
-# verifier's place; beta as PRIME; its learning rate chosen on validation (seed 0) from these
+# verifier's place; beta as PRIME; its learning rate and whether the loss balances right and wrong
+# completions chosen on validation (seed 0) from these, ties to the earlier
 IMPLICIT_BETA = 0.05
-IMPLICIT_LRS = (5e-5, 5e-4)
+IMPLICIT_CANDIDATES = (
+    {"lr": 5e-5, "balance": False},
+    {"lr": 5e-4, "balance": False},
+    {"lr": 5e-5, "balance": True},
+    {"lr": 5e-4, "balance": True},
+)
 
 
-def implicit_entry(sft: str, lr: float) -> str:
-    return f"{{name: implicit_prm, params: {{path: {sft}, beta: {IMPLICIT_BETA}, lr: {lr}}}}}"
+def implicit_entry(sft: str, cand: dict[str, Any]) -> str:
+    """The recipe's reward entry of one candidate (lr written with a dot: YAML 1.1 reads 5e-05 as text)."""
+    params = (
+        f"path: {sft}, beta: {IMPLICIT_BETA}, lr: {cand['lr']:.1e}, balance: {str(cand['balance']).lower()}"
+    )
+    return f"{{name: implicit_prm, params: {{{params}}}}}"
+
+
+def _iname(cand: dict[str, Any]) -> str:
+    return f"implicit_lr{cand['lr']:g}" + ("_balanced" if cand["balance"] else "")
 
 
 def sft_stage2_config(base: str, data: dict) -> Any:
@@ -247,26 +265,28 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         second += [(run_sft_continued, s, w, sd, sft, gold, outcome_train_s[sd]) for sd in seeds]
     implicit: dict[str, Any] = {}
     ic = (run_grpo, s, w, chosen)  # process_implicit: the chosen advantage, implicit_prm as step reward
-    if "process_implicit" in arms:  # its lr chosen on validation (seed 0), as process_rule's advantage
+    if "process_implicit" in arms:  # its settings chosen on validation (seed 0), as process_rule's advantage
         sd = seeds[0]
         second += [
-            (*ic, sd, sft, data, None, "", extra, implicit_entry(sft, lr), _ikey(lr, sd))
-            for lr in IMPLICIT_LRS
+            (*ic, sd, sft, data, None, "", extra, implicit_entry(sft, c), f"{_iname(c)}_seed{sd}")
+            for c in IMPLICIT_CANDIDATES
         ]
     runs += pool(second, args.jobs)
     if "process_implicit" in arms:
-        cands = dict(zip(IMPLICIT_LRS, runs[-len(IMPLICIT_LRS) :]))  # `second` ends with them, in order
-        best = max(IMPLICIT_LRS, key=lambda lr: (cands[lr]["val_accuracy"], -lr))  # ties: the smaller lr
-        for lr, r in cands.items():
-            r["arm"] = "process_implicit" if lr == best else f"implicit_lr{lr:g}"
-        entry = implicit_entry(sft, best)
+        cands = runs[-len(IMPLICIT_CANDIDATES) :]  # `second` ends with them, in order
+        best = max(range(len(cands)), key=lambda i: (cands[i]["val_accuracy"], -i))
+        for i, r in enumerate(cands):
+            r["arm"] = "process_implicit" if i == best else _iname(IMPLICIT_CANDIDATES[i])
+        entry = implicit_entry(sft, IMPLICIT_CANDIDATES[best])
         runs += pool(
             [(*ic, sd, sft, data, None, "process_implicit", extra, entry) for sd in seeds[1:]], args.jobs
         )
         implicit = {
             "beta": IMPLICIT_BETA,
-            "lr": best,
-            "selection_val_accuracy": {f"{lr:g}": cands[lr]["val_accuracy"] for lr in IMPLICIT_LRS},
+            "chosen": IMPLICIT_CANDIDATES[best],
+            "selection_val_accuracy": {
+                _iname(c): r["val_accuracy"] for c, r in zip(IMPLICIT_CANDIDATES, cands)
+            },
         }
     rel = os.path.relpath
     return {
@@ -280,13 +300,15 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _ikey(lr: float, seed: int) -> str:
-    return f"implicit_lr{lr:g}_seed{seed}"
-
-
 def _val_point(res: dict[str, Any]) -> dict[str, Any]:
     keys = ("accuracy", "step_accuracy", "trace_accuracy", "mean_length", "truncation_rate")
     return {k: res[k] for k in keys}
+
+
+def _step_aurocs(runs: list[dict]) -> list[float]:
+    """The runs' `step_auroc` (loop step scores against the rule verifier's verdict; runs recorded
+    before it was measured have none)."""
+    return [r["step_auroc"] for r in runs if r.get("step_auroc") is not None]
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -317,6 +339,7 @@ def summarize(rec: dict[str, Any], budget: int) -> dict[str, Any]:
             ),
             "zero_advantage_frac_mean": round(statistics.mean(zv), 4) if zv else None,
             "padding_frac_mean": round(statistics.mean(pad), 4) if pad else None,
+            "step_auroc_mean": round(statistics.mean(au), 4) if (au := _step_aurocs(rs)) else None,
             "wall_s_mean": round(statistics.mean(r["wall_s"] for r in rs), 1),
             "train_s_mean": round(statistics.mean(r["curve"][-1]["train_s"] for r in rs), 1),
             "seeds": sorted(r["seed"] for r in rs),
@@ -434,6 +457,19 @@ def main(argv: list[str] | None = None) -> int:
         + f"; process_rule advantage chosen on validation: {rec['chosen']} ({rec['selection']})"
         + f"; targets: +5 points over outcome {'met' if pr['final_accuracy_mean'] >= oc['final_accuracy_mean'] + 0.05 else 'missed'}"
     )
+    learned = [
+        a
+        for a in ("process_prm", "process_implicit")
+        if (arms.get(a) or {}).get("step_auroc_mean") is not None
+    ]
+    if learned:
+        notes += (
+            "; learned step rewards in the loop against the rule verdict, AUROC (0.5: chance): "
+            + ", ".join(f"{a} {arms[a]['step_auroc_mean']:.3f}" for a in learned)
+        )
+    if rec["implicit"]:
+        imp = rec["implicit"]
+        notes += f"; process_implicit settings chosen on validation: {imp['chosen']} ({imp['selection_val_accuracy']})"
     if rec["sft"].get("gold_items") not in (None, SETTINGS.n_train):
         notes += f"; few-gold: the supervised stages saw {rec['sft']['gold_items']} gold solutions"
     _plot(rec["runs"], target, RESULTS / f"{name}.png")

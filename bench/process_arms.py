@@ -6,6 +6,7 @@ runs what the parent was asked for.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import json
 import statistics
@@ -78,6 +79,42 @@ def _padding_share(run_dir: Path) -> float | None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     flags = [is_padded([st["text"] for st in r["steps"]], r["prompt"]) for r in rows]
     return sum(flags) / len(flags) if flags else None
+
+
+def step_auroc(run_dir: Path, problems_path: str) -> float | None:
+    """How well the loop's step scores rank the steps that the rule verifier, as a judge after the
+    run, finds right above the ones it finds wrong: AUROC over the logged rollouts of the run's
+    second half (0.5: no better than chance; None: no step scores, or one verdict only)."""
+    from rewards.step_rewards import RuleStepReward
+    from rewards.types import StepSpan
+    from rlhf.data.problems import load_jsonl_problems
+
+    path = run_dir / "samples.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return None
+    half = (max(r["step"] for r in rows) + 1) // 2  # steps 0..n-1: the last n // 2
+    rows = [r for r in rows if r["step"] >= half]
+    problems = {p.id: p for p in load_jsonl_problems(problems_path)}
+    verdicts = RuleStepReward().score_steps(
+        [problems[r["problem_id"]] for r in rows],
+        [[StepSpan(0, 0, st["text"]) for st in r["steps"]] for r in rows],
+    )
+    right, wrong = [], []
+    for r, vs in zip(rows, verdicts):
+        for st, v in zip(r["steps"], vs):
+            if st.get("score") is not None and v is not None:
+                (right if v >= 0.5 else wrong).append(float(st["score"]))
+    if not right or not wrong:
+        return None
+    wrong.sort()
+    ranks = sum(
+        bisect.bisect_left(wrong, x) + 0.5 * (bisect.bisect_right(wrong, x) - bisect.bisect_left(wrong, x))
+        for x in right
+    )
+    return round(ranks / (len(right) * len(wrong)), 4)
 
 
 def _recorded(work: Path, key: str, inputs: dict[str, Any], compute: Any) -> Any:
@@ -164,6 +201,7 @@ def _grpo(
         "wall_s": round(wall, 1),
         "zero_advantage_frac": sum(zv) / len(zv) if zv else None,
         "padding_frac": _padding_share(out),
+        "step_auroc": step_auroc(out, data["train"]),
         "val_accuracy": val,
         "kl_final": _last_kl(out),
         "curve": _curve(out, sft, data["heldout"], s),

@@ -5,7 +5,9 @@ a frozen copy of the same weights, pi_ref, score each completion y of prompt x t
 
     r_t = beta * (log pi_phi(y_t | x, y_<t) - log pi_ref(y_t | x, y_<t))
 
-A step's reward is the sum of r_t over its tokens (the step's [start, end) token span). The sum
+A step's reward is the sum of r_t over its tokens and those between it and the previous step
+(the last step also takes the tokens after it: the answer's closing tokens and the end of
+sequence), so every token's reward reaches a step, as in PRIME's token-level returns. The sum
 over the whole completion, r(y) = sum_t r_t, is read as an outcome logit and trained with
 outcome labels only:
 
@@ -50,19 +52,29 @@ class ImplicitPRMStepReward:
         lr: float = 1e-6,
         update: bool = True,
         label_threshold: float = 0.5,
+        balance: bool = False,
         batch_size: int = 16,
         grad_clip: float = 1.0,
         device: str = "cpu",
     ) -> None:
         """`path`: a causal-LM directory both pi_phi and pi_ref start from (the SFT model).
         `beta`: the log-ratio's scale. `lr`: pi_phi's AdamW learning rate. `update`: false
-        keeps pi_phi fixed (scores only). `batch_size`: sequences per forward pass."""
+        keeps pi_phi fixed (scores only). `balance`: weight the batch's right and wrong completions
+        equally in the loss (half each), so a batch of mostly wrong ones does not just teach pi_phi to
+        lower every sampled token. `batch_size`: sequences per forward pass."""
         if not path:
             raise ValueError(
                 "step reward 'implicit_prm' needs params.path: a causal-LM directory (the policy's SFT model)"
             )
         if not (Path(path) / "config.json").is_file():
             raise ValueError(f"implicit_prm: path {path} is not a model directory (no config.json)")
+        try:  # YAML 1.1 reads 5e-5 (no dot) as a string
+            beta, lr, label_threshold, grad_clip = (float(x) for x in (beta, lr, label_threshold, grad_clip))
+            batch_size = int(batch_size)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"implicit_prm: beta, lr, label_threshold, grad_clip and batch_size must be numbers ({exc})"
+            ) from None
         for key, value in (("beta", beta), ("batch_size", batch_size)):
             if not value > 0:
                 raise ValueError(f"implicit_prm: {key} must be > 0, got {value}")
@@ -87,7 +99,7 @@ class ImplicitPRMStepReward:
             bool(update),
             float(label_threshold),
         )
-        self.batch_size, self.grad_clip = int(batch_size), float(grad_clip)
+        self.batch_size, self.grad_clip, self.balance = int(batch_size), float(grad_clip), bool(balance)
         self.updates = 0
         self.errors = 0
         self._ref_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
@@ -113,7 +125,7 @@ class ImplicitPRMStepReward:
         out = []
         for r, lp, lr in zip(rollouts, cur, ref):
             token = self.beta * (lp - lr)  # [len(completion)]
-            out.append([_span_sum(token, s) for s in r.steps])
+            out.append(_step_sums(token, r.steps))
         return out
 
     # ------------------------------------------------------------------ online update
@@ -127,6 +139,7 @@ class ImplicitPRMStepReward:
         ref = [self._ref_cache.get(_key(r)) for r in rows]
         if any(x is None for x in ref):  # not scored just before (direct use): compute it now
             ref = self._logprobs(self.ref, rows)
+        weights = loss_weights(labels, self.balance)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total, logits = 0.0, []
@@ -136,9 +149,10 @@ class ImplicitPRMStepReward:
             z = torch.stack(
                 [self.beta * (lp - lr).sum() for lp, lr in zip(cur, ref[start : start + len(part)])]
             )
+            part_slice = slice(start, start + len(part))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                z, labels[start : start + len(part)], reduction="sum"
-            ) / len(rows)
+                z, labels[part_slice], weight=weights[part_slice], reduction="sum"
+            )
             loss.backward()
             total += float(loss.detach())
             logits.append(z.detach())
@@ -197,16 +211,34 @@ class ImplicitPRMStepReward:
         return out
 
 
+def loss_weights(labels: torch.Tensor, balance: bool) -> torch.Tensor:
+    """Per-completion weights of the BCE sum: the batch mean, or (`balance`, both labels present)
+    half the loss to each label, shared equally within it."""
+    n, npos = labels.numel(), int(labels.sum())
+    if balance and 0 < npos < n:
+        return torch.where(labels > 0, 0.5 / npos, 0.5 / (n - npos))
+    return torch.full_like(labels, 1.0 / n)
+
+
 def _key(r: Rollout) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return (tuple(r.prompt_ids), tuple(r.completion_ids))
 
 
-def _span_sum(token: torch.Tensor, span: StepSpan) -> float | None:
-    lo, hi = max(span.start, 0), min(span.end, token.shape[0])
-    if hi <= lo:
-        return None
-    value = float(token[lo:hi].sum())
-    return value if math.isfinite(value) else None
+def _step_sums(token: torch.Tensor, steps: Sequence[StepSpan]) -> list[float | None]:
+    """Each step's share of the completion's token rewards: the tokens after the previous step's
+    end up to its own end, and for the last step everything after it too (the answer's closing
+    tokens, end of sequence), so every token reward reaches a step. A step with no tokens: None."""
+    out: list[float | None] = []
+    prev = 0
+    for i, span in enumerate(steps):
+        hi = token.shape[0] if i == len(steps) - 1 else min(span.end, token.shape[0])
+        if span.end <= span.start or hi <= prev:
+            out.append(None)
+            continue
+        value = float(token[prev:hi].sum())
+        out.append(value if math.isfinite(value) else None)
+        prev = hi
+    return out
 
 
 def make_implicit_prm(**params: Any) -> ImplicitPRMStepReward:

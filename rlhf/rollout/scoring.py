@@ -5,7 +5,9 @@
 anything else is an outcome reward from `rewards.registry.REWARDS`. Combination rules:
 - outcome = `rewards.combine.CombinedReward` over the outcome rewards (weighted sum;
   `reward_options.mask: any` makes it None, i.e. masked, when any component is None);
-- a step's score = weighted sum over the step rewards, None when any is None.
+- a step's score = weighted sum over the step rewards, None when any is None;
+- a step reward with `score_rollouts` scores the rollouts (tokens, spans, outcome) instead of
+  step texts, and one with `update` learns from the batch once all have scored it (`implicit_prm`).
 Every reward runs under `rewards.guard` (deadline `timeout_s`): a crash, hang or garbage
 masks the samples it touched and counts them; `reward_fault_frac` is the share of
 completions that lost some reward to a fault this batch.

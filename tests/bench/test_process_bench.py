@@ -154,7 +154,8 @@ def test_the_implicit_arm_runs_implicit_prm_in_the_rule_verifier_s_place(tmp_pat
 
     s = dataclasses.replace(demo.QUICK, grpo_steps=2, prompts_per_step=1, max_new_tokens=8, eval_every=1)
     data = demo.make_data(s, tmp_path)
-    entry = bench.implicit_entry(str(tiny_model_dir), 1e-3)
+    entry = bench.implicit_entry(str(tiny_model_dir), {"lr": 1e-3, "balance": True})
+    assert "lr: 1.0e-03" in entry and "balance: true" in entry
     model = str(tiny_model_dir)
     res = process_arms.run_grpo(s, tmp_path, "mixed", 0, model, data, None, "process_implicit", (), entry)
     rows = read_metrics(tmp_path / "process_implicit_seed0" / "metrics.jsonl")
@@ -162,3 +163,38 @@ def test_the_implicit_arm_runs_implicit_prm_in_the_rule_verifier_s_place(tmp_pat
     assert updates == [1.0, 2.0]
     assert not any(k.startswith("step_reward/rule") for m in rows for k in m)
     assert res["arm"] == "process_implicit" and res["val_accuracy"] is None  # an arm: scored on held-out only
+
+
+def test_step_auroc_ranks_loop_scores_against_the_rule_verdict(tmp_path):
+    """1.0 when the loop's scores put every right step above every wrong one, 0.0 when reversed,
+    None without scores; only the run's second half counts."""
+    problem = {
+        "id": "p0",
+        "task": "integer_arithmetic",
+        "prompt": "Compute 1 - 6 + 5.",
+        "answer": "0",
+        "solution_steps": ["Subtract: 1 - 6 + 5 = -5 + 5", "Add: -5 + 5 = 0"],
+        "meta": {"expression": "1 - 6 + 5", "step_check": "equal"},
+    }
+    problems = tmp_path / "train.jsonl"
+    problems.write_text(json.dumps(problem) + "\n")
+
+    def run(name: str, right: float | None, wrong: float | None, early: float | None = None) -> Path:
+        rows = []
+        for step in (0, 1, 2, 3):
+            r, w = (right, wrong) if step >= 2 else (early, early)
+            steps = [
+                {"text": "Subtract: 1 - 6 + 5 = -5 + 5", "score": r},
+                {"text": "Add: -5 + 5 = 1", "score": w},
+            ]
+            rows.append({"step": step, "problem_id": "p0", "steps": steps})
+        d = tmp_path / name
+        d.mkdir()
+        (d / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return d
+
+    assert process_arms.step_auroc(run("good", 0.9, 0.1, early=0.0), str(problems)) == 1.0
+    assert process_arms.step_auroc(run("reversed", 0.1, 0.9), str(problems)) == 0.0
+    assert process_arms.step_auroc(run("flat", 0.5, 0.5), str(problems)) == 0.5
+    assert process_arms.step_auroc(run("none", None, None), str(problems)) is None
+    assert process_arms.step_auroc(tmp_path / "missing", str(problems)) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rewards.prm.implicit import ImplicitPRMStepReward
+from rewards.prm.implicit import ImplicitPRMStepReward, loss_weights
 from rewards.registry import STEP_REWARDS
 from rewards.types import Problem, Rollout, StepSpan
 
@@ -24,7 +24,11 @@ def _batch():
     a = _rollout("a", [5, 6, 7], [10, 11, 12, 13, 14, 15], [(0, 3), (3, 6)], 1.0)
     b = _rollout("b", [5, 6], [20, 21, 22, 23], [(0, 2), (2, 4)], 0.0)
     c = _rollout("c", [8, 9, 10, 11], [30, 31], [(0, 2), (2, 2)], None)
-    return [Problem(id=r.problem_id, task="arith", prompt="p", answer="1") for r in (a, b, c)], [a, b, c]
+    d = _rollout(
+        "d", [5], [40, 41, 42, 43, 44, 45, 46], [(1, 3), (4, 5)], 0.0
+    )  # tokens between and after steps
+    rs = [a, b, c, d]
+    return [Problem(id=r.problem_id, task="arith", prompt="p", answer="1") for r in rs], rs
 
 
 def _direct_logprobs(model, r: Rollout) -> torch.Tensor:
@@ -42,6 +46,7 @@ def test_registered_and_zero_before_any_update(tiny_model_dir):
     scores = reward.score_rollouts(problems, rollouts)
     assert scores[0] == [0.0, 0.0] and scores[1] == [0.0, 0.0]  # pi_phi == pi_ref: log-ratio 0
     assert scores[2][1] is None  # an empty span has no tokens to score
+    assert scores[3] == [0.0, 0.0]
 
 
 def test_step_score_is_beta_times_the_spans_log_ratio(tiny_model_dir):
@@ -54,8 +59,15 @@ def test_step_score_is_beta_times_the_spans_log_ratio(tiny_model_dir):
     scores = reward.score_rollouts(problems, rollouts)
     for r, row in zip(rollouts, scores):
         ratio = _direct_logprobs(reward.model, r) - _direct_logprobs(reward.ref, r)
-        want = [float(0.5 * ratio[s.start : s.end].sum()) if s.end > s.start else None for s in r.steps]
+        ends = [s.end for s in r.steps[:-1]] + [len(r.completion_ids)]  # the last step takes the tail
+        starts = [0] + ends[:-1]
+        want = [
+            float(0.5 * ratio[lo:hi].sum()) if s.end > s.start and hi > lo else None
+            for s, lo, hi in zip(r.steps, starts, ends)
+        ]
         assert row == pytest.approx(want, abs=1e-4)
+        if all(x is not None for x in row):  # every token's reward reaches a step
+            assert sum(row) == pytest.approx(float(0.5 * ratio.sum()), abs=1e-4)
     assert any(abs(x) > 1e-3 for row in scores for x in row if x is not None)
 
 
@@ -108,8 +120,20 @@ def test_bad_settings_and_step_text_use_are_refused(tiny_model_dir, tmp_path):
         ImplicitPRMStepReward(path="")
     with pytest.raises(ValueError, match="not a model directory"):
         ImplicitPRMStepReward(path=str(tmp_path))
+    assert (
+        ImplicitPRMStepReward(path=str(tiny_model_dir), lr="5e-5").optimizer.defaults["lr"] == 5e-5
+    )  # YAML 1.1
+    with pytest.raises(ValueError, match="must be numbers"):
+        ImplicitPRMStepReward(path=str(tiny_model_dir), lr="fast")
     with pytest.raises(ValueError, match="beta must be > 0"):
         ImplicitPRMStepReward(path=str(tiny_model_dir), beta=0.0)
     reward = ImplicitPRMStepReward(path=str(tiny_model_dir))
     with pytest.raises(ValueError, match="inside a GRPO/PPO"):
         reward.score_steps([Problem(id="a", task="arith", prompt="p", answer="1")], [[StepSpan(0, 1, "x")]])
+
+
+def test_balanced_loss_gives_each_label_half_the_weight():
+    labels = torch.tensor([1.0, 0.0, 0.0, 0.0])
+    assert loss_weights(labels, False).tolist() == [0.25] * 4
+    assert loss_weights(labels, True).tolist() == pytest.approx([0.5, 0.5 / 3, 0.5 / 3, 0.5 / 3])
+    assert loss_weights(torch.zeros(3), True).tolist() == pytest.approx([1 / 3] * 3)  # one label: the mean
