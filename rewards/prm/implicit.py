@@ -94,14 +94,14 @@ class ImplicitPRMStepReward:
         self.ref.requires_grad_(False)
         self.model.eval()  # no dropout: a step's score must not depend on a draw
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=0.0)
-        self.beta, self.update_enabled, self.label_threshold = (
-            float(beta),
-            bool(update),
-            float(label_threshold),
+        self.beta, self.label_threshold, self.batch_size, self.grad_clip = (
+            beta,
+            label_threshold,
+            batch_size,
+            grad_clip,
         )
-        self.batch_size, self.grad_clip, self.balance = int(batch_size), float(grad_clip), bool(balance)
+        self.update_enabled, self.balance = bool(update), bool(balance)
         self.updates = 0
-        self.errors = 0
         self._ref_cache: dict[tuple[tuple[int, ...], tuple[int, ...]], torch.Tensor] = {}
 
     # ------------------------------------------------------------------ scoring

@@ -179,8 +179,8 @@ def save_loop(rl: Any, step: int, objects: dict[str, Any], state: dict[str, Any]
 
     Replicated (one process, DDP): the main process writes `objects` (all processes hold the
     same weights). Sharded: every process writes its shards of the models and optimizers; of
-    `objects` only the schedule and the step rewards' own state are kept (the loop's copies of the weights are this process's
-    shards, not the model)."""
+    `objects` only the schedule and the step rewards' own state are kept (the loop's copies of
+    the weights are this process's shards, not the model)."""
     state = {**state, "layout": layout()}  # a resume on another layout or world size is refused
     keep = rl.cfg.run.keep_checkpoints
     if is_sharded(rl.model):

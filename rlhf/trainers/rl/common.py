@@ -469,8 +469,7 @@ def resume(rl: RL) -> None:
     rl.scheduler.load_state_dict(objects["scheduler"])
     optim.schedule_of(rl.scheduler).stretch(planned)  # an extended run (train.steps raised)
     rl.curriculum.load_state_dict(state["curriculum"])
-    if rl.scorer.state_dict():
-        rl.scorer.load_state_dict(objects.get("reward_state", {}))
+    rl.scorer.load_state_dict(objects.get("reward_state", {}))  # step rewards that learn online, if any
     rl.bad.in_a_row = int(state["bad_steps"])
     rl.step = int(state["data_cursor"])
     rl.extra["resumed_state"] = state
